@@ -1,0 +1,226 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import {
+  createStation,
+  getStation,
+  listStations,
+  setConnectorRate,
+  updateStation,
+  type StationWithConnectors,
+} from '../../domain/chargers/stations.ts';
+import type { AdminDeps } from '../server.ts';
+import { scopeOf } from '../scope.ts';
+import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
+
+const password = z
+  .string()
+  .min(8, 'must be at least 8 characters')
+  .max(128, 'must be at most 128 characters');
+
+const createBody = z.strictObject({
+  ocpp_id: z
+    .string()
+    .regex(/^[^\s/]{1,48}$/, 'must be 1-48 characters without spaces or slashes'),
+  organization: z.string().optional(),
+  password: password.optional().describe('HTTP Basic auth password the station must present (write-only)'),
+  active: z.boolean().optional(),
+  rate: objectId.nullable().optional().describe('the rate sessions on this station are billed with'),
+});
+
+const updateBody = z.strictObject({
+  organization: z.string().optional(),
+  password: password.nullable().optional().describe('a new password; null removes Basic auth'),
+  active: z.boolean().optional(),
+  rate: objectId.nullable().optional().describe('null removes the rate'),
+});
+
+const connectorSchema = z.object({
+  connector_id: z.number().int(),
+  status: z.string().nullable(),
+  error_code: z.string().nullable(),
+  info: z.string().nullable(),
+  vendor_error_code: z.string().nullable(),
+  status_at: isoDate.nullable(),
+  rate: z.string().nullable(),
+});
+
+export const stationSchema = z
+  .object({
+    _id: z.string(),
+    ocpp_id: z.string(),
+    organization: z.string(),
+    active: z.boolean(),
+    password_set: z.boolean(),
+    rate: z.string().nullable(),
+    online: z.boolean(),
+    lastHeartbeat: isoDate.nullable(),
+    boot: z.object({
+      vendor: z.string().nullable(),
+      model: z.string().nullable(),
+      serial_number: z.string().nullable(),
+      charge_box_serial_number: z.string().nullable(),
+      firmware_version: z.string().nullable(),
+      iccid: z.string().nullable(),
+      imsi: z.string().nullable(),
+      meter_type: z.string().nullable(),
+      meter_serial_number: z.string().nullable(),
+      booted_at: isoDate.nullable(),
+    }),
+    configuration: z.record(
+      z.string(),
+      z.object({ value: z.string(), status: z.string(), at: z.string() }),
+    ),
+    firmware_status: z.string().nullable(),
+    diagnostics_status: z.string().nullable(),
+    connectors: z.array(connectorSchema),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .meta({ id: 'ChargeStation' });
+
+export function stationJson(s: StationWithConnectors, online: boolean): z.infer<typeof stationSchema> {
+  return {
+    _id: s.id,
+    ocpp_id: s.ocpp_id,
+    organization: s.organization_id,
+    active: s.active,
+    password_set: s.password_hash !== null,
+    rate: s.rate_id,
+    online,
+    lastHeartbeat: iso(s.last_heartbeat_at),
+    boot: {
+      vendor: s.vendor,
+      model: s.model,
+      serial_number: s.serial_number,
+      charge_box_serial_number: s.charge_box_serial_number,
+      firmware_version: s.firmware_version,
+      iccid: s.iccid,
+      imsi: s.imsi,
+      meter_type: s.meter_type,
+      meter_serial_number: s.meter_serial_number,
+      booted_at: iso(s.booted_at),
+    },
+    configuration: s.configuration,
+    firmware_status: s.firmware_status,
+    diagnostics_status: s.diagnostics_status,
+    connectors: s.connectors.map((c) => ({
+      connector_id: c.connector_id,
+      status: c.status,
+      error_code: c.error_code,
+      info: c.info,
+      vendor_error_code: c.vendor_error_code,
+      status_at: iso(c.status_at),
+      rate: c.rate_id,
+    })),
+    createdAt: s.created_at.toISOString(),
+    updatedAt: s.updated_at.toISOString(),
+  };
+}
+
+export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    const json = (s: StationWithConnectors) => stationJson(s, deps.connections.isOnline(s.ocpp_id));
+    const tags = ['chargestations'];
+
+    app.post('/chargestations', {
+      schema: {
+        tags,
+        summary: 'Register a charge station',
+        body: createBody,
+        response: { 201: stationSchema, ...commonErrors, 409: errorSchema },
+      },
+      handler: async (req, reply) => {
+        const organization = scopeOf(deps.db, req).organizationFor(req.body.organization);
+        const station = await createStation(deps.db, deps.clock, { ...req.body, organization });
+        deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station registered');
+        return reply.status(201).send(json(station));
+      },
+    });
+
+    app.get('/chargestations', {
+      schema: {
+        tags,
+        summary: 'List charge stations',
+        querystring: listQuery.extend({
+          organization: z.string().optional(),
+          active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+        }),
+        response: { 200: pageOf(stationSchema), ...commonErrors },
+      },
+      handler: async (req) => {
+        const page = await listStations(deps.db, {
+          ...req.query,
+          organization: scopeOf(deps.db, req).filter(req.query.organization),
+        });
+        return { data: page.data.map(json), next_cursor: page.next_cursor };
+      },
+    });
+
+    app.get('/chargestations/:id', {
+      schema: {
+        tags,
+        summary: 'Get a charge station',
+        params: idParams,
+        response: { 200: stationSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).station(req.params.id);
+        return json(await getStation(deps.db, req.params.id));
+      },
+    });
+
+    app.patch('/chargestations/:id', {
+      schema: {
+        tags,
+        summary: 'Update a charge station',
+        params: idParams,
+        body: updateBody,
+        response: { 200: stationSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        const scope = scopeOf(deps.db, req);
+        await scope.station(req.params.id);
+        if (req.body.organization !== undefined) scope.organizationFor(req.body.organization);
+        const station = await updateStation(deps.db, deps.clock, req.params.id, req.body);
+        if (!station.active || req.body.password !== undefined) {
+          // A deactivated station, or one whose password changed, must authenticate again.
+          await deps.connections.disconnect(station.ocpp_id, 'station updated by operator');
+        }
+        return json(station);
+      },
+    });
+
+    app.patch('/chargestations/:id/connectors/:connector_id', {
+      schema: {
+        tags,
+        summary: "Override a connector's rate",
+        description: 'Sessions on this connector use this rate instead of the station rate; null removes the override.',
+        params: idParams.extend({ connector_id: z.coerce.number().int().min(1).max(100) }),
+        body: z.strictObject({ rate: objectId.nullable() }),
+        response: { 200: stationSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).station(req.params.id);
+        return json(await setConnectorRate(deps.db, deps.clock, req.params.id, req.params.connector_id, req.body.rate));
+      },
+    });
+
+    app.delete('/chargestations/:id', {
+      schema: {
+        tags,
+        summary: 'Deactivate a charge station',
+        description:
+          'Stations are never deleted (sessions and the ledger refer to them): this sets active=false and closes its connection.',
+        params: idParams,
+        response: { 200: stationSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).station(req.params.id);
+        const station = await updateStation(deps.db, deps.clock, req.params.id, { active: false });
+        await deps.connections.disconnect(station.ocpp_id, 'station deactivated');
+        deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station deactivated');
+        return json(station);
+      },
+    });
+  };
+}

@@ -1,0 +1,83 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { TopUp } from '../../db/tables/wallets.ts';
+import { createManualTopUp, getTopUp, MAX_TOP_UP_CENTS } from '../../domain/wallets/top-ups.ts';
+import type { AdminDeps } from '../server.ts';
+import { scopeOf } from '../scope.ts';
+import { cents, commonErrors, conflictErrors, idParams, isoDate, objectId } from '../schemas.ts';
+
+export const topUpSchema = z
+  .object({
+    _id: z.string(),
+    type: z.string(),
+    wallet: z.string(),
+    amount: z.number().int(),
+    wallet_amount: z.number().int(),
+    currency: z.string(),
+    status: z.string(),
+    test_mode: z.boolean(),
+    createdAt: isoDate,
+  })
+  .meta({ id: 'TopUp' });
+
+function json(t: TopUp): z.infer<typeof topUpSchema> {
+  return {
+    _id: t.id,
+    type: t.type,
+    wallet: t.wallet_id,
+    amount: t.amount,
+    wallet_amount: t.wallet_amount,
+    currency: t.currency,
+    status: t.status,
+    test_mode: t.test_mode,
+    createdAt: t.created_at.toISOString(),
+  };
+}
+
+const amount = cents({ min: 1, max: MAX_TOP_UP_CENTS });
+
+export function topUpRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    const tags = ['wallets'];
+    app.post('/top_up', {
+      schema: {
+        tags,
+        summary: 'Credit a wallet (manual top-up)',
+        description:
+          'Credits `wallet_amount` (default `amount`) at once. Send an `Idempotency-Key` header to make retries safe: ' +
+          'the same key and body return the same top-up and credit once; the same key with another body is a 409.',
+        headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
+        body: z.strictObject({
+          type: z.literal('manual'),
+          wallet: objectId,
+          amount: amount.describe('cents paid'),
+          wallet_amount: amount.optional().describe('cents credited to the wallet (default: amount)'),
+        }),
+        response: { 201: topUpSchema, ...conflictErrors },
+      },
+      handler: async (req, reply) => {
+        await scopeOf(deps.db, req).wallet(req.body.wallet);
+        const key = req.headers['idempotency-key'];
+        const { topUp, created } = await createManualTopUp(
+          deps.db,
+          deps.clock,
+          req.body,
+          key ? { scope: req.principal?.keyId ?? 'anonymous', key } : undefined,
+        );
+        if (created) {
+          deps.log.info({ topUp: topUp.id, wallet: topUp.wallet_id, amount: topUp.wallet_amount }, 'wallet topped up');
+        } else {
+          reply.header('Idempotent-Replayed', 'true');
+        }
+        return reply.status(201).send(json(topUp));
+      },
+    });
+    app.get('/top_up/:id', {
+      schema: { tags, summary: 'Get a top-up', params: idParams, response: { 200: topUpSchema, ...commonErrors } },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).topUp(req.params.id);
+        return json(await getTopUp(deps.db, req.params.id));
+      },
+    });
+  };
+}

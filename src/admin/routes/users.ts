@@ -1,0 +1,234 @@
+import { z } from 'zod';
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { LedgerEntry, User, Wallet } from '../../db/tables/wallets.ts';
+import { createUser, getUser, listUsers, updateUser } from '../../domain/users/users.ts';
+import { listEntries } from '../../domain/wallets/ledger.ts';
+import { getOrCreateWallet } from '../../domain/wallets/wallets.ts';
+import type { AdminDeps } from '../server.ts';
+import { scopeOf } from '../scope.ts';
+import { commonErrors, conflictErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
+
+const stringMap = z
+  .record(z.string().max(64), z.string().max(500))
+  .refine((m) => Object.keys(m).length <= 20, 'at most 20 keys');
+
+const fields = {
+  firstname: z.string().min(1).max(100),
+  lastname: z.string().min(1).max(100),
+  email: z.email().max(254),
+  active: z.boolean(),
+  address: stringMap,
+  phone: stringMap,
+  favorite_chargestations: z.array(objectId).max(100),
+  role: z.enum(['user', 'admin']),
+  payment_methods: z.array(z.string().max(100)).max(20),
+  organization: objectId,
+};
+
+export const walletSchema = z
+  .object({
+    _id: z.string(),
+    test_mode: z.boolean(),
+    balance: z.number().int().describe('cents; below zero when energy delivered after the zero crossing is owed'),
+    currency: z.string(),
+    auto_top_up: z.object({
+      active: z.boolean(),
+      payment_method: z.string().nullable(),
+      amount: z.number().int(),
+    }),
+    createdAt: isoDate,
+    updatedAt: isoDate,
+  })
+  .meta({ id: 'Wallet' });
+
+const userFields = {
+  _id: z.string(),
+  firstname: z.string().nullable(),
+  lastname: z.string().nullable(),
+  active: z.boolean(),
+  address: z.record(z.string(), z.string()),
+  phone: z.record(z.string(), z.string()),
+  email: z.string().nullable(),
+  favorite_chargestations: z.array(z.string()),
+};
+const userTail = {
+  role: z.string(),
+  payment_methods: z.array(z.string()),
+  organization: z.string(),
+  createdAt: isoDate,
+  updatedAt: isoDate,
+};
+export const userSchema = z.object({ ...userFields, ...userTail }).meta({ id: 'User' });
+/** The seed's user-with-wallet: the wallet sits between favorite_chargestations and role. */
+export const userWithWalletSchema = z
+  .object({ ...userFields, wallet: walletSchema, ...userTail })
+  .meta({ id: 'UserWithWallet' });
+
+export function walletJson(w: Wallet): z.infer<typeof walletSchema> {
+  return {
+    _id: w.id,
+    test_mode: w.test_mode,
+    balance: w.balance,
+    currency: w.currency,
+    auto_top_up: {
+      active: w.auto_top_up_active,
+      payment_method: w.auto_top_up_payment_method,
+      amount: w.auto_top_up_amount,
+    },
+    createdAt: w.created_at.toISOString(),
+    updatedAt: w.updated_at.toISOString(),
+  };
+}
+
+export function userJson(u: User) {
+  return {
+    _id: u.id,
+    firstname: u.firstname,
+    lastname: u.lastname,
+    active: u.active,
+    address: u.address,
+    phone: u.phone,
+    email: u.email,
+    favorite_chargestations: u.favorite_chargestations,
+    role: u.role,
+    payment_methods: u.payment_methods,
+    organization: u.organization_id,
+    createdAt: u.created_at.toISOString(),
+    updatedAt: u.updated_at.toISOString(),
+  };
+}
+
+function userWithWalletJson(u: User, w: Wallet) {
+  const { role, payment_methods, organization, createdAt, updatedAt, ...head } = userJson(u);
+  return { ...head, wallet: walletJson(w), role, payment_methods, organization, createdAt, updatedAt };
+}
+
+export const ledgerEntrySchema = z
+  .object({
+    _id: z.string(),
+    type: z.enum(['credit', 'debit']),
+    amount: z.number().int(),
+    balance_after: z.number().int(),
+    session: z.string().nullable(),
+    top_up: z.string().nullable(),
+    createdAt: isoDate,
+  })
+  .meta({ id: 'LedgerEntry' });
+
+export function ledgerJson(e: LedgerEntry): z.infer<typeof ledgerEntrySchema> {
+  return {
+    _id: e.id,
+    type: e.type,
+    amount: e.amount,
+    balance_after: e.balance_after,
+    session: e.session_id,
+    top_up: e.top_up_id,
+    createdAt: e.created_at.toISOString(),
+  };
+}
+
+export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+  return async (app) => {
+    const tags = ['users'];
+    app.post('/users', {
+      schema: {
+        tags,
+        summary: 'Create a user',
+        body: z.strictObject({
+          firstname: fields.firstname,
+          lastname: fields.lastname,
+          email: fields.email,
+          active: fields.active.optional(),
+          address: fields.address.optional(),
+          phone: fields.phone.optional(),
+          favorite_chargestations: fields.favorite_chargestations.optional(),
+          role: fields.role.optional(),
+          payment_methods: fields.payment_methods.optional(),
+          organization: fields.organization.optional().describe('default: the Default organization'),
+        }),
+        response: { 201: userSchema, ...conflictErrors },
+      },
+      handler: async (req, reply) => {
+        const organization = scopeOf(deps.db, req).organizationFor(req.body.organization);
+        return reply.status(201).send(userJson(await createUser(deps.db, deps.clock, { ...req.body, organization })));
+      },
+    });
+    app.get('/users', {
+      schema: {
+        tags,
+        summary: 'List users',
+        querystring: listQuery.extend({ organization: objectId.optional(), email: z.string().max(254).optional() }),
+        response: { 200: pageOf(userSchema), ...commonErrors },
+      },
+      handler: async (req) => {
+        const page = await listUsers(deps.db, {
+          ...req.query,
+          organization: scopeOf(deps.db, req).filter(req.query.organization),
+        });
+        return { data: page.data.map(userJson), next_cursor: page.next_cursor };
+      },
+    });
+    app.get('/users/:id', {
+      schema: { tags, summary: 'Get a user', params: idParams, response: { 200: userSchema, ...commonErrors } },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).user(req.params.id);
+        return userJson(await getUser(deps.db, req.params.id));
+      },
+    });
+    app.patch('/users/:id', {
+      schema: {
+        tags,
+        summary: 'Update a user',
+        params: idParams,
+        body: z.strictObject({
+          firstname: fields.firstname.optional(),
+          lastname: fields.lastname.optional(),
+          email: fields.email.optional(),
+          active: fields.active.optional(),
+          address: fields.address.optional(),
+          phone: fields.phone.optional(),
+          favorite_chargestations: fields.favorite_chargestations.optional(),
+          role: fields.role.optional(),
+          payment_methods: fields.payment_methods.optional(),
+          organization: fields.organization.optional(),
+        }),
+        response: { 200: userSchema, ...conflictErrors },
+      },
+      handler: async (req) => {
+        const scope = scopeOf(deps.db, req);
+        await scope.user(req.params.id);
+        if (req.body.organization !== undefined) scope.organizationFor(req.body.organization);
+        return userJson(await updateUser(deps.db, deps.clock, req.params.id, req.body));
+      },
+    });
+    app.get('/users/:id/wallet', {
+      schema: {
+        tags: ['wallets'],
+        summary: "Get (creating on first call) the user's wallet",
+        description: 'Returns the user object with its wallet. The first call creates the wallet in the organization currency.',
+        params: idParams,
+        response: { 200: userWithWalletSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).user(req.params.id);
+        const { user, wallet } = await getOrCreateWallet(deps.db, deps.clock, req.params.id);
+        return userWithWalletJson(user, wallet);
+      },
+    });
+    app.get('/users/:id/wallet/transactions', {
+      schema: {
+        tags: ['wallets'],
+        summary: "The wallet's ledger, oldest first",
+        params: idParams,
+        querystring: listQuery,
+        response: { 200: pageOf(ledgerEntrySchema), ...commonErrors },
+      },
+      handler: async (req) => {
+        await scopeOf(deps.db, req).user(req.params.id);
+        const { wallet } = await getOrCreateWallet(deps.db, deps.clock, req.params.id);
+        const page = await listEntries(deps.db, wallet.id, req.query);
+        return { data: page.data.map(ledgerJson), next_cursor: page.next_cursor };
+      },
+    });
+  };
+}

@@ -1,0 +1,161 @@
+import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import fastifySwagger from '@fastify/swagger';
+import fastifySwaggerUi from '@fastify/swagger-ui';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { AddressInfo } from 'node:net';
+import type { Db } from '../db/index.ts';
+import type { Logger } from '../logger.ts';
+import type { Clock } from '../shared/clock.ts';
+import type { StationConnections } from '../ocpp/connections.ts';
+import type { ApiKeyVerifier, Principal } from '../domain/apikeys/api-keys.ts';
+import type { SessionService } from '../domain/sessions/service.ts';
+import { errorBody, makeErrorHandler } from './errors.ts';
+import { FailureThrottle } from '../shared/throttle.ts';
+import { chargeStationRoutes } from './routes/chargestations.ts';
+import { organizationRoutes } from './routes/organizations.ts';
+import { userRoutes } from './routes/users.ts';
+import { topUpRoutes } from './routes/top-ups.ts';
+import { tokenRoutes } from './routes/tokens.ts';
+import { rateRoutes } from './routes/rates.ts';
+import { apiKeyRoutes } from './routes/api-keys.ts';
+import { sessionRoutes } from './routes/sessions.ts';
+import { alertRoutes } from './routes/alerts.ts';
+
+export interface AdminDeps {
+  db: Db;
+  clock: Clock;
+  log: Logger;
+  connections: StationConnections;
+  sessions: SessionService;
+  apiKeys: ApiKeyVerifier;
+  /** bad API keys per minute from one source before it gets 429 */
+  authFailuresPerSource?: number;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/** Routes that answer without an API key. */
+const PUBLIC_PATHS = new Set(['/healthz', '/v1/openapi.json']);
+
+export interface AdminServer {
+  readonly app: FastifyInstance;
+  listen(host: string, port: number): Promise<AddressInfo>;
+  close(): Promise<void>;
+}
+
+export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
+  const log = deps.log.child({ component: 'admin' });
+  const app = Fastify({
+    // Our own pino logger logs what matters (errors, one debug line per request).
+    logger: false,
+    bodyLimit: 256 * 1024,
+    routerOptions: { ignoreTrailingSlash: true },
+    // Errors the router raises before any route runs (a malformed URL, an over-long id).
+    frameworkErrors: (err, _req, reply) => {
+      const fe = err as { statusCode?: number; message: string };
+      const status = fe.statusCode && fe.statusCode >= 400 && fe.statusCode < 500 ? fe.statusCode : 400;
+      void (reply as FastifyReply)
+        .status(status)
+        .send(errorBody(status === 414 ? 'uri_too_long' : 'bad_request', fe.message));
+    },
+  }).withTypeProvider<ZodTypeProvider>();
+
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(makeErrorHandler(log));
+  app.setNotFoundHandler((req, reply) =>
+    reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
+  );
+
+  app.addHook('onResponse', async (req, reply) => {
+    log.debug(
+      { method: req.method, url: req.url.split('?')[0], status: reply.statusCode, ms: Math.round(reply.elapsedTime) },
+      'request',
+    );
+  });
+
+  await app.register(fastifySwagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Prepaid OCPP gateway admin API',
+        description:
+          'Operators manage organizations, users, wallets, tokens, rates, charge stations and sessions. ' +
+          'Authenticate with `Authorization: Bearer <api key>`. Amounts are integer cents.',
+        version: '1',
+      },
+      components: {
+        securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      },
+      security: [{ bearer: [] }],
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(fastifySwaggerUi, { routePrefix: '/v1/docs' });
+
+  app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
+  app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
+
+  const badKeys = new FailureThrottle(deps.authFailuresPerSource ?? 100, 60_000);
+
+  await app.register(
+    async (v1) => {
+      v1.addHook('onRequest', async (req, reply) => {
+        const path = req.url.split('?')[0]!;
+        if (PUBLIC_PATHS.has(path) || path.startsWith('/v1/docs')) return;
+        const source = req.socket.remoteAddress ?? 'unknown';
+        if (badKeys.blocked(source)) {
+          return reply
+            .status(429)
+            .header('Retry-After', String(badKeys.retryAfterS(source)))
+            .send(errorBody('too_many_requests', 'too many requests with an invalid API key; retry later'));
+        }
+        const header = req.headers.authorization;
+        const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+        const principal = match ? await deps.apiKeys.verify(match[1]!) : undefined;
+        if (!principal) {
+          badKeys.fail(source);
+          return reply
+            .status(401)
+            .header('WWW-Authenticate', 'Bearer')
+            .send(errorBody('unauthorized', 'a valid API key is required (Authorization: Bearer <key>)'));
+        }
+        req.principal = principal;
+      });
+      for (const routes of [
+        organizationRoutes,
+        userRoutes,
+        topUpRoutes,
+        tokenRoutes,
+        rateRoutes,
+        chargeStationRoutes,
+        sessionRoutes,
+        alertRoutes,
+        apiKeyRoutes,
+      ]) {
+        await v1.register(routes(deps));
+      }
+    },
+    { prefix: '/v1' },
+  );
+
+  return {
+    app,
+    listen: async (host, port) => {
+      await app.listen({ host, port });
+      return app.server.address() as AddressInfo;
+    },
+    close: () => app.close(),
+  };
+}

@@ -1,0 +1,153 @@
+import { z } from 'zod';
+
+/**
+ * The only place that reads the environment. Parsed once at start; a bad value stops the
+ * process with a message that names the variable (see SPEC section 2).
+ */
+
+const port = z.coerce
+  .number({ error: 'must be a port number' })
+  .int('must be a whole number')
+  .min(0, 'must be between 0 and 65535')
+  .max(65535, 'must be between 0 and 65535');
+
+const seconds = (min: number) =>
+  z.coerce
+    .number({ error: 'must be a number of seconds' })
+    .int('must be a whole number of seconds')
+    .min(min, `must be at least ${min}`)
+    .max(86_400, 'must be at most 86400 (one day)');
+
+const optionalText = z
+  .string()
+  .optional()
+  .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const schema = z
+  .object({
+    DATABASE_URL: optionalText.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      'must start with postgres:// or postgresql://',
+    ),
+    DATA_DIR: z.string().min(1).default('./data'),
+    HOST: z.string().min(1).default('0.0.0.0'),
+    OCPP_PORT: port.default(9000),
+    ADMIN_PORT: port.default(8080),
+    ADMIN_API_KEY: optionalText.refine(
+      (v) => v === undefined || v.length >= 16,
+      'must be at least 16 characters',
+    ),
+    HEARTBEAT_INTERVAL_S: seconds(1).default(300),
+    METER_VALUE_SAMPLE_INTERVAL_S: seconds(0).default(30),
+    TLS_CERT_FILE: optionalText,
+    TLS_KEY_FILE: optionalText,
+    LOG_LEVEL: z
+      .enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'], {
+        error: 'must be one of fatal, error, warn, info, debug, trace, silent',
+      })
+      .default('info'),
+    WS_PING_INTERVAL_S: seconds(0).default(30),
+    OCPP_CALL_TIMEOUT_S: seconds(1).default(30),
+    BILLING_SWEEP_INTERVAL_S: seconds(0).default(15),
+    DB_POOL_SIZE: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(2, 'must be at least 2')
+      .max(500, 'must be at most 500')
+      .default(20),
+    AUTH_FAILURES_PER_SOURCE: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .default(100),
+    AUTH_FAILURES_PER_IDENTITY: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(1, 'must be at least 1')
+      .default(10),
+    OCPP_MAX_BAD_MESSAGES: z.coerce
+      .number({ error: 'must be a number' })
+      .int('must be a whole number')
+      .min(0, 'must be 0 (never) or more')
+      .default(20),
+  })
+  .superRefine((env, ctx) => {
+    if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
+      const missing = env.TLS_CERT_FILE ? 'TLS_KEY_FILE' : 'TLS_CERT_FILE';
+      ctx.addIssue({
+        code: 'custom',
+        path: [missing],
+        message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+      });
+    }
+  });
+
+export interface Config {
+  readonly databaseUrl: string | undefined;
+  readonly dataDir: string;
+  readonly host: string;
+  readonly ocppPort: number;
+  readonly adminPort: number;
+  readonly adminApiKey: string | undefined;
+  readonly heartbeatIntervalS: number;
+  readonly meterValueSampleIntervalS: number;
+  readonly tls: { readonly certFile: string; readonly keyFile: string } | undefined;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly wsPingIntervalS: number;
+  readonly ocppCallTimeoutS: number;
+  /** how often TIME cost is billed for sessions that send no MeterValues; 0 = never */
+  readonly billingSweepIntervalS: number;
+  /** consecutive malformed frames after which a station is disconnected; 0 = never */
+  readonly ocppMaxBadMessages: number;
+  /** PostgreSQL connections per gateway process */
+  readonly dbPoolSize: number;
+  /** failed logins per minute (OCPP handshakes and admin keys) before a source gets 429 */
+  readonly authFailuresPerSource: number;
+  /** failed station logins per minute before an identity gets 429 */
+  readonly authFailuresPerIdentity: number;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(
+      'Invalid configuration:\n' +
+        problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+  }
+}
+
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const parsed = schema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((i) => ({
+        variable: String(i.path[0] ?? '(environment)'),
+        message: i.message,
+      })),
+    );
+  }
+  const e = parsed.data;
+  return Object.freeze({
+    databaseUrl: e.DATABASE_URL,
+    dataDir: e.DATA_DIR,
+    host: e.HOST,
+    ocppPort: e.OCPP_PORT,
+    adminPort: e.ADMIN_PORT,
+    adminApiKey: e.ADMIN_API_KEY,
+    heartbeatIntervalS: e.HEARTBEAT_INTERVAL_S,
+    meterValueSampleIntervalS: e.METER_VALUE_SAMPLE_INTERVAL_S,
+    tls:
+      e.TLS_CERT_FILE && e.TLS_KEY_FILE
+        ? Object.freeze({ certFile: e.TLS_CERT_FILE, keyFile: e.TLS_KEY_FILE })
+        : undefined,
+    logLevel: e.LOG_LEVEL,
+    wsPingIntervalS: e.WS_PING_INTERVAL_S,
+    ocppCallTimeoutS: e.OCPP_CALL_TIMEOUT_S,
+    billingSweepIntervalS: e.BILLING_SWEEP_INTERVAL_S,
+    ocppMaxBadMessages: e.OCPP_MAX_BAD_MESSAGES,
+    dbPoolSize: e.DB_POOL_SIZE,
+    authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
+    authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
+  });
+}

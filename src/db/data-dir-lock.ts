@@ -1,0 +1,54 @@
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import path from 'node:path';
+
+/**
+ * The embedded database is one PostgreSQL backend inside this process: two gateway processes
+ * opening the same DATA_DIR would corrupt it. A pid file taken with O_EXCL stops the second
+ * one with a clear message; a file left by a dead process is taken over.
+ */
+export interface DataDirLock {
+  release(): void;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export function acquireDataDirLock(dataDir: string): DataDirLock {
+  const file = path.join(dataDir, 'gateway.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(file, 'wx');
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      let released = false;
+      return {
+        release() {
+          if (released) return;
+          released = true;
+          try {
+            unlinkSync(file);
+          } catch {
+            /* already gone */
+          }
+        },
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+        throw new Error(
+          `DATA_DIR ${dataDir} is in use by another gateway process (pid ${pid}); ` +
+            'the embedded database serves one process. Use DATABASE_URL for several instances.',
+        );
+      }
+      unlinkSync(file);
+    }
+  }
+  throw new Error(`could not lock DATA_DIR ${dataDir}`);
+}

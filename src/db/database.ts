@@ -1,0 +1,33 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { OrganizationsTable } from './tables/organizations.ts';
+import type { ChargeStationsTable, ConnectorsTable } from './tables/charge-stations.ts';
+import type { ApiKeysTable } from './tables/api-keys.ts';
+import type {
+  LedgerEntriesTable,
+  RatesTable,
+  TokensTable,
+  TopUpsTable,
+  UsersTable,
+  WalletsTable,
+} from './tables/wallets.ts';
+import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
+
+export interface Database {
+  organizations: OrganizationsTable;
+  charge_stations: ChargeStationsTable;
+  connectors: ConnectorsTable;
+  api_keys: ApiKeysTable;
+  users: UsersTable;
+  wallets: WalletsTable;
+  top_ups: TopUpsTable;
+  ledger_entries: LedgerEntriesTable;
+  tokens: TokensTable;
+  rates: RatesTable;
+  sessions: SessionsTable;
+  alerts: AlertsTable;
+}
+
+export type Db = Kysely<Database>;
+export type Tx = Transaction<Database>;
+/** Either the pool or a transaction: for reads that may run inside or outside one. */
+export type DbOrTx = Kysely<Database>;

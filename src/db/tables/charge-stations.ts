@@ -1,0 +1,56 @@
+import type { ColumnType, Generated, Insertable, Selectable, Updateable } from 'kysely';
+import type { GeneratedTimestamp, NullableTimestamp } from './organizations.ts';
+
+/** Answers a station gave to our configuration calls, by key. */
+export type StationConfigAnswers = Record<
+  string,
+  { value: string; status: string; at: string }
+>;
+
+export interface ChargeStationsTable {
+  id: string;
+  ocpp_id: string;
+  organization_id: string;
+  /** scrypt hash; null = no Basic auth required */
+  password_hash: string | null;
+  active: Generated<boolean>;
+  vendor: string | null;
+  model: string | null;
+  serial_number: string | null;
+  charge_box_serial_number: string | null;
+  firmware_version: string | null;
+  iccid: string | null;
+  imsi: string | null;
+  meter_type: string | null;
+  meter_serial_number: string | null;
+  booted_at: NullableTimestamp;
+  last_heartbeat_at: NullableTimestamp;
+  configuration: ColumnType<StationConfigAnswers, string | undefined, string>;
+  firmware_status: string | null;
+  firmware_status_at: NullableTimestamp;
+  diagnostics_status: string | null;
+  diagnostics_status_at: NullableTimestamp;
+  rate_id: ColumnType<string | null, string | null | undefined, string | null>;
+  created_at: GeneratedTimestamp;
+  updated_at: GeneratedTimestamp;
+}
+
+export type ChargeStation = Selectable<ChargeStationsTable>;
+export type NewChargeStation = Insertable<ChargeStationsTable>;
+export type ChargeStationUpdate = Updateable<ChargeStationsTable>;
+
+export interface ConnectorsTable {
+  station_id: string;
+  /** 0 = the station as a whole */
+  connector_id: number;
+  status: string | null;
+  error_code: string | null;
+  info: string | null;
+  vendor_id: string | null;
+  vendor_error_code: string | null;
+  status_at: NullableTimestamp;
+  rate_id: ColumnType<string | null, string | null | undefined, string | null>;
+  updated_at: GeneratedTimestamp;
+}
+
+export type Connector = Selectable<ConnectorsTable>;

@@ -1,0 +1,38 @@
+import type { Db } from '../../db/index.ts';
+import { GroupCommit } from '../../shared/group-commit.ts';
+import { recordBoots, recordConfigAnswersOf, recordHeartbeats, type BootInfo, type ConfigAnswer } from './stations.ts';
+
+/**
+ * The station records every connection writes (boot, heartbeat, configuration answers),
+ * group-committed: a fleet reconnecting after a restart, or 10,000 stations heartbeating, cost
+ * one statement per batch instead of one per station. Each call resolves once its row is
+ * written, so a BootNotification is still answered only after its boot is stored.
+ */
+export class StationWrites {
+  private readonly boots: GroupCommit<{ stationId: string; boot: BootInfo; at: Date }>;
+  private readonly beats: GroupCommit<{ stationId: string; at: Date }>;
+  private readonly config: GroupCommit<{ stationId: string; answers: ConfigAnswer[] }>;
+
+  constructor(db: Db) {
+    this.boots = new GroupCommit((items) => recordBoots(db, items));
+    this.beats = new GroupCommit((items) => recordHeartbeats(db, items));
+    this.config = new GroupCommit((items) => recordConfigAnswersOf(db, items));
+  }
+
+  boot(stationId: string, boot: BootInfo, at: Date): Promise<void> {
+    return this.boots.submit({ stationId, boot, at });
+  }
+
+  heartbeat(stationId: string, at: Date): Promise<void> {
+    return this.beats.submit({ stationId, at });
+  }
+
+  configAnswers(stationId: string, answers: ConfigAnswer[]): Promise<void> {
+    return this.config.submit({ stationId, answers });
+  }
+
+  /** Waits for the writes in progress (graceful stop). */
+  async drain(): Promise<void> {
+    await Promise.all([this.boots.drain(), this.beats.drain(), this.config.drain()]);
+  }
+}

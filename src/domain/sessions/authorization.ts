@@ -1,0 +1,91 @@
+import type { Db } from '../../db/index.ts';
+import type { Rate } from '../../db/tables/wallets.ts';
+import { resolveRate } from '../billing/rates.ts';
+import { findTokenByIdTag } from '../tokens/tokens.ts';
+
+export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid';
+
+/** Why a token was refused, for logs and the operator; the charger sees only the status. */
+export type RefusalReason =
+  | 'unknown_token'
+  | 'token_inactive'
+  | 'user_inactive'
+  | 'token_expired'
+  | 'no_wallet'
+  | 'insufficient_balance'
+  | 'no_rate'
+  | 'rate_inactive'
+  | 'currency_mismatch';
+
+export interface AuthorizationDecision {
+  status: AuthorizationStatus;
+  reason?: RefusalReason;
+  /** the token's own expiry, passed to the charger's authorization cache */
+  expiryDate?: Date;
+  tokenId?: string;
+  userId?: string;
+  walletId?: string;
+  walletCurrency?: string;
+  balance?: number;
+  minimumBalance?: number;
+  rate?: Rate;
+}
+
+/**
+ * May this idTag charge at this station (and connector)? SPEC section 3:
+ * unknown token → Invalid; token or user inactive → Blocked; token expired → Expired;
+ * no wallet, balance below the owner's organization minimum (or at/below zero), no usable rate, or a rate whose
+ * currency is not the wallet's → Blocked; otherwise Accepted.
+ */
+export async function decideAuthorization(
+  db: Db,
+  input: { idTag: string; stationId: string; connectorId?: number | undefined },
+  now: Date,
+): Promise<AuthorizationDecision> {
+  const token = await findTokenByIdTag(db, input.idTag);
+  if (!token) return { status: 'Invalid', reason: 'unknown_token' };
+
+  const owner = await db
+    .selectFrom('users as u')
+    .innerJoin('organizations as o', 'o.id', 'u.organization_id')
+    .leftJoin('wallets as w', 'w.user_id', 'u.id')
+    .select([
+      'u.id as user_id',
+      'u.active as user_active',
+      'o.minimum_balance_to_start_session as minimum',
+      'w.id as wallet_id',
+      'w.balance as balance',
+      'w.currency as currency',
+    ])
+    .where('u.id', '=', token.user_id)
+    .executeTakeFirstOrThrow();
+
+  const base = {
+    tokenId: token.id,
+    userId: owner.user_id,
+    ...(token.expires_at ? { expiryDate: token.expires_at } : {}),
+  };
+  if (!token.active) return { ...base, status: 'Blocked', reason: 'token_inactive' };
+  if (!owner.user_active) return { ...base, status: 'Blocked', reason: 'user_inactive' };
+  if (token.expires_at && token.expires_at.getTime() <= now.getTime()) {
+    return { ...base, status: 'Expired', reason: 'token_expired' };
+  }
+  if (!owner.wallet_id || owner.balance === null) return { ...base, status: 'Blocked', reason: 'no_wallet' };
+  const money = {
+    walletId: owner.wallet_id,
+    walletCurrency: owner.currency ?? undefined,
+    balance: owner.balance,
+    minimumBalance: owner.minimum,
+  };
+  // A wallet at or below zero never starts, even where the minimum is 0: it would be stopped at once.
+  if (owner.balance < owner.minimum || owner.balance <= 0) {
+    return { ...base, ...money, status: 'Blocked', reason: 'insufficient_balance' };
+  }
+  const rate = await resolveRate(db, input.stationId, input.connectorId);
+  if (!rate) return { ...base, ...money, status: 'Blocked', reason: 'no_rate' };
+  if (!rate.active) return { ...base, ...money, rate, status: 'Blocked', reason: 'rate_inactive' };
+  if (rate.currency !== owner.currency) {
+    return { ...base, ...money, rate, status: 'Blocked', reason: 'currency_mismatch' };
+  }
+  return { ...base, ...money, rate, status: 'Accepted' };
+}

@@ -1,0 +1,253 @@
+import { sql } from 'kysely';
+import type { Db } from '../../db/index.ts';
+import type { SessionStatus } from '../../db/tables/sessions.ts';
+import type { Logger } from '../../logger.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { AppError } from '../../shared/errors.ts';
+import type { StationConnections } from '../../ocpp/connections.ts';
+import { recordAlert } from './alerts.ts';
+
+/**
+ * A session (alias `s`) that still owes its station a RemoteStopTransaction: marked for a stop
+ * and not ended by the station yet. The handshake asks this of a reconnecting station.
+ */
+export const STOP_PENDING = sql<boolean>`s.stop_timestamp is null and (s.status in ('stopping', 'stop_failed') or (s.status = 'rejected' and s.stop_requested_at is not null))`;
+
+/** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
+export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
+const STOP_CALL_TIMEOUT_MS = 10_000;
+
+interface Target {
+  sessionId: string;
+  transactionId: number;
+  identity: string;
+  stationId: string;
+}
+
+interface InFlight {
+  attempts: number;
+  timer: NodeJS.Timeout | undefined;
+  running: boolean;
+  /** set when a reconnect asked for another attempt while one was running */
+  again: boolean;
+}
+
+export type StopOutcome = 'Accepted' | 'Rejected' | 'offline' | 'timeout' | 'error' | 'already_stopped';
+
+/**
+ * Sends RemoteStopTransaction for sessions that must end (wallet at zero, operator stop,
+ * rejected start) and keeps at it: a rejected, unanswered or undeliverable stop is retried
+ * with backoff and again whenever the station reconnects. When the retries run out the
+ * session becomes stop_failed (and is still billed for what the station reports).
+ */
+export class RemoteStopper {
+  private readonly inFlight = new Map<string, InFlight>();
+  private closed = false;
+
+  constructor(
+    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections },
+    private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
+  ) {}
+
+  /** Marks every running session the wallet pays for as stopping and stops them. */
+  async stopWallet(walletId: string, termination: string): Promise<void> {
+    const now = this.deps.clock.now();
+    const targets = await this.deps.db
+      .updateTable('sessions as s')
+      .from('charge_stations as c')
+      .set((eb) => ({
+        status: 'stopping',
+        termination: eb.fn.coalesce('s.termination', eb.val(termination)),
+        stop_requested_at: now,
+        updated_at: now,
+      }))
+      .whereRef('c.id', '=', 's.station_id')
+      .where('s.wallet_id', '=', walletId)
+      .where('s.status', '=', 'active')
+      .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+      .execute();
+    if (targets.length) {
+      this.deps.log.info({ walletId, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
+    }
+    await Promise.all(targets.map((t) => this.request(t)));
+  }
+
+  /**
+   * Stops one session (operator stop). Returns the station's first answer; retries go on in
+   * the background.
+   */
+  async stopSession(sessionId: string, termination: string): Promise<StopOutcome> {
+    const now = this.deps.clock.now();
+    const target = await this.deps.db
+      .updateTable('sessions as s')
+      .from('charge_stations as c')
+      .set((eb) => ({
+        status: sql<SessionStatus>`case when s.status = 'active' then 'stopping' else s.status end`,
+        termination: eb.fn.coalesce('s.termination', eb.val(termination)),
+        stop_requested_at: now,
+        updated_at: now,
+      }))
+      .whereRef('c.id', '=', 's.station_id')
+      .where('s.id', '=', sessionId)
+      .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+      .executeTakeFirst();
+    if (!target) return 'error';
+    return this.request(target);
+  }
+
+  /**
+   * A session the caller's committed transaction already marked for stopping: one whose
+   * wallet a debit took to zero, or a start the gateway refused.
+   */
+  async stopMarked(target: Target): Promise<void> {
+    await this.request(target);
+  }
+
+  /** On reconnect: every stop that has not been confirmed gets another attempt now. */
+  async onStationConnected(identity: string): Promise<void> {
+    if (this.closed) return;
+    const open = await this.deps.db
+      .selectFrom('sessions as s')
+      .innerJoin('charge_stations as c', 'c.id', 's.station_id')
+      .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+      .where('c.ocpp_id', '=', identity)
+      .where(STOP_PENDING)
+      .execute();
+    for (const t of open) {
+      const state = this.inFlight.get(t.sessionId);
+      if (state?.running) {
+        state.again = true;
+      } else {
+        if (state?.timer) clearTimeout(state.timer);
+        this.inFlight.delete(t.sessionId);
+        void this.request(t);
+      }
+    }
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const s of this.inFlight.values()) if (s.timer) clearTimeout(s.timer);
+    this.inFlight.clear();
+  }
+
+  private async request(target: Target): Promise<StopOutcome> {
+    let state = this.inFlight.get(target.sessionId);
+    if (state?.running) return 'Accepted';
+    if (state?.timer) clearTimeout(state.timer);
+    state = { attempts: state?.attempts ?? 0, timer: undefined, running: false, again: false };
+    this.inFlight.set(target.sessionId, state);
+    return this.attempt(target, state);
+  }
+
+  /** True once the station has sent StopTransaction for it: nothing left to stop. */
+  private async ended(target: Target): Promise<boolean> {
+    const row = await this.deps.db
+      .selectFrom('sessions')
+      .select(['status', 'stop_timestamp'])
+      .where('id', '=', target.sessionId)
+      .executeTakeFirst()
+      .catch(() => undefined);
+    return !!row && (row.status === 'completed' || row.stop_timestamp !== null);
+  }
+
+  private async attempt(target: Target, state: InFlight): Promise<StopOutcome> {
+    if (this.closed) return 'error';
+    if (state.attempts > 0) {
+      const ended = await this.ended(target);
+      // a reconnect started a fresh request meanwhile: it owns the retries now
+      if (this.inFlight.get(target.sessionId) !== state) return ended ? 'already_stopped' : 'error';
+      if (ended) {
+        this.inFlight.delete(target.sessionId);
+        return 'already_stopped';
+      }
+    }
+    state.running = true;
+    state.attempts += 1;
+    let outcome: StopOutcome;
+    try {
+      const conf = await this.deps.connections.call(
+        target.identity,
+        'RemoteStopTransaction',
+        { transactionId: target.transactionId },
+        { urgent: true, timeoutMs: STOP_CALL_TIMEOUT_MS },
+      );
+      outcome = conf.status;
+    } catch (err) {
+      outcome =
+        err instanceof AppError && err.code === 'station_offline'
+          ? 'offline'
+          : err instanceof AppError && err.code === 'station_timeout'
+            ? 'timeout'
+            : 'error';
+    }
+    await this.deps.db
+      .updateTable('sessions')
+      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1) }))
+      .where('id', '=', target.sessionId)
+      .execute()
+      .catch(() => {});
+    // Running until here: a reconnect meanwhile asks this chain for another attempt (`again`)
+    // rather than starting a second one.
+    state.running = false;
+    this.deps.log.info(
+      { identity: target.identity, transactionId: target.transactionId, outcome, attempt: state.attempts },
+      'RemoteStopTransaction',
+    );
+    // Defensive: if a fresh request replaced this state anyway, that request owns the retries.
+    const current = this.inFlight.get(target.sessionId) === state;
+    if (outcome === 'Accepted') {
+      if (current) this.inFlight.delete(target.sessionId);
+      return outcome;
+    }
+    if (this.closed || !current) return outcome;
+    if (state.again) {
+      state.again = false;
+      void this.attempt(target, state);
+      return outcome;
+    }
+    const delay = this.retryDelaysMs[state.attempts - 1];
+    if (delay === undefined) {
+      this.inFlight.delete(target.sessionId);
+      // The station may have stopped by itself meanwhile (and rejected our stop for that reason).
+      if (!(await this.ended(target))) await this.giveUp(target, outcome);
+      return outcome;
+    }
+    state.timer = setTimeout(() => {
+      state.timer = undefined;
+      void this.attempt(target, state);
+    }, delay);
+    state.timer.unref?.();
+    return outcome;
+  }
+
+  private async giveUp(target: Target, last: StopOutcome): Promise<void> {
+    const now = this.deps.clock.now();
+    try {
+      // One transaction: whoever sees the session stop_failed also sees its alert.
+      await this.deps.db.transaction().execute(async (tx) => {
+        await tx
+          .updateTable('sessions')
+          .set({ status: 'stop_failed', updated_at: now })
+          .where('id', '=', target.sessionId)
+          .where('status', '=', 'stopping')
+          .execute();
+        await recordAlert(
+          tx,
+          {
+            kind: 'remote_stop_failed',
+            stationId: target.stationId,
+            sessionId: target.sessionId,
+            transactionId: target.transactionId,
+            message: `station ${target.identity} did not accept RemoteStopTransaction for transaction ${target.transactionId}; retrying when it reconnects`,
+            details: { identity: target.identity, last_outcome: last },
+          },
+          now,
+        );
+      });
+      this.deps.log.warn({ identity: target.identity, transactionId: target.transactionId, last }, 'remote stop failed after retries');
+    } catch (err) {
+      this.deps.log.error({ err }, 'could not record a failed remote stop');
+    }
+  }
+}

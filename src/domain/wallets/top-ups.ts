@@ -1,0 +1,122 @@
+import { createHash } from 'node:crypto';
+import type { Db } from '../../db/index.ts';
+import type { TopUp } from '../../db/tables/wallets.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { ConflictError, NotFoundError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import { isUniqueViolation } from '../db-errors.ts';
+import { applyEntry } from './ledger.ts';
+
+/** The largest single top-up accepted, in cents (1 000 000.00 in the wallet's currency). */
+export const MAX_TOP_UP_CENTS = 100_000_000;
+
+export interface ManualTopUpInput {
+  wallet: string;
+  amount: number;
+  /** what reaches the wallet; defaults to amount */
+  wallet_amount?: number | undefined;
+}
+
+export interface Idempotency {
+  /** who sent it (API key id): keys are unique per client */
+  scope: string;
+  key: string;
+}
+
+export interface TopUpResult {
+  topUp: TopUp;
+  /** false when an Idempotency-Key replay returned the earlier top-up */
+  created: boolean;
+}
+
+function requestHash(input: ManualTopUpInput): string {
+  const canonical = JSON.stringify({
+    type: 'manual',
+    wallet: input.wallet,
+    amount: input.amount,
+    wallet_amount: input.wallet_amount ?? input.amount,
+  });
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+async function findByKey(db: Db, idem: Idempotency): Promise<TopUp | undefined> {
+  return db
+    .selectFrom('top_ups')
+    .selectAll()
+    .where('idempotency_scope', '=', idem.scope)
+    .where('idempotency_key', '=', idem.key)
+    .executeTakeFirst();
+}
+
+function replay(existing: TopUp, hash: string): TopUpResult {
+  if (existing.request_hash !== hash) {
+    throw new ConflictError(
+      'idempotency_key_reused',
+      'this Idempotency-Key was used with a different request body',
+      { top_up: existing.id },
+    );
+  }
+  return { topUp: existing, created: false };
+}
+
+/**
+ * An operator credit: the top-up and its ledger credit commit together. With an idempotency
+ * key, a retry of the same request returns the first top-up and credits nothing more; the
+ * same key with another body is a conflict. A wallet in debt simply rises from below zero.
+ */
+export async function createManualTopUp(
+  db: Db,
+  clock: Clock,
+  input: ManualTopUpInput,
+  idem?: Idempotency,
+): Promise<TopUpResult> {
+  const hash = requestHash(input);
+  if (idem) {
+    const existing = await findByKey(db, idem);
+    if (existing) return replay(existing, hash);
+  }
+  try {
+    return await db.transaction().execute(async (tx) => {
+      const wallet = await tx
+        .selectFrom('wallets')
+        .select(['id', 'currency', 'test_mode'])
+        .where('id', '=', input.wallet)
+        .executeTakeFirst();
+      if (!wallet) throw new NotFoundError('wallet', input.wallet);
+      const now = clock.now();
+      const topUp = await tx
+        .insertInto('top_ups')
+        .values({
+          id: newId(now),
+          wallet_id: wallet.id,
+          type: 'manual',
+          amount: input.amount,
+          wallet_amount: input.wallet_amount ?? input.amount,
+          currency: wallet.currency,
+          status: 'completed',
+          test_mode: wallet.test_mode,
+          idempotency_scope: idem?.scope ?? null,
+          idempotency_key: idem?.key ?? null,
+          request_hash: hash,
+          created_at: now,
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      await applyEntry(tx, wallet.id, 'credit', topUp.wallet_amount, { topUpId: topUp.id }, now);
+      return { topUp, created: true };
+    });
+  } catch (err) {
+    // Two requests with one key raced: the loser reads the winner's top-up.
+    if (idem && isUniqueViolation(err, 'top_ups_idempotency')) {
+      const existing = await findByKey(db, idem);
+      if (existing) return replay(existing, hash);
+    }
+    throw err;
+  }
+}
+
+export async function getTopUp(db: Db, id: string): Promise<TopUp> {
+  const row = await db.selectFrom('top_ups').selectAll().where('id', '=', id).executeTakeFirst();
+  if (!row) throw new NotFoundError('top_up', id);
+  return row;
+}

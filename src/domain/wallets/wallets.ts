@@ -1,0 +1,47 @@
+import type { Db } from '../../db/index.ts';
+import type { User, Wallet } from '../../db/tables/wallets.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { NotFoundError } from '../../shared/errors.ts';
+import { newId } from '../../shared/ids.ts';
+import { getUser } from '../users/users.ts';
+
+/**
+ * The user's wallet, created on first call with the organization's currency and test mode.
+ * Concurrent first calls create one wallet: the insert yields to the UNIQUE(user_id) winner.
+ */
+export async function getOrCreateWallet(db: Db, clock: Clock, userId: string): Promise<{ user: User; wallet: Wallet }> {
+  const user = await getUser(db, userId);
+  const existing = await db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirst();
+  if (existing) return { user, wallet: existing };
+  const org = await db
+    .selectFrom('organizations')
+    .select(['currency', 'test_mode'])
+    .where('id', '=', user.organization_id)
+    .executeTakeFirstOrThrow();
+  const now = clock.now();
+  await db
+    .insertInto('wallets')
+    .values({
+      id: newId(now),
+      user_id: userId,
+      test_mode: org.test_mode,
+      currency: org.currency,
+      auto_top_up_payment_method: null,
+      created_at: now,
+      updated_at: now,
+    })
+    .onConflict((oc) => oc.column('user_id').doNothing())
+    .execute();
+  const wallet = await db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
+  return { user, wallet };
+}
+
+export async function getWallet(db: Db, walletId: string): Promise<Wallet> {
+  const wallet = await db.selectFrom('wallets').selectAll().where('id', '=', walletId).executeTakeFirst();
+  if (!wallet) throw new NotFoundError('wallet', walletId);
+  return wallet;
+}
+
+export async function walletOfUser(db: Db, userId: string): Promise<Wallet | undefined> {
+  return db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirst();
+}

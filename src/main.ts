@@ -1,0 +1,50 @@
+import { ConfigError, loadConfig } from './config.ts';
+import { createApp } from './app.ts';
+
+let config;
+try {
+  config = loadConfig();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(2);
+  }
+  throw err;
+}
+
+const app = createApp(config);
+
+try {
+  const started = await app.start();
+  if (started.bootstrapApiKey) {
+    // Printed once, on purpose outside the structured log: it is never shown again.
+    process.stdout.write(
+      '\n' +
+        '  First start: an admin API key was created. It is shown only this once; keep it safe.\n' +
+        `    ${started.bootstrapApiKey}\n` +
+        `  Use it as: Authorization: Bearer <key>   (admin API on port ${started.adminPort})\n\n`,
+    );
+  }
+} catch (err) {
+  app.log.fatal({ err }, 'gateway failed to start');
+  process.exit(1);
+}
+
+let signals = 0;
+for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+  process.on(signal, () => {
+    signals += 1;
+    if (signals > 1) {
+      app.log.warn('second signal: exiting without waiting');
+      process.exit(1);
+    }
+    app.log.info({ signal }, 'stopping');
+    app.stop().then(
+      () => process.exit(0),
+      (err) => {
+        app.log.error({ err }, 'error while stopping');
+        process.exit(1);
+      },
+    );
+  });
+}

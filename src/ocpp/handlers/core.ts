@@ -1,0 +1,86 @@
+import { recordDiagnosticsStatus, recordFirmwareStatus, recordStatus } from '../../domain/chargers/stations.ts';
+import { AppError } from '../../shared/errors.ts';
+import type { Handler, HandlerContext } from './context.ts';
+
+export const bootNotification: Handler<'BootNotification'> = async (ctx, req) => {
+  const now = ctx.deps.clock.now();
+  await ctx.deps.stationWrites.boot(ctx.station.stationId, req, now);
+  ctx.log.info(
+    { vendor: req.chargePointVendor, model: req.chargePointModel, firmware: req.firmwareVersion },
+    'station booted',
+  );
+  // After the answer has gone out (setImmediate runs after ocpp-rpc sends the CALLRESULT).
+  setImmediate(() => void configureAfterBoot(ctx));
+  return {
+    status: 'Accepted',
+    currentTime: now.toISOString(),
+    interval: ctx.deps.settings.heartbeatIntervalS,
+  };
+};
+
+/** Settings the gateway needs on every station; each answer is recorded, none is fatal. */
+export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
+  const wanted: [string, string][] = [
+    ['MeterValueSampleInterval', String(ctx.deps.settings.meterValueSampleIntervalS)],
+    ['StopTransactionOnInvalidId', 'true'],
+  ];
+  const answers: { key: string; value: string; status: string; at: Date }[] = [];
+  for (const [key, value] of wanted) {
+    let status: string;
+    try {
+      const conf = await ctx.deps.connections.call(ctx.station.identity, 'ChangeConfiguration', {
+        key,
+        value,
+      });
+      status = conf.status;
+    } catch (err) {
+      status = err instanceof AppError ? err.code : 'error';
+      ctx.log.warn({ key, err: (err as Error).message }, 'ChangeConfiguration failed');
+    }
+    answers.push({ key, value, status, at: ctx.deps.clock.now() });
+  }
+  try {
+    await ctx.deps.stationWrites.configAnswers(ctx.station.stationId, answers);
+  } catch (err) {
+    ctx.log.error({ err }, 'could not record configuration answers');
+  }
+}
+
+export const heartbeat: Handler<'Heartbeat'> = async (ctx) => {
+  const now = ctx.deps.clock.now();
+  await ctx.deps.stationWrites.heartbeat(ctx.station.stationId, now);
+  return { currentTime: now.toISOString() };
+};
+
+export const statusNotification: Handler<'StatusNotification'> = async (ctx, req) => {
+  await recordStatus(
+    ctx.deps.db,
+    ctx.station.stationId,
+    {
+      connectorId: req.connectorId,
+      status: req.status,
+      errorCode: req.errorCode,
+      info: req.info,
+      vendorId: req.vendorId,
+      vendorErrorCode: req.vendorErrorCode,
+      timestamp: req.timestamp ? new Date(req.timestamp) : undefined,
+    },
+    ctx.deps.clock.now(),
+  );
+  return {};
+};
+
+export const dataTransfer: Handler<'DataTransfer'> = async (ctx, req) => {
+  ctx.log.info({ vendorId: req.vendorId, messageId: req.messageId }, 'DataTransfer from station (no vendor extensions known)');
+  return { status: 'UnknownVendorId' };
+};
+
+export const firmwareStatusNotification: Handler<'FirmwareStatusNotification'> = async (ctx, req) => {
+  await recordFirmwareStatus(ctx.deps.db, ctx.station.stationId, req.status, ctx.deps.clock.now());
+  return {};
+};
+
+export const diagnosticsStatusNotification: Handler<'DiagnosticsStatusNotification'> = async (ctx, req) => {
+  await recordDiagnosticsStatus(ctx.deps.db, ctx.station.stationId, req.status, ctx.deps.clock.now());
+  return {};
+};

@@ -1,0 +1,53 @@
+import type { IdTagInfo } from '../messages.ts';
+import type { Handler } from './context.ts';
+
+export const startTransaction: Handler<'StartTransaction'> = async (ctx, req) => {
+  const result = await ctx.deps.sessions.start(
+    { stationId: ctx.station.stationId, identity: ctx.station.identity },
+    {
+      connectorId: req.connectorId,
+      idTag: req.idTag,
+      meterStart: req.meterStart,
+      timestamp: new Date(req.timestamp),
+    },
+  );
+  const idTagInfo: IdTagInfo = { status: result.status as IdTagInfo['status'] };
+  if (result.decision?.expiryDate) idTagInfo.expiryDate = result.decision.expiryDate.toISOString();
+  if (result.created) {
+    ctx.log.info(
+      { transactionId: result.session.transaction_id, connectorId: req.connectorId, status: result.status },
+      'transaction started',
+    );
+  }
+  return { transactionId: result.session.transaction_id, idTagInfo };
+};
+
+export const meterValues: Handler<'MeterValues'> = async (ctx, req) => {
+  // Answered only after the debit has committed.
+  await ctx.deps.sessions.meterValues({
+    station: { stationId: ctx.station.stationId, identity: ctx.station.identity },
+    connectorId: req.connectorId,
+    transactionId: req.transactionId,
+    meterValue: req.meterValue,
+  });
+  return {};
+};
+
+export const stopTransaction: Handler<'StopTransaction'> = async (ctx, req) => {
+  const station = { stationId: ctx.station.stationId, identity: ctx.station.identity };
+  const result = await ctx.deps.sessions.stop(station, {
+    transactionId: req.transactionId,
+    meterStop: req.meterStop,
+    timestamp: new Date(req.timestamp),
+    reason: req.reason,
+    idTag: req.idTag,
+    transactionData: req.transactionData,
+  });
+  if (result.settled) {
+    ctx.log.info({ transactionId: req.transactionId, reason: req.reason ?? 'Local' }, 'transaction stopped');
+  }
+  if (!req.idTag) return {};
+  // The idTag's standing now (e.g. Blocked at zero balance), for the station's cache.
+  const decision = await ctx.deps.sessions.idTagStatus(station, req.idTag);
+  return { idTagInfo: { status: decision.status } };
+};

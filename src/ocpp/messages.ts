@@ -1,0 +1,145 @@
+import { z } from 'zod';
+
+/**
+ * Typed request/response pairs for OCPP 1.6J. ocpp-rpc's strict mode has already checked every
+ * inbound payload against the official JSON schemas; these zod schemas type the payload for
+ * the handlers and add the checks those schemas miss (an empty `meterValue`, a negative
+ * connectorId, a sampled value that is not a number).
+ */
+
+const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
+export function isDecimalString(value: string): boolean {
+  return DECIMAL.test(value.trim());
+}
+
+const dateTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be a date-time');
+const connectorId = z.number().int().min(0, 'connectorId must not be negative');
+const idTag = z.string().max(20);
+
+export const sampledValueSchema = z
+  .object({
+    value: z.string(),
+    context: z.string().optional(),
+    format: z.enum(['Raw', 'SignedData']).optional(),
+    measurand: z.string().optional(),
+    phase: z.string().optional(),
+    location: z.string().optional(),
+    unit: z.string().optional(),
+  })
+  .refine((s) => s.format === 'SignedData' || isDecimalString(s.value), {
+    message: 'a Raw sampled value must be a number',
+    path: ['value'],
+  });
+
+export const meterValueSchema = z.object({
+  timestamp: dateTime,
+  sampledValue: z.array(sampledValueSchema).min(1, 'sampledValue must not be empty'),
+});
+
+export const inbound = {
+  BootNotification: z.object({
+    chargePointVendor: z.string(),
+    chargePointModel: z.string(),
+    chargePointSerialNumber: z.string().optional(),
+    chargeBoxSerialNumber: z.string().optional(),
+    firmwareVersion: z.string().optional(),
+    iccid: z.string().optional(),
+    imsi: z.string().optional(),
+    meterType: z.string().optional(),
+    meterSerialNumber: z.string().optional(),
+  }),
+  Heartbeat: z.object({}),
+  StatusNotification: z.object({
+    connectorId,
+    errorCode: z.string(),
+    status: z.string(),
+    info: z.string().optional(),
+    timestamp: dateTime.optional(),
+    vendorId: z.string().optional(),
+    vendorErrorCode: z.string().optional(),
+  }),
+  Authorize: z.object({ idTag }),
+  StartTransaction: z.object({
+    connectorId: z.number().int().min(1, 'connectorId must be 1 or more'),
+    idTag,
+    meterStart: z.number().int().min(0, 'meterStart must not be negative'),
+    reservationId: z.number().int().optional(),
+    timestamp: dateTime,
+  }),
+  MeterValues: z.object({
+    connectorId,
+    transactionId: z.number().int().optional(),
+    meterValue: z.array(meterValueSchema).min(1, 'meterValue must not be empty'),
+  }),
+  StopTransaction: z.object({
+    idTag: idTag.optional(),
+    meterStop: z.number().int().min(0, 'meterStop must not be negative'),
+    timestamp: dateTime,
+    transactionId: z.number().int(),
+    reason: z.string().optional(),
+    transactionData: z.array(meterValueSchema).optional(),
+  }),
+  DataTransfer: z.object({
+    vendorId: z.string(),
+    messageId: z.string().optional(),
+    data: z.string().optional(),
+  }),
+  FirmwareStatusNotification: z.object({ status: z.string() }),
+  DiagnosticsStatusNotification: z.object({ status: z.string() }),
+} as const;
+
+export type InboundAction = keyof typeof inbound;
+export type InboundRequest<A extends InboundAction> = z.infer<(typeof inbound)[A]>;
+
+export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid' | 'ConcurrentTx';
+export interface IdTagInfo {
+  status: AuthorizationStatus;
+  expiryDate?: string;
+  parentIdTag?: string;
+}
+
+export interface InboundResponses {
+  BootNotification: { status: 'Accepted' | 'Pending' | 'Rejected'; currentTime: string; interval: number };
+  Heartbeat: { currentTime: string };
+  StatusNotification: Record<string, never>;
+  Authorize: { idTagInfo: IdTagInfo };
+  StartTransaction: { transactionId: number; idTagInfo: IdTagInfo };
+  MeterValues: Record<string, never>;
+  StopTransaction: { idTagInfo?: IdTagInfo };
+  DataTransfer: { status: 'Accepted' | 'Rejected' | 'UnknownMessageId' | 'UnknownVendorId'; data?: string };
+  FirmwareStatusNotification: Record<string, never>;
+  DiagnosticsStatusNotification: Record<string, never>;
+}
+
+/** Calls the central system sends to a station, with their answers. */
+export interface OutboundCalls {
+  ChangeConfiguration: {
+    req: { key: string; value: string };
+    conf: { status: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported' };
+  };
+  RemoteStartTransaction: {
+    req: { connectorId?: number; idTag: string };
+    conf: { status: 'Accepted' | 'Rejected' };
+  };
+  RemoteStopTransaction: {
+    req: { transactionId: number };
+    conf: { status: 'Accepted' | 'Rejected' };
+  };
+  GetConfiguration: {
+    req: { key?: string[] };
+    conf: {
+      configurationKey?: { key: string; readonly: boolean; value?: string }[];
+      unknownKey?: string[];
+    };
+  };
+  TriggerMessage: {
+    req: { requestedMessage: string; connectorId?: number };
+    conf: { status: 'Accepted' | 'Rejected' | 'NotImplemented' };
+  };
+  Reset: { req: { type: 'Hard' | 'Soft' }; conf: { status: 'Accepted' | 'Rejected' } };
+  UnlockConnector: {
+    req: { connectorId: number };
+    conf: { status: 'Unlocked' | 'UnlockFailed' | 'NotSupported' };
+  };
+}
+export type OutboundAction = keyof OutboundCalls;

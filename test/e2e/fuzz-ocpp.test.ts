@@ -1,0 +1,184 @@
+import fc from 'fast-check';
+import WebSocket from 'ws';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, uniqueIdentity, type TestGateway } from '../helpers/gateway.ts';
+import { aRate, aStation, aUserWithWallet } from '../helpers/builders.ts';
+import { eventually } from '../helpers/station.ts';
+
+/**
+ * Hostile input on the OCPP port: random and malformed frames. The gateway must answer every
+ * CALL it can read an id from (CALLERROR or CALLRESULT, same id), answer nothing else, keep
+ * running, and bill nothing from what a fuzzer can send.
+ */
+
+const ACTIONS = [
+  'BootNotification', 'Heartbeat', 'StatusNotification', 'Authorize', 'StartTransaction',
+  'MeterValues', 'StopTransaction', 'DataTransfer', 'FirmwareStatusNotification', 'DiagnosticsStatusNotification',
+];
+
+const now = new Date().toISOString();
+const VALID: Record<string, object> = {
+  BootNotification: { chargePointVendor: 'V', chargePointModel: 'M' },
+  Heartbeat: {},
+  StatusNotification: { connectorId: 1, errorCode: 'NoError', status: 'Available' },
+  Authorize: { idTag: 'FUZZ' },
+  StartTransaction: { connectorId: 1, idTag: 'FUZZ', meterStart: 0, timestamp: now },
+  MeterValues: { connectorId: 1, transactionId: 1, meterValue: [{ timestamp: now, sampledValue: [{ value: '100' }] }] },
+  StopTransaction: { transactionId: 1, meterStop: 10, timestamp: now },
+  DataTransfer: { vendorId: 'x' },
+  FirmwareStatusNotification: { status: 'Idle' },
+  DiagnosticsStatusNotification: { status: 'Idle' },
+};
+
+/** A valid payload with one field replaced by a value of any type. */
+const mutatedPayload = fc
+  .tuple(fc.constantFrom(...ACTIONS), fc.anything({ maxDepth: 3 }), fc.nat())
+  .map(([action, junk, n]) => {
+    const payload: Record<string, unknown> = structuredClone(VALID[action]!) as Record<string, unknown>;
+    const keys = Object.keys(payload);
+    if (keys.length) payload[keys[n % keys.length]!] = junk;
+    else payload[`extra${n}`] = junk;
+    return { action, payload };
+  });
+
+const deepJson = fc.nat({ max: 2000 }).map((d) => '['.repeat(d) + ']'.repeat(d));
+
+type Frame = { text: string; expectsReplyTo?: string };
+
+const frame: fc.Arbitrary<Frame> = fc.oneof(
+  fc.string({ maxLength: 200 }).map((text) => ({ text })),
+  fc.jsonValue({ maxDepth: 4 }).map((v) => ({ text: JSON.stringify(v) ?? 'null' })),
+  deepJson.map((text) => ({ text })),
+  fc.tuple(fc.constantFrom(2, 3, 4, 5, 0, -1, 2.5), fc.oneof(fc.string({ maxLength: 40 }), fc.integer()), fc.anything({ maxDepth: 2 }))
+    .map(([t, id, rest]) => ({ text: JSON.stringify([t, id, rest]) })),
+  fc.tuple(fc.uuid(), mutatedPayload).map(([id, { action, payload }]) => ({
+    text: JSON.stringify([2, id, action, payload]),
+    expectsReplyTo: id,
+  })),
+  fc.tuple(fc.uuid(), fc.string({ maxLength: 30 }), fc.anything({ maxDepth: 3 })).map(([id, action, payload]) => ({
+    text: JSON.stringify([2, id, action, payload]),
+    expectsReplyTo: id,
+  })),
+  // answers to calls the gateway never made
+  fc.tuple(fc.uuid(), fc.jsonValue({ maxDepth: 2 })).map(([id, v]) => ({ text: JSON.stringify([3, id, v]) })),
+  fc.tuple(fc.uuid(), fc.string({ maxLength: 20 })).map(([id, code]) => ({ text: JSON.stringify([4, id, code, 'x', {}]) })),
+  fc.nat({ max: 60_000 }).map((n) => ({ text: JSON.stringify([2, `big-${n}`, 'DataTransfer', { vendorId: 'x', data: 'y'.repeat(n) }]), expectsReplyTo: `big-${n}` })),
+);
+
+let gw: TestGateway;
+let walletUser: string;
+beforeAll(async () => {
+  gw = await startGateway({ env: { OCPP_MAX_BAD_MESSAGES: '0' } });
+  const rate = await aRate(gw);
+  await aStation(gw, { rate: rate._id });
+  walletUser = (await aUserWithWallet(gw, { balance: 10_000 })).user._id;
+});
+afterAll(async () => {
+  await gw.stop();
+});
+
+async function rawStation(id: string) {
+  await gw.api('POST', '/v1/chargestations', { ocpp_id: id });
+  const ws = new WebSocket(`${gw.ocppUrl}/${id}`, ['ocpp1.6']);
+  const replies: unknown[][] = [];
+  ws.on('message', (m) => {
+    try {
+      replies.push(JSON.parse(String(m)));
+    } catch {
+      replies.push(['unparseable', String(m)]);
+    }
+  });
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return { ws, replies };
+}
+
+describe('OCPP fuzzing', () => {
+  it('answers every readable CALL, stays up, and bills nothing', async () => {
+    const { ws, replies } = await rawStation(uniqueIdentity('FUZZ'));
+    const frames = fc.sample(frame, { numRuns: 1500, seed: 4242 });
+    // CALLs whose id is reused before the first is answered may legitimately get one reply each
+    const expected = new Set<string>();
+    let sent = 0;
+    for (const f of frames) {
+      ws.send(f.text);
+      sent += 1;
+      if (f.expectsReplyTo) expected.add(f.expectsReplyTo);
+      if (sent % 100 === 0) await new Promise((r) => setTimeout(r, 10));
+    }
+    // reused message id, back to back
+    ws.send(JSON.stringify([2, 'dup-1', 'Heartbeat', {}]));
+    ws.send(JSON.stringify([2, 'dup-1', 'Heartbeat', {}]));
+    expected.add('dup-1');
+    await eventually(() => [...expected].every((id) => replies.some((r) => r[1] === id)), 30_000).catch(() => undefined);
+    // last, invalid UTF-8 in a text frame: RFC 6455 has the connection closed (1007); the gateway stays up
+    const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+    ws.send(Buffer.from([0x5b, 0x32, 0x2c, 0xff, 0xfe, 0x5d]), { binary: false });
+    expect(await closed).toBe(1007);
+    const answered = [...expected].filter((id) => replies.some((r) => r[1] === id));
+    // The gateway's own CALLs (ChangeConfiguration after a boot, RemoteStop after a refused
+    // start) are fine; every CALLRESULT/CALLERROR must answer an id we sent in a CALL.
+    const sentCallIds = new Set(
+      frames.flatMap((f) => {
+        try {
+          const v = JSON.parse(f.text);
+          return Array.isArray(v) && v[0] === 2 && typeof v[1] === 'string' ? [v[1]] : [];
+        } catch {
+          return [];
+        }
+      }),
+    );
+    sentCallIds.add('dup-1');
+    // a frame whose message id cannot be read is answered with the conventional id "-1"
+    sentCallIds.add('-1');
+    const responses = replies.filter((r) => r[0] !== 2);
+    const callRepliesOk = responses.every((r) => (r[0] === 3 || r[0] === 4) && sentCallIds.has(r[1] as string));
+    console.log(`fuzz: ${sent + 3} frames sent, ${expected.size} readable CALLs, ${answered.length} answered, ${replies.length} replies`);
+    expect(callRepliesOk).toBe(true);
+    // every readable CALL got an answer
+    expect(answered.length).toBe(expected.size);
+    expect(replies.every((r) => typeof r[1] === 'string')).toBe(true);
+    // CALLERROR codes are OCPP 1.6's
+    const codes = new Set(responses.filter((r) => r[0] === 4).map((r) => r[2]));
+    for (const code of codes) {
+      expect([
+        'NotImplemented', 'NotSupported', 'InternalError', 'ProtocolError', 'SecurityError', 'FormationViolation',
+        'PropertyConstraintViolation', 'OccurenceConstraintViolation', 'TypeConstraintViolation', 'GenericError',
+      ]).toContain(code);
+    }
+
+    const health = await fetch(gw.adminUrl + '/healthz');
+    expect(health.status).toBe(200);
+    const ledger = await gw.api('GET', `/v1/users/${walletUser}/wallet/transactions`);
+    expect(ledger.body.data.filter((e: any) => e.type === 'debit')).toHaveLength(0);
+    const debits = await gw.app.db.selectFrom('ledger_entries').select('id').where('type', '=', 'debit').execute();
+    expect(debits).toHaveLength(0);
+    ws.terminate();
+  });
+
+  it('never answers a CALLRESULT or CALLERROR, even for ids it never sent', async () => {
+    const { ws, replies } = await rawStation(uniqueIdentity('FUZZR'));
+    ws.send(JSON.stringify([3, 'never-sent', {}]));
+    ws.send(JSON.stringify([4, 'never-sent-2', 'GenericError', '', {}]));
+    ws.send(JSON.stringify([2, 'probe', 'Heartbeat', {}]));
+    await eventually(() => replies.some((r) => r[1] === 'probe'));
+    expect(replies.map((r) => r[1])).toEqual(['probe']);
+    ws.terminate();
+  });
+});
+
+describe('a station that keeps sending garbage', () => {
+  it('is disconnected after OCPP_MAX_BAD_MESSAGES consecutive bad frames', async () => {
+    const strict = await startGateway({ env: { OCPP_MAX_BAD_MESSAGES: '5' } });
+    try {
+      const id = uniqueIdentity('BAD');
+      await strict.api('POST', '/v1/chargestations', { ocpp_id: id });
+      const ws = new WebSocket(`${strict.ocppUrl}/${id}`, ['ocpp1.6']);
+      await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+      const closed = new Promise<number>((resolve) => ws.once('close', (code) => resolve(code)));
+      for (let i = 0; i < 6; i++) ws.send(`garbage ${i}`);
+      expect(await closed).toBe(1002);
+    } finally {
+      await strict.stop();
+    }
+  });
+});

@@ -1,0 +1,154 @@
+import { sql } from 'kysely';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../../src/db/index.ts';
+import { ManualClock } from '../../src/shared/clock.ts';
+import { createUser } from '../../src/domain/users/users.ts';
+import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
+import { applyEntry } from '../../src/domain/wallets/ledger.ts';
+import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
+import { migratedDb, ON_POSTGRES, type MigratedDb } from '../helpers/db.ts';
+import { assertLedgerConsistent } from '../helpers/ledger.ts';
+
+const clock = new ManualClock(new Date('2026-03-01T10:00:00Z'));
+let n = 0;
+async function aWallet(db: Db) {
+  n += 1;
+  const user = await createUser(db, clock, { firstname: 'L', lastname: `W${n}`, email: `l${n}-${Date.now()}@example.com` });
+  return (await getOrCreateWallet(db, clock, user.id)).wallet;
+}
+
+describe(`ledger on ${ON_POSTGRES ? 'PostgreSQL' : 'PGlite'}`, () => {
+  let h: MigratedDb;
+  beforeAll(async () => {
+    h = await migratedDb();
+  });
+  afterAll(async () => {
+    await h.dispose();
+  });
+
+  it('a credit and a debit move the balance and append entries with balance_after', async () => {
+    const w = await aWallet(h.db);
+    await h.db.transaction().execute(async (tx) => {
+      const c = await applyEntry(tx, w.id, 'credit', 1000, {}, clock.now());
+      expect(c.balanceAfter).toBe(1000);
+      const d = await applyEntry(tx, w.id, 'debit', 1234, { sessionId: 'S1' }, clock.now());
+      expect(d.balanceAfter).toBe(-234); // a debit may take the balance below zero
+      expect(d.entry).toMatchObject({ type: 'debit', amount: 1234, balance_after: -234, session_id: 'S1' });
+    });
+    await assertLedgerConsistent(h.db, [w.id]);
+  });
+
+  it('a rolled-back transaction leaves neither the balance nor an entry behind', async () => {
+    const w = await aWallet(h.db);
+    await expect(
+      h.db.transaction().execute(async (tx) => {
+        await applyEntry(tx, w.id, 'credit', 500, {}, clock.now());
+        throw new Error('abort');
+      }),
+    ).rejects.toThrow('abort');
+    const after = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
+    expect(after.balance).toBe(0);
+    expect(await h.db.selectFrom('ledger_entries').select('id').where('wallet_id', '=', w.id).execute()).toHaveLength(0);
+  });
+
+  it('refuses zero, negative and fractional amounts', async () => {
+    const w = await aWallet(h.db);
+    for (const amount of [0, -1, 1.5, Number.NaN]) {
+      await expect(h.db.transaction().execute((tx) => applyEntry(tx, w.id, 'credit', amount, {}, clock.now()))).rejects.toThrow(RangeError);
+    }
+  });
+
+  it('entries cannot be updated or deleted', async () => {
+    const w = await aWallet(h.db);
+    await createManualTopUp(h.db, clock, { wallet: w.id, amount: 100 });
+    await expect(sql`update ledger_entries set amount = 1 where wallet_id = ${w.id}`.execute(h.db)).rejects.toThrow(/append-only/);
+    await expect(sql`delete from ledger_entries where wallet_id = ${w.id}`.execute(h.db)).rejects.toThrow(/append-only/);
+  });
+
+  it('top-up idempotency: one credit per key, conflict on another body, a debt is paid first', async () => {
+    const w = await aWallet(h.db);
+    await h.db.transaction().execute((tx) => applyEntry(tx, w.id, 'debit', 300, {}, clock.now()));
+    const idem = { scope: 'k1', key: 'abc' };
+    const a = await createManualTopUp(h.db, clock, { wallet: w.id, amount: 1000 }, idem);
+    const b = await createManualTopUp(h.db, clock, { wallet: w.id, amount: 1000 }, idem);
+    expect(a.created).toBe(true);
+    expect(b).toMatchObject({ created: false, topUp: { id: a.topUp.id } });
+    await expect(createManualTopUp(h.db, clock, { wallet: w.id, amount: 999 }, idem)).rejects.toMatchObject({ code: 'idempotency_key_reused' });
+    // the same key from another API key is another request
+    const c = await createManualTopUp(h.db, clock, { wallet: w.id, amount: 1000 }, { scope: 'k2', key: 'abc' });
+    expect(c.created).toBe(true);
+    const bal = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
+    expect(bal.balance).toBe(-300 + 1000 + 1000);
+    await assertLedgerConsistent(h.db, [w.id]);
+  });
+
+  it('concurrent credits and debits on shared wallets lose nothing', async () => {
+    const wallets = await Promise.all([aWallet(h.db), aWallet(h.db), aWallet(h.db)]);
+    const ops: { wallet: string; type: 'credit' | 'debit'; amount: number }[] = [];
+    for (let i = 0; i < 150; i++) {
+      ops.push({ wallet: wallets[i % 3]!.id, type: i % 4 === 0 ? 'credit' : 'debit', amount: 1 + ((i * 37) % 500) });
+    }
+    await Promise.all(
+      ops.map((op) => h.db.transaction().execute((tx) => applyEntry(tx, op.wallet, op.type, op.amount, {}, clock.now()))),
+    );
+    for (const w of wallets) {
+      const expected = ops
+        .filter((o) => o.wallet === w.id)
+        .reduce((sum, o) => sum + (o.type === 'credit' ? o.amount : -o.amount), 0);
+      const got = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
+      expect(got.balance).toBe(expected);
+      const count = await h.db.selectFrom('ledger_entries').select(sql<number>`count(*)::int`.as('n')).where('wallet_id', '=', w.id).executeTakeFirstOrThrow();
+      expect(count.n).toBe(ops.filter((o) => o.wallet === w.id).length);
+    }
+    await assertLedgerConsistent(h.db, wallets.map((w) => w.id));
+  });
+
+  it('concurrent idempotent top-ups with one key credit once', async () => {
+    const w = await aWallet(h.db);
+    const results = await Promise.all(
+      Array.from({ length: 8 }, () => createManualTopUp(h.db, clock, { wallet: w.id, amount: 250 }, { scope: 's', key: 'same' })),
+    );
+    expect(results.filter((r) => r.created)).toHaveLength(1);
+    expect(new Set(results.map((r) => r.topUp.id)).size).toBe(1);
+    const bal = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
+    expect(bal.balance).toBe(250);
+  });
+
+  it('concurrent first wallet calls create one wallet', async () => {
+    const user = await createUser(h.db, clock, { firstname: 'C', lastname: 'C', email: `c-${Date.now()}@example.com` });
+    const got = await Promise.all(Array.from({ length: 8 }, () => getOrCreateWallet(h.db, clock, user.id)));
+    expect(new Set(got.map((g) => g.wallet.id)).size).toBe(1);
+  });
+
+  it('runs on the database of this test pass', () => {
+    expect(h.kind).toBe(ON_POSTGRES ? 'postgres' : 'pglite');
+  });
+});
+
+describe.skipIf(!ON_POSTGRES)('ledger under a burst on PostgreSQL (pool of 10 connections)', () => {
+  it('1,000 concurrent credits and debits across 10 wallets: balances equal the sum of entries, none lost', async () => {
+    const h = await migratedDb('postgres');
+    try {
+      const wallets = await Promise.all(Array.from({ length: 10 }, () => aWallet(h.db)));
+      const ops = Array.from({ length: 1000 }, (_, i) => ({
+        wallet: wallets[(i * 7) % 10]!.id,
+        type: (i % 3 === 0 ? 'credit' : 'debit') as 'credit' | 'debit',
+        amount: 1 + ((i * 7919) % 997),
+      }));
+      const settled = await Promise.allSettled(
+        ops.map((op) => h.db.transaction().execute((tx) => applyEntry(tx, op.wallet, op.type, op.amount, {}, clock.now()))),
+      );
+      expect(settled.filter((s) => s.status === 'rejected')).toHaveLength(0);
+      const total = await h.db.selectFrom('ledger_entries').select(sql<number>`count(*)::int`.as('n')).executeTakeFirstOrThrow();
+      expect(total.n).toBe(1000);
+      for (const w of wallets) {
+        const expected = ops.filter((o) => o.wallet === w.id).reduce((s, o) => s + (o.type === 'credit' ? o.amount : -o.amount), 0);
+        const got = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
+        expect(got.balance).toBe(expected);
+      }
+      await assertLedgerConsistent(h.db, wallets.map((w) => w.id));
+    } finally {
+      await h.dispose();
+    }
+  });
+});

@@ -1,0 +1,154 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import { ManualClock } from '../../src/shared/clock.ts';
+import { createStation } from '../../src/domain/chargers/stations.ts';
+import { createRate } from '../../src/domain/billing/rates.ts';
+import { createUser } from '../../src/domain/users/users.ts';
+import { createToken } from '../../src/domain/tokens/tokens.ts';
+import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
+import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
+import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
+import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-batcher.ts';
+import { billLocked, lockSession } from '../../src/domain/sessions/billing.ts';
+import { startTransaction, stopTransaction, type StationRef } from '../../src/domain/sessions/transactions.ts';
+import { migratedDb, type MigratedDb } from '../helpers/db.ts';
+import { assertLedgerConsistent } from '../helpers/ledger.ts';
+
+const log = pino({ level: 'silent' });
+
+/**
+ * The MeterValues batcher keeps the billing rows it wrote in memory and writes with a
+ * compare-and-set. These tests change sessions behind its back (as another gateway node, a
+ * StopTransaction or the TIME sweep would) and check that nothing is billed twice or lost.
+ */
+describe('MeterBatcher: compare-and-set against other writers', () => {
+  let h: MigratedDb;
+  const clock = new ManualClock(new Date('2026-06-01T08:00:00Z'));
+  let rateId: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    h = await migratedDb();
+    await updateOrganization(h.db, clock, await defaultOrganizationId(h.db), { minimum_balance_to_start_session: 0 });
+    // 100 c/kWh: 1 cent per 10 Wh, no step, no tax.
+    rateId = (await createRate(h.db, clock, { currency: 'USD', price_components: [{ type: 'ENERGY', price: 100 }] })).id;
+  });
+  afterAll(async () => {
+    await h.dispose();
+  });
+
+  async function driver(balance: number) {
+    n += 1;
+    const user = await createUser(h.db, clock, { firstname: 'M', lastname: `B${n}`, email: `mb${n}-${Date.now()}@example.com` });
+    const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
+    await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: balance });
+    const tag = `MB${n}T${Date.now() % 1_000_000}`;
+    await createToken(h.db, clock, { physicalId: tag, user: user.id });
+    return { walletId: wallet.id, tag };
+  }
+
+  async function session(tag: string, meterStart = 0) {
+    n += 1;
+    const st = await createStation(h.db, clock, { ocpp_id: `MB-${n}-${Date.now()}`, rate: rateId });
+    const station: StationRef = { stationId: st.id, identity: st.ocpp_id };
+    const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: clock.now() });
+    expect(res.status).toBe('Accepted');
+    return { station, transactionId: res.session.transaction_id, sessionId: res.session.id };
+  }
+
+  const reading = (s: { station: StationRef; transactionId: number }, wh: number) => ({
+    station: s.station,
+    connectorId: 1,
+    transactionId: s.transactionId,
+    meterValue: [{ timestamp: clock.now().toISOString(), sampledValue: [{ value: String(wh) }] }],
+  });
+
+  const balanceOf = async (walletId: string) =>
+    (await h.db.selectFrom('wallets').select('balance').where('id', '=', walletId).executeTakeFirstOrThrow()).balance;
+  const sessionRow = (id: string) =>
+    h.db.selectFrom('sessions').select(['status', 'meter_last', 'cost', 'debited']).where('id', '=', id).executeTakeFirstOrThrow();
+
+  it('a session billed elsewhere after the batcher last wrote it is read again, not billed from the old row', async () => {
+    const d = await driver(10_000);
+    const s = await session(d.tag);
+    const batcher = new MeterBatcher({ db: h.db, clock, log }, () => {});
+    clock.advance(10_000);
+    expect(await batcher.submit(reading(s, 1_000))).toMatchObject({ charged: 100, balanceAfter: 9_900 });
+    expect(batcher.remembered).toBe(1);
+
+    // Another node bills the same session up to 2,000 Wh.
+    clock.advance(10_000);
+    await h.db.transaction().execute(async (tx) => billLocked(tx, await lockSession(tx, s.sessionId), { registerWh: 2_000, at: clock.now() }));
+    expect(await balanceOf(d.walletId)).toBe(9_800);
+
+    // This batcher's row still says 1,000 Wh: the write must not apply on it.
+    clock.advance(10_000);
+    expect(await batcher.submit(reading(s, 2_500))).toMatchObject({ charged: 50, balanceAfter: 9_750 });
+    expect(await sessionRow(s.sessionId)).toMatchObject({ meter_last: 2_500, cost: 250, debited: 250, status: 'active' });
+    await assertLedgerConsistent(h.db, [d.walletId]);
+    batcher.forget(s.transactionId);
+    expect(batcher.remembered).toBe(0);
+  });
+
+  it('a reading that arrives after the session was settled bills nothing', async () => {
+    const d = await driver(10_000);
+    const s = await session(d.tag);
+    const batcher = new MeterBatcher({ db: h.db, clock, log }, () => {});
+    clock.advance(10_000);
+    await batcher.submit(reading(s, 500));
+    clock.advance(10_000);
+    await stopTransaction(h.db, clock, log, s.station, { transactionId: s.transactionId, meterStop: 800, timestamp: clock.now() });
+    const late = await batcher.submit(reading(s, 5_000));
+    expect(late.charged).toBe(0);
+    expect(batcher.remembered).toBe(0); // a completed session is not kept in memory
+    expect(await sessionRow(s.sessionId)).toMatchObject({ status: 'completed', meter_last: 800, cost: 80, debited: 80 });
+    expect(await balanceOf(d.walletId)).toBe(10_000 - 80);
+    await assertLedgerConsistent(h.db, [d.walletId]);
+  });
+
+  it('two batchers (two gateway nodes) given the same readings bill each once; wallets shared by several sessions add up', async () => {
+    const drivers = [await driver(1_000_000), await driver(1_000_000), await driver(1_000_000)];
+    const sessions = [];
+    for (let i = 0; i < 9; i++) sessions.push({ ...(await session(drivers[i % 3]!.tag)), wallet: drivers[i % 3]!.walletId });
+    const nodeA = new MeterBatcher({ db: h.db, clock, log }, () => {}, { maxBatch: 4, concurrency: 2 });
+    const nodeB = new MeterBatcher({ db: h.db, clock, log }, () => {}, { maxBatch: 3, concurrency: 2 });
+    const registers = sessions.map(() => 0);
+    for (let round = 0; round < 20; round++) {
+      clock.advance(5_000);
+      const sent: Promise<unknown>[] = [];
+      sessions.forEach((s, i) => {
+        registers[i] = registers[i]! + 10 * (1 + ((round * 7 + i) % 13));
+        sent.push(nodeA.submit(reading(s, registers[i]!)), nodeB.submit(reading(s, registers[i]!)));
+      });
+      await Promise.all(sent);
+    }
+    for (const [i, s] of sessions.entries()) {
+      const row = await sessionRow(s.sessionId);
+      expect(row.meter_last).toBe(registers[i]);
+      expect(row.debited).toBe(registers[i]! / 10);
+    }
+    for (const [k, d] of drivers.entries()) {
+      const spent = sessions.reduce((sum, s, i) => sum + (i % 3 === k ? registers[i]! / 10 : 0), 0);
+      expect(await balanceOf(d.walletId)).toBe(1_000_000 - spent);
+    }
+    await assertLedgerConsistent(h.db, drivers.map((d) => d.walletId));
+  });
+
+  it('marks the batch’s sessions of a wallet taken to zero stopping in the debit’s own write', async () => {
+    const d = await driver(100);
+    const [a, b] = [await session(d.tag), await session(d.tag)];
+    const batches: BatchResult[] = [];
+    const batcher = new MeterBatcher({ db: h.db, clock, log }, (r) => batches.push(r));
+    clock.advance(10_000);
+    // The first reading (nothing to bill) holds the batcher, so the next two share one batch.
+    const [, ra, rb] = await Promise.all([batcher.submit(reading(a, 0)), batcher.submit(reading(a, 600)), batcher.submit(reading(b, 500))]);
+    expect(ra.charged + rb.charged).toBe(110);
+    expect(await balanceOf(d.walletId)).toBe(-10);
+    expect(await sessionRow(a.sessionId)).toMatchObject({ status: 'stopping' });
+    expect(await sessionRow(b.sessionId)).toMatchObject({ status: 'stopping' });
+    const stopped = batches.flatMap((x) => x.stopNow.map((t) => t.transactionId)).sort();
+    expect(stopped).toEqual([a.transactionId, b.transactionId].sort());
+    expect(batches.flatMap((x) => x.walletsAtZero)).toContain(d.walletId);
+    await assertLedgerConsistent(h.db, [d.walletId]);
+  });
+});

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { KyselyPlugin, PluginTransformQueryArgs, PluginTransformResultArgs, QueryResult, RootOperationNode, UnknownRow } from 'kysely';
+import { ManualClock } from '../../src/shared/clock.ts';
+import { createStation } from '../../src/domain/chargers/stations.ts';
+import { createRate } from '../../src/domain/billing/rates.ts';
+import { createUser } from '../../src/domain/users/users.ts';
+import { createToken } from '../../src/domain/tokens/tokens.ts';
+import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
+import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
+import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
+import { startTransaction } from '../../src/domain/sessions/transactions.ts';
+import { RemoteStopper } from '../../src/domain/sessions/stopper.ts';
+import type { StationConnections } from '../../src/ocpp/connections.ts';
+import { ON_POSTGRES, migratedDb, type MigratedDb } from '../helpers/db.ts';
+import { eventually } from '../helpers/station.ts';
+
+const log = pino({ level: 'silent' });
+
+/** Holds the result of the stopper's `stop_attempts` update until released. */
+class HoldAttemptCount implements KyselyPlugin {
+  private readonly ids = new WeakSet<object>();
+  private gate: Promise<void> | undefined;
+  private release: (() => void) | undefined;
+  held = 0;
+
+  hold(): void {
+    this.gate = new Promise((r) => (this.release = r));
+  }
+  open(): void {
+    this.release?.();
+    this.gate = undefined;
+  }
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    if (args.node.kind === 'UpdateQueryNode' && JSON.stringify(args.node).includes('stop_attempts')) this.ids.add(args.queryId);
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
+    if (this.ids.has(args.queryId) && this.gate) {
+      this.held += 1;
+      await this.gate;
+    }
+    return args.result;
+  }
+}
+
+/** A station that answers RemoteStopTransaction when the test says so, counting calls in flight. */
+class ScriptedStation implements StationConnections {
+  calls = 0;
+  inFlight = 0;
+  maxInFlight = 0;
+  autoReject = false;
+  private pending: ((status: 'Accepted' | 'Rejected') => void)[] = [];
+
+  async call(): Promise<any> {
+    this.calls += 1;
+    this.inFlight += 1;
+    this.maxInFlight = Math.max(this.maxInFlight, this.inFlight);
+    const status = this.autoReject ? 'Rejected' : await new Promise<'Accepted' | 'Rejected'>((r) => this.pending.push(r));
+    this.inFlight -= 1;
+    return { status };
+  }
+  answer(status: 'Accepted' | 'Rejected'): void {
+    const next = this.pending.shift();
+    if (!next) throw new Error('no call waiting for an answer');
+    next(status);
+  }
+  isOnline(): boolean {
+    return true;
+  }
+  async disconnect(): Promise<void> {}
+  online(): string[] {
+    return [];
+  }
+}
+
+describe('RemoteStopper', () => {
+  let h: MigratedDb;
+  const clock = new ManualClock(new Date('2026-06-01T08:00:00Z'));
+
+  beforeAll(async () => {
+    h = await migratedDb();
+    await updateOrganization(h.db, clock, await defaultOrganizationId(h.db), { minimum_balance_to_start_session: 0 });
+  });
+  afterAll(async () => {
+    await h.dispose();
+  });
+
+  async function openSession() {
+    const rate = await createRate(h.db, clock, { currency: 'USD', price_components: [{ type: 'ENERGY', price: 100 }] });
+    const user = await createUser(h.db, clock, { firstname: 'R', lastname: 'S', email: `rs-${Date.now()}@example.com` });
+    const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
+    await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: 1_000 });
+    const tag = `RS${Date.now() % 1_000_000_000}`;
+    await createToken(h.db, clock, { physicalId: tag, user: user.id });
+    const st = await createStation(h.db, clock, { ocpp_id: `RS-${Date.now()}`, rate: rate.id });
+    const res = await startTransaction(h.db, clock, { stationId: st.id, identity: st.ocpp_id }, { connectorId: 1, idTag: tag, meterStart: 0, timestamp: clock.now() });
+    expect(res.status).toBe('Accepted');
+    return { identity: st.ocpp_id, sessionId: res.session.id };
+  }
+
+  // PostgreSQL only: holding the attempt's update would hold PGlite's single connection, which the
+  // reconnect's read needs; and on PGlite that one connection already serialises the two.
+  it.runIf(ON_POSTGRES)('a reconnect while an answered attempt is still being recorded adds one attempt to the same chain, never a second chain', async () => {
+    const { identity, sessionId } = await openSession();
+    const plugin = new HoldAttemptCount();
+    const station = new ScriptedStation();
+    const stopper = new RemoteStopper({ db: h.db.withPlugin(plugin), clock, log, connections: station }, [20, 20, 20]);
+    try {
+      plugin.hold();
+      const first = stopper.stopSession(sessionId, 'remote');
+      await eventually(() => station.calls === 1);
+      station.answer('Rejected');
+      // the answer is in; its stop_attempts update is held: the station reconnects now
+      await eventually(() => plugin.held === 1);
+      await stopper.onStationConnected(identity);
+      expect(station.calls).toBe(1); // asked again later, not at once beside the running attempt
+      station.autoReject = true;
+      plugin.open();
+      expect(await first).toBe('Rejected');
+
+      const status = async () =>
+        (await h.db.selectFrom('sessions').select(['status', 'stop_attempts']).where('id', '=', sessionId).executeTakeFirstOrThrow());
+      await eventually(async () => (await status()).status === 'stop_failed');
+      await new Promise((r) => setTimeout(r, 200)); // well past every retry delay
+      // 1 + the reconnect's extra attempt + the remaining 2 retries of [20, 20, 20]: one chain
+      expect(station.calls).toBe(4);
+      expect(station.maxInFlight).toBe(1);
+      expect((await status()).stop_attempts).toBe(4);
+      const alerts = await h.db.selectFrom('alerts').select('kind').where('session_id', '=', sessionId).execute();
+      expect(alerts).toEqual([{ kind: 'remote_stop_failed' }]);
+    } finally {
+      stopper.close();
+    }
+  });
+
+  it('a stop that runs out of retries marks the session stop_failed and records its alert together', async () => {
+    const { sessionId } = await openSession();
+    const station = new ScriptedStation();
+    station.autoReject = true;
+    const stopper = new RemoteStopper({ db: h.db, clock, log, connections: station }, [10]);
+    try {
+      expect(await stopper.stopSession(sessionId, 'remote')).toBe('Rejected');
+      // whenever the status reads stop_failed, the alert is already there
+      const seen = await eventually(async () => {
+        const row = await h.db.selectFrom('sessions').select('status').where('id', '=', sessionId).executeTakeFirstOrThrow();
+        if (row.status !== 'stop_failed') return undefined;
+        return h.db.selectFrom('alerts').select('kind').where('session_id', '=', sessionId).execute();
+      });
+      expect(seen).toEqual([{ kind: 'remote_stop_failed' }]);
+      expect(station.calls).toBe(2);
+    } finally {
+      stopper.close();
+    }
+  });
+});

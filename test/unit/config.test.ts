@@ -1,0 +1,90 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config.ts';
+
+function problems(env: Record<string, string>) {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    return (err as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the SPEC defaults', () => {
+    const c = loadConfig({});
+    expect(c).toMatchObject({
+      databaseUrl: undefined,
+      dataDir: './data',
+      ocppPort: 9000,
+      adminPort: 8080,
+      adminApiKey: undefined,
+      heartbeatIntervalS: 300,
+      meterValueSampleIntervalS: 30,
+      tls: undefined,
+      logLevel: 'info',
+      wsPingIntervalS: 30,
+    });
+    expect(Object.isFrozen(c)).toBe(true);
+  });
+
+  it('reads every variable', () => {
+    const c = loadConfig({
+      DATABASE_URL: 'postgres://u@h:5432/db',
+      DATA_DIR: '/var/lib/gw',
+      OCPP_PORT: '9100',
+      ADMIN_PORT: '8181',
+      ADMIN_API_KEY: 'k'.repeat(20),
+      HEARTBEAT_INTERVAL_S: '60',
+      METER_VALUE_SAMPLE_INTERVAL_S: '10',
+      TLS_CERT_FILE: '/c.pem',
+      TLS_KEY_FILE: '/k.pem',
+      LOG_LEVEL: 'debug',
+      WS_PING_INTERVAL_S: '0',
+    });
+    expect(c).toMatchObject({
+      databaseUrl: 'postgres://u@h:5432/db',
+      dataDir: '/var/lib/gw',
+      ocppPort: 9100,
+      adminPort: 8181,
+      adminApiKey: 'k'.repeat(20),
+      heartbeatIntervalS: 60,
+      meterValueSampleIntervalS: 10,
+      tls: { certFile: '/c.pem', keyFile: '/k.pem' },
+      logLevel: 'debug',
+      wsPingIntervalS: 0,
+    });
+  });
+
+  it('treats empty strings as unset', () => {
+    expect(loadConfig({ DATABASE_URL: '', ADMIN_API_KEY: ' ' })).toMatchObject({
+      databaseUrl: undefined,
+      adminApiKey: undefined,
+    });
+  });
+
+  it.each([
+    [{ OCPP_PORT: 'abc' }, 'OCPP_PORT'],
+    [{ OCPP_PORT: '70000' }, 'OCPP_PORT'],
+    [{ ADMIN_PORT: '-1' }, 'ADMIN_PORT'],
+    [{ ADMIN_PORT: '80.5' }, 'ADMIN_PORT'],
+    [{ DATABASE_URL: 'mysql://x' }, 'DATABASE_URL'],
+    [{ HEARTBEAT_INTERVAL_S: '0' }, 'HEARTBEAT_INTERVAL_S'],
+    [{ METER_VALUE_SAMPLE_INTERVAL_S: 'soon' }, 'METER_VALUE_SAMPLE_INTERVAL_S'],
+    [{ WS_PING_INTERVAL_S: '-5' }, 'WS_PING_INTERVAL_S'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY'],
+    [{ TLS_CERT_FILE: '/c.pem' }, 'TLS_KEY_FILE'],
+    [{ TLS_KEY_FILE: '/k.pem' }, 'TLS_CERT_FILE'],
+  ])('%j is refused with a message naming %s', (env, variable) => {
+    const found = problems(env);
+    expect(found.map((p) => p.variable)).toContain(variable);
+    expect(new ConfigError(found).message).toContain(variable);
+  });
+
+  it('reports every bad variable at once', () => {
+    const found = problems({ OCPP_PORT: 'x', LOG_LEVEL: 'y' });
+    expect(found.map((p) => p.variable).sort()).toEqual(['LOG_LEVEL', 'OCPP_PORT']);
+  });
+});

@@ -1,0 +1,57 @@
+import { describe, expect, it } from 'vitest';
+import { BatchLoader, GroupCommit } from '../../src/shared/group-commit.ts';
+
+describe('GroupCommit', () => {
+  it('writes what arrives during a write as one batch, in order, and settles each submitter after its write', async () => {
+    const writes: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommit<number>(async (items) => {
+      writes.push(items);
+      if (writes.length === 1) await gate;
+    });
+    const settled: number[] = [];
+    const all = [1, 2, 3, 4].map((n) => gc.submit(n).then(() => void settled.push(n)));
+    await new Promise((r) => setTimeout(r, 5));
+    expect(writes).toEqual([[1]]);
+    expect(settled).toEqual([]);
+    release();
+    await Promise.all(all);
+    expect(writes).toEqual([[1], [2, 3, 4]]);
+    expect(settled).toEqual([1, 2, 3, 4]);
+  });
+
+  it('rejects the items of a failed write only, and keeps going', async () => {
+    const gc = new GroupCommit<string>(async (items) => {
+      if (items.includes('bad')) throw new Error('write failed');
+    }, 1);
+    const results = await Promise.allSettled([gc.submit('a'), gc.submit('bad'), gc.submit('c')]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    await gc.drain();
+  });
+});
+
+describe('BatchLoader', () => {
+  it('looks up the keys asked for during a lookup together, once each, and answers every caller', async () => {
+    const loads: string[][] = [];
+    const loader = new BatchLoader<string, number>(async (keys) => {
+      loads.push(keys);
+      await new Promise((r) => setTimeout(r, 5));
+      return new Map(keys.filter((k) => k !== 'missing').map((k) => [k, k.length]));
+    });
+    const answers = await Promise.all(['a', 'bb', 'bb', 'missing', 'ccc'].map((k) => loader.get(k)));
+    expect(answers).toEqual([1, 2, 2, undefined, 3]);
+    expect(loads).toEqual([['a'], ['bb', 'missing', 'ccc']]);
+  });
+
+  it('a failed lookup fails its keys and the next lookup still runs', async () => {
+    const loader = new BatchLoader<string, string>(async (keys) => {
+      if (keys.includes('boom')) throw new Error('db down');
+      return new Map(keys.map((k) => [k, k.toUpperCase()]));
+    }, 1);
+    const [a, b, c] = await Promise.allSettled([loader.get('x'), loader.get('boom'), loader.get('y')]);
+    expect(a).toEqual({ status: 'fulfilled', value: 'X' });
+    expect(b.status).toBe('rejected');
+    expect(c).toEqual({ status: 'fulfilled', value: 'Y' });
+  });
+});
