@@ -348,6 +348,13 @@ export class SimStation extends EventEmitter<StationEvents> {
    */
   async start(): Promise<BootNotificationConf | undefined> {
     if (this.running) throw new Error(`${this.identity} is already started`);
+    // Sessions left over from a stop() without endSessions were cut by a "power loss". They end
+    // before the station counts as running again, so their meterStop is the register exactly as
+    // it was at stop(): accrue() adds nothing while the station is not running. The
+    // StopTransactions wait in the transaction queue until the station has booted.
+    for (const connector of this.connectors) {
+      if (connector.session) this.endSession(connector, 'PowerLoss');
+    }
     this.running = true;
     this.offlineMode = false;
     this.abort = new AbortController();
@@ -356,12 +363,6 @@ export class SimStation extends EventEmitter<StationEvents> {
     } catch (err) {
       this.running = false;
       throw err;
-    }
-    // Sessions left over from a stop() without endSessions were cut by a "power loss".
-    for (const connector of this.connectors) {
-      if (!connector.session) continue;
-      connector.session.lastAccrualMs = performance.now(); // no energy while the station was down
-      this.endSession(connector, 'PowerLoss');
     }
     return this.boot(true);
   }

@@ -212,7 +212,10 @@ describe('SimStation restart', () => {
     expect(station.pendingTimers).toBe(0);
     const registerAtStop = station.registerWh(1);
     await new Promise((r) => setTimeout(r, 100)); // a simulated minute of "power loss"
-    await station.start();
+    const starting = station.start();
+    // Read while the station is reconnecting: the outage delivered no energy.
+    expect(station.registerWh(1)).toBe(registerAtStop);
+    await starting;
     const [stop] = await cs.waitForCalls(id, 'StopTransaction');
     expect(stop!.params).toMatchObject({ transactionId, reason: 'PowerLoss', meterStop: registerAtStop });
     expect(cs.callsOf(id, 'BootNotification')).toHaveLength(2);
