@@ -166,8 +166,8 @@ async function main(): Promise<void> {
   });
   // Warnings are kept for the end: log lines would tear the live display apart.
   const log = createLogger(config.logLevel, { write: (line: string) => void gatewayWarnings.push(line.trim()) });
-  app = createApp(config, { log, stopRetryDelaysMs: [500, 1_000, 2_000] });
   step(`starting the gateway (embedded database in ${dataDir})`);
+  app = await createApp(config, { log, stopRetryDelaysMs: [500, 1_000, 2_000] });
   const started = await app.start();
   adminUrl = `http://127.0.0.1:${started.adminPort}`;
   const ocppUrl = `ws://127.0.0.1:${started.ocppPort}/ocpp`;

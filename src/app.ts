@@ -1,21 +1,15 @@
 import type { Config } from './config.ts';
-import { createDb, type DbHandle } from './db/index.ts';
+import { createDb } from './db/index.ts';
 import { migrateToLatest } from './db/migrate.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { systemClock, type Clock } from './shared/clock.ts';
+import { createLogger } from './logger.ts';
+import { systemClock } from './shared/clock.ts';
 import { createOcppServer, type OcppServer } from './ocpp/server.ts';
-import { createAdminServer, type AdminServer } from './admin/server.ts';
-import { ApiKeyVerifier, ensureBootstrapKey } from './domain/apikeys/api-keys.ts';
-import { LocalConnections } from './ocpp/connections.ts';
-import { SessionService } from './domain/sessions/service.ts';
-import { StationWrites } from './domain/chargers/station-writes.ts';
+import { createAdminServer } from './admin/server.ts';
+import { ensureBootstrapKey } from './domain/apikeys/api-keys.ts';
+import { buildContext, type AppContext, type ContextOverrides } from './context.ts';
 
 /** Replaceable parts, for tests. */
-export interface AppOverrides {
-  clock?: Clock;
-  log?: Logger;
-  /** waits between RemoteStopTransaction attempts (tests shorten them) */
-  stopRetryDelaysMs?: readonly number[];
+export interface AppOverrides extends ContextOverrides {
   /** start an in-memory embedded database from this dump (tests) */
   pgliteTemplate?: Blob;
 }
@@ -28,127 +22,90 @@ export interface Started {
 }
 
 export interface App {
+  readonly context: AppContext;
   readonly config: Config;
-  readonly log: Logger;
-  /** Available after start(). */
-  readonly db: DbHandle['db'];
+  readonly log: AppContext['log'];
+  readonly db: AppContext['db'];
+  readonly sessions: AppContext['sessions'];
   readonly ocpp: OcppServer;
-  readonly sessions: SessionService;
+  /** Listens on both ports and starts the background work. */
   start(): Promise<Started>;
+  /** Stops in the reverse order of building: ports, background work, pending writes, database. */
   stop(): Promise<void>;
 }
 
-/** The composition root: builds every part once; stop() takes them down in reverse order. */
-export function createApp(config: Config, overrides: AppOverrides = {}): App {
+/**
+ * The composition root: opens and migrates the database, builds the context and both adapters
+ * once. Nothing listens until start().
+ */
+export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
   const log = overrides.log ?? createLogger(config.logLevel);
   const clock = overrides.clock ?? systemClock;
-  let dbHandle: DbHandle | undefined;
-  let ocpp: OcppServer | undefined;
-  let admin: AdminServer | undefined;
-  let sessions: SessionService | undefined;
-  let writes: StationWrites | undefined;
-  let stopping: Promise<void> | undefined;
+  const dbHandle = await createDb({
+    databaseUrl: config.databaseUrl,
+    dataDir: config.dataDir,
+    poolSize: config.dbPoolSize,
+    pgliteTemplate: overrides.pgliteTemplate,
+  });
+  let bootstrapApiKey: string | undefined;
+  let context: AppContext;
+  let ocpp: OcppServer;
+  let admin: Awaited<ReturnType<typeof createAdminServer>>;
+  try {
+    const applied = await migrateToLatest(dbHandle.db);
+    log.info({ database: dbHandle.kind, applied }, 'database ready');
+    bootstrapApiKey = config.adminApiKey ? undefined : await ensureBootstrapKey(dbHandle.db, clock);
+    context = buildContext(config, dbHandle.db, { clock, log }, overrides);
+    ocpp = createOcppServer(
+      {
+        host: config.host,
+        port: config.ocppPort,
+        tls: config.tls,
+        pingIntervalS: config.wsPingIntervalS,
+        callTimeoutS: config.ocppCallTimeoutS,
+        maxBadMessages: config.ocppMaxBadMessages,
+        authFailuresPerSource: config.authFailuresPerSource,
+        authFailuresPerIdentity: config.authFailuresPerIdentity,
+      },
+      context,
+    );
+    admin = await createAdminServer(context);
+  } catch (err) {
+    await dbHandle.close().catch((closeErr: unknown) => log.error({ err: closeErr }, 'could not close the database'));
+    throw err;
+  }
 
+  let stopping: Promise<void> | undefined;
   const app: App = {
+    context,
     config,
     log,
-    get db() {
-      if (!dbHandle) throw new Error('the app has not started');
-      return dbHandle.db;
-    },
-    get ocpp() {
-      if (!ocpp) throw new Error('the app has not started');
-      return ocpp;
-    },
-    get sessions() {
-      if (!sessions) throw new Error('the app has not started');
-      return sessions;
-    },
+    db: context.db,
+    sessions: context.sessions,
+    ocpp,
     async start() {
-      dbHandle = await createDb({
-        databaseUrl: config.databaseUrl,
-        dataDir: config.dataDir,
-        poolSize: config.dbPoolSize,
-        pgliteTemplate: overrides.pgliteTemplate,
-      });
       try {
-        const applied = await migrateToLatest(dbHandle.db);
-        log.info({ database: dbHandle.kind, applied }, 'database ready');
-        const bootstrapApiKey = config.adminApiKey
-          ? undefined
-          : await ensureBootstrapKey(dbHandle.db, clock);
-
-        const connections = new LocalConnections(log.child({ component: 'ocpp' }));
-        sessions = new SessionService(
-          { db: dbHandle.db, clock, log: log.child({ component: 'sessions' }), connections },
-          {
-            sweepIntervalMs: config.billingSweepIntervalS * 1000,
-            ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
-          },
-        );
-        const stationWrites = new StationWrites(dbHandle.db);
-        writes = stationWrites;
-        ocpp = createOcppServer(
-          {
-            host: config.host,
-            port: config.ocppPort,
-            tls: config.tls,
-            pingIntervalS: config.wsPingIntervalS,
-            callTimeoutS: config.ocppCallTimeoutS,
-            maxBadMessages: config.ocppMaxBadMessages,
-            authFailuresPerSource: config.authFailuresPerSource,
-            authFailuresPerIdentity: config.authFailuresPerIdentity,
-          },
-          {
-            db: dbHandle.db,
-            clock,
-            log,
-            connections,
-            sessions,
-            stationWrites,
-            settings: {
-              heartbeatIntervalS: config.heartbeatIntervalS,
-              meterValueSampleIntervalS: config.meterValueSampleIntervalS,
-            },
-          },
-        );
-        admin = await createAdminServer({
-          db: dbHandle.db,
-          clock,
-          log,
-          connections,
-          sessions,
-          apiKeys: new ApiKeyVerifier(dbHandle.db, config.adminApiKey),
-          authFailuresPerSource: config.authFailuresPerSource,
-        });
         const ocppAddr = await ocpp.listen();
-        sessions.startSweeping();
+        context.sessions.startSweeping();
         const adminAddr = await admin.listen(config.host, config.adminPort);
-        log.info(
-          {
-            ocppPort: ocppAddr.port,
-            adminPort: adminAddr.port,
-            tls: Boolean(config.tls),
-          },
-          'gateway listening',
-        );
+        log.info({ ocppPort: ocppAddr.port, adminPort: adminAddr.port, tls: Boolean(config.tls) }, 'gateway listening');
         return {
           ocppPort: ocppAddr.port,
           adminPort: adminAddr.port,
           ...(bootstrapApiKey ? { bootstrapApiKey } : {}),
         };
       } catch (err) {
-        await app.stop().catch(() => {});
+        await app.stop().catch((stopErr: unknown) => log.error({ err: stopErr }, 'could not stop after a failed start'));
         throw err;
       }
     },
     stop() {
       stopping ??= (async () => {
         // Stop taking new work on both ports, let stations' pending calls finish, then the db.
-        await Promise.allSettled([ocpp?.close(), admin?.close()]);
-        await sessions?.close();
-        await writes?.drain();
-        await dbHandle?.close();
+        await Promise.allSettled([ocpp.close(), admin.close()]);
+        await context.sessions.close();
+        await context.stationWrites.drain();
+        await dbHandle.close();
         log.info('gateway stopped');
       })();
       return stopping;

@@ -1,5 +1,6 @@
 import { ConfigError, loadConfig } from './config.ts';
-import { createApp } from './app.ts';
+import { createApp, type App } from './app.ts';
+import { createLogger } from './logger.ts';
 
 let config;
 try {
@@ -12,9 +13,10 @@ try {
   throw err;
 }
 
-const app = createApp(config);
-
+const log = createLogger(config.logLevel);
+let app: App;
 try {
+  app = await createApp(config, { log });
   const started = await app.start();
   if (started.bootstrapApiKey) {
     // Printed once, on purpose outside the structured log: it is never shown again.
@@ -26,7 +28,7 @@ try {
     );
   }
 } catch (err) {
-  app.log.fatal({ err }, 'gateway failed to start');
+  log.fatal({ err }, 'gateway failed to start');
   process.exit(1);
 }
 
@@ -35,14 +37,14 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
     signals += 1;
     if (signals > 1) {
-      app.log.warn('second signal: exiting without waiting');
+      log.warn('second signal: exiting without waiting');
       process.exit(1);
     }
-    app.log.info({ signal }, 'stopping');
+    log.info({ signal }, 'stopping');
     app.stop().then(
       () => process.exit(0),
       (err) => {
-        app.log.error({ err }, 'error while stopping');
+        log.error({ err }, 'error while stopping');
         process.exit(1);
       },
     );

@@ -9,13 +9,10 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { AddressInfo } from 'node:net';
-import type { Db } from '../db/index.ts';
-import type { Logger } from '../logger.ts';
-import type { Clock } from '../shared/clock.ts';
-import type { StationConnections } from '../ocpp/connections.ts';
-import type { ApiKeyVerifier, Principal } from '../domain/apikeys/api-keys.ts';
-import type { SessionService } from '../domain/sessions/service.ts';
+import type { AppContext } from '../context.ts';
+import type { Principal } from '../domain/apikeys/api-keys.ts';
 import { errorBody, makeErrorHandler } from './errors.ts';
+import { enforceTenancy, Tenant } from './tenancy.ts';
 import { FailureThrottle } from '../shared/throttle.ts';
 import { chargeStationRoutes } from './routes/chargestations.ts';
 import { organizationRoutes } from './routes/organizations.ts';
@@ -26,17 +23,6 @@ import { rateRoutes } from './routes/rates.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { alertRoutes } from './routes/alerts.ts';
-
-export interface AdminDeps {
-  db: Db;
-  clock: Clock;
-  log: Logger;
-  connections: StationConnections;
-  sessions: SessionService;
-  apiKeys: ApiKeyVerifier;
-  /** bad API keys per minute from one source before it gets 429 */
-  authFailuresPerSource?: number;
-}
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -53,7 +39,7 @@ export interface AdminServer {
   close(): Promise<void>;
 }
 
-export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
+export async function createAdminServer(deps: AppContext): Promise<AdminServer> {
   const log = deps.log.child({ component: 'admin' });
   const app = Fastify({
     // Our own pino logger logs what matters (errors, one debug line per request).
@@ -107,10 +93,12 @@ export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
   app.get('/healthz', { schema: { hide: true } }, async () => ({ status: 'ok' }));
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  const badKeys = new FailureThrottle(deps.authFailuresPerSource ?? 100, 60_000);
+  const badKeys = new FailureThrottle(deps.config.authFailuresPerSource, 60_000);
 
   await app.register(
     async (v1) => {
+      v1.decorateRequest('tenant', null as unknown as Tenant);
+      enforceTenancy(v1, deps.db);
       v1.addHook('onRequest', async (req, reply) => {
         const path = req.url.split('?')[0]!;
         if (PUBLIC_PATHS.has(path) || path.startsWith('/v1/docs')) return;
@@ -132,6 +120,7 @@ export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
             .send(errorBody('unauthorized', 'a valid API key is required (Authorization: Bearer <key>)'));
         }
         req.principal = principal;
+        req.tenant = new Tenant(principal.organizationId);
       });
       for (const routes of [
         organizationRoutes,

@@ -29,5 +29,3 @@ export interface Database {
 
 export type Db = Kysely<Database>;
 export type Tx = Transaction<Database>;
-/** Either the pool or a transaction: for reads that may run inside or outside one. */
-export type DbOrTx = Kysely<Database>;

@@ -1,3 +1,5 @@
+/** PostgreSQL errors (pg and PGlite alike), classified for the callers that must tell them apart. */
+
 /**
  * True when an error means the database cannot be reached right now (connection refused or
  * lost, server shutting down), as opposed to a query that is wrong. Callers answer these with
@@ -33,4 +35,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     e = (e as { cause?: unknown }).cause;
   }
   return false;
+}
+
+/** A unique constraint refused the write (optionally: this constraint). */
+export function isUniqueViolation(err: unknown, constraint?: string): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: string; constraint?: string; message?: string };
+  if (e.code !== '23505') return false;
+  return constraint === undefined || e.constraint === constraint || (e.message ?? '').includes(constraint);
 }

@@ -1,39 +1,7 @@
 import { TimeoutError } from './rpc.ts';
 import type { Logger } from '../logger.ts';
 import { StationOfflineError, StationTimeoutError } from '../shared/errors.ts';
-import type { OutboundAction, OutboundCalls } from './messages.ts';
-
-/**
- * How the rest of the gateway reaches a charge station: by identity, without knowing which
- * socket, or which gateway node, holds it. Today one process holds every connection
- * (LocalConnections). A multi-node deployment (several gateways sharing one PostgreSQL)
- * implements the same interface by recording which node holds each identity and forwarding
- * the call to that node; callers do not change.
- */
-export interface StationConnections {
-  call<A extends OutboundAction>(
-    identity: string,
-    action: A,
-    params: OutboundCalls[A]['req'],
-    options?: CallOptions,
-  ): Promise<OutboundCalls[A]['conf']>;
-  isOnline(identity: string): boolean;
-  /** Closes the station's connection, if this deployment holds one. */
-  disconnect(identity: string, reason: string): Promise<void>;
-  /** Identities connected right now. */
-  online(): string[];
-}
-
-export interface CallOptions {
-  timeoutMs?: number;
-  /**
-   * Send now even if another call to this station is still waiting for its answer. OCPP-J
-   * asks for one call in flight at a time, and every other call keeps to that; a
-   * RemoteStopTransaction that stops a driver spending money they no longer have is the one
-   * exception, so a slow answer to another call cannot hold it back.
-   */
-  urgent?: boolean;
-}
+import type { CallOptions, StationAction, StationCalls, StationPort } from '../domain/chargers/station-port.ts';
 
 /** The part of ocpp-rpc's server-side client that the registry uses. */
 export interface LiveClient {
@@ -47,7 +15,11 @@ export interface LiveClient {
 
 const WS_OPEN = 1;
 
-export class LocalConnections implements StationConnections {
+/**
+ * The station port for the connections this process holds: one live client per identity (a new
+ * connection replaces the old one), calls queued one at a time per station (urgent stops excepted).
+ */
+export class LocalConnections implements StationPort {
   private readonly clients = new Map<string, LiveClient>();
   /** Per connection: the end of its queue of ordinary calls (one in flight at a time). */
   private readonly queues = new WeakMap<LiveClient, Promise<unknown>>();
@@ -79,12 +51,12 @@ export class LocalConnections implements StationConnections {
     return [...this.clients.keys()];
   }
 
-  async call<A extends OutboundAction>(
+  async call<A extends StationAction>(
     identity: string,
     action: A,
-    params: OutboundCalls[A]['req'],
+    params: StationCalls[A]['req'],
     options: CallOptions = {},
-  ): Promise<OutboundCalls[A]['conf']> {
+  ): Promise<StationCalls[A]['conf']> {
     const client = this.clients.get(identity);
     if (!client) throw new StationOfflineError(identity);
     const send = () =>
@@ -98,7 +70,7 @@ export class LocalConnections implements StationConnections {
       this.queues.set(client, pending.catch(() => {}));
     }
     try {
-      return (await pending) as OutboundCalls[A]['conf'];
+      return (await pending) as StationCalls[A]['conf'];
     } catch (err) {
       if (err instanceof TimeoutError) throw new StationTimeoutError(identity, action);
       // The connection closed before or during the call (ocpp-rpc rejects pending calls then).

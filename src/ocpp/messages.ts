@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { scanDecimal } from '../shared/decimal.ts';
 
 /**
  * Typed request/response pairs for OCPP 1.6J. ocpp-rpc's strict mode has already checked every
@@ -7,10 +8,6 @@ import { z } from 'zod';
  * connectorId, a sampled value that is not a number).
  */
 
-const DECIMAL = /^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$/;
-export function isDecimalString(value: string): boolean {
-  return DECIMAL.test(value.trim());
-}
 
 const dateTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be a date-time');
 const connectorId = z.number().int().min(0, 'connectorId must not be negative');
@@ -26,7 +23,7 @@ export const sampledValueSchema = z
     location: z.string().optional(),
     unit: z.string().optional(),
   })
-  .refine((s) => s.format === 'SignedData' || isDecimalString(s.value), {
+  .refine((s) => s.format === 'SignedData' || scanDecimal(s.value.trim()) !== undefined, {
     message: 'a Raw sampled value must be a number',
     path: ['value'],
   });
@@ -110,36 +107,3 @@ export interface InboundResponses {
   FirmwareStatusNotification: Record<string, never>;
   DiagnosticsStatusNotification: Record<string, never>;
 }
-
-/** Calls the central system sends to a station, with their answers. */
-export interface OutboundCalls {
-  ChangeConfiguration: {
-    req: { key: string; value: string };
-    conf: { status: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported' };
-  };
-  RemoteStartTransaction: {
-    req: { connectorId?: number; idTag: string };
-    conf: { status: 'Accepted' | 'Rejected' };
-  };
-  RemoteStopTransaction: {
-    req: { transactionId: number };
-    conf: { status: 'Accepted' | 'Rejected' };
-  };
-  GetConfiguration: {
-    req: { key?: string[] };
-    conf: {
-      configurationKey?: { key: string; readonly: boolean; value?: string }[];
-      unknownKey?: string[];
-    };
-  };
-  TriggerMessage: {
-    req: { requestedMessage: string; connectorId?: number };
-    conf: { status: 'Accepted' | 'Rejected' | 'NotImplemented' };
-  };
-  Reset: { req: { type: 'Hard' | 'Soft' }; conf: { status: 'Accepted' | 'Rejected' } };
-  UnlockConnector: {
-    req: { connectorId: number };
-    conf: { status: 'Unlocked' | 'UnlockFailed' | 'NotSupported' };
-  };
-}
-export type OutboundAction = keyof OutboundCalls;

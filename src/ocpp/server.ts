@@ -7,9 +7,10 @@ import { RPCServer } from './rpc.ts';
 import { findStationsForHandshake, type HandshakeStation } from '../domain/chargers/stations.ts';
 import { BatchLoader } from '../shared/group-commit.ts';
 import { StationAuthenticator } from './station-auth.ts';
-import { LocalConnections } from './connections.ts';
+import type { LocalConnections } from './connections.ts';
 import { attachHandlers } from './handlers/index.ts';
-import type { OcppDeps, StationSession } from './handlers/context.ts';
+import type { StationSession } from './handlers/context.ts';
+import type { AppContext } from '../context.ts';
 import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
 
@@ -47,10 +48,10 @@ interface Handshake {
 /** The OCPP-J WebSocket endpoint: handshake checks, one RPC client per station, handlers. */
 export function createOcppServer(
   options: OcppServerOptions,
-  deps: OcppDeps & { connections: LocalConnections },
+  deps: AppContext,
 ): OcppServer {
   const log = deps.log.child({ component: 'ocpp' });
-  const { connections } = deps;
+  const connections = deps.stations;
 
   const rpc = new RPCServer({
     protocols: [OCPP_SUBPROTOCOL],

@@ -1,39 +1,84 @@
+export interface GroupCommitOptions {
+  /** most items one write takes */
+  maxBatch?: number;
+  /** writes in progress at once (each takes the next items in submission order) */
+  concurrency?: number;
+  /**
+   * When a write of several items fails: whether to write each of them again alone, so one bad
+   * item fails only its own submitter. Given the error; default: never (the batch fails).
+   */
+  isolateFailures?: (err: unknown) => boolean;
+}
+
 /**
  * Coalesces small writes: items submitted while a write is in progress are written together by
- * the next one (one statement, one commit). Each submitter's promise settles when the write
- * holding its item has committed, or failed. Writes run one at a time, in submission order.
+ * the next one (one statement or transaction, one commit). `write` returns one result per item,
+ * in order (or nothing, for writes without results); each submitter's promise settles with its
+ * result when the write holding its item has committed, or with the write's error.
  */
-export class GroupCommit<T> {
-  private queue: { item: T; resolve: () => void; reject: (err: unknown) => void }[] = [];
-  private running: Promise<void> | undefined;
+export class GroupCommit<T, R = void> {
+  private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
+  private running = 0;
+  private idle: (() => void)[] = [];
+  private readonly maxBatch: number;
+  private readonly concurrency: number;
 
   constructor(
-    private readonly write: (items: T[]) => Promise<void>,
-    private readonly maxBatch = 1_000,
-  ) {}
+    private readonly write: (items: T[]) => Promise<R[] | void>,
+    private readonly options: GroupCommitOptions = {},
+  ) {
+    this.maxBatch = options.maxBatch ?? 1_000;
+    this.concurrency = options.concurrency ?? 1;
+  }
 
-  submit(item: T): Promise<void> {
+  submit(item: T): Promise<R> {
     return new Promise((resolve, reject) => {
       this.queue.push({ item, resolve, reject });
       this.pump();
     });
   }
 
+  /** Items waiting for a write, plus writes in progress. */
+  get pending(): number {
+    return this.queue.length + this.running;
+  }
+
   /** Resolves once everything submitted so far has been written (or has failed). */
-  async drain(): Promise<void> {
-    while (this.running) await this.running;
+  drain(): Promise<void> {
+    if (!this.queue.length && !this.running) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
   }
 
   private pump(): void {
-    if (this.running || !this.queue.length) return;
-    const batch = this.queue.splice(0, this.maxBatch);
-    this.running = this.write(batch.map((b) => b.item)).then(
-      () => batch.forEach((b) => b.resolve()),
-      (err: unknown) => batch.forEach((b) => b.reject(err)),
-    ).finally(() => {
-      this.running = undefined;
-      this.pump();
-    });
+    while (this.running < this.concurrency && this.queue.length) {
+      const batch = this.queue.splice(0, this.maxBatch);
+      this.running += 1;
+      void this.run(batch).finally(() => {
+        this.running -= 1;
+        this.pump();
+        if (!this.queue.length && !this.running) for (const done of this.idle.splice(0)) done();
+      });
+    }
+  }
+
+  private async run(batch: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[]): Promise<void> {
+    try {
+      const results = await this.write(batch.map((b) => b.item));
+      batch.forEach((b, i) => b.resolve((results ? results[i] : undefined) as R));
+    } catch (err) {
+      if (batch.length === 1 || !this.options.isolateFailures?.(err)) {
+        for (const b of batch) b.reject(err);
+        return;
+      }
+      for (const b of batch) {
+        try {
+          const results = await this.write([b.item]);
+          b.resolve((results ? results[0] : undefined) as R);
+        } catch (e) {
+          b.reject(e);
+        }
+      }
+    }
   }
 }
 

@@ -1,3 +1,4 @@
+import { scanDecimal } from './decimal.ts';
 import { ValidationError } from './errors.ts';
 
 /**
@@ -42,8 +43,6 @@ export const E4_DECIMALS = 4;
 /** 10^4 as bigint: one whole unit in e4. */
 export const E4_SCALE = 10_000n;
 
-/** Unsigned decimal, optional exponent: "12", "12.5", "12.", ".5", "1e-7", "1.5E+3". */
-const DECIMAL_RE = /^(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
 /** Longest accepted string; anything longer is not a price a human typed. */
 const MAX_DECIMAL_LENGTH = 64;
 
@@ -81,23 +80,14 @@ export function parseE4(value: number | string, field: string): number {
   }
 
   if (text.length === 0 || text.length > MAX_DECIMAL_LENGTH) fail('must be a decimal number');
-  let negative = false;
-  if (text.startsWith('-')) {
-    negative = true;
-    text = text.slice(1);
-  } else if (text.startsWith('+')) {
-    text = text.slice(1);
-  }
-  const m = DECIMAL_RE.exec(text);
-  const intDigits = m?.[1] ?? '';
-  const fracDigits = m?.[2] ?? '';
-  if (!m || (intDigits === '' && fracDigits === '')) return fail('must be a decimal number');
+  const parts = scanDecimal(text);
+  if (!parts) return fail('must be a decimal number');
+  const { intDigits, fracDigits, exponent } = parts;
 
   const digits = BigInt(intDigits + fracDigits);
   if (digits === 0n) return 0; // "0", "-0", "0.000", "0e99"
-  if (negative) fail('must not be negative');
+  if (parts.negative) fail('must not be negative');
 
-  const exponent = m[3] === undefined ? 0 : Number(m[3]);
   // value = digits × 10^(exponent − fracLen); e4 = digits × 10^(exponent − fracLen + 4).
   const shift = exponent - fracDigits.length + E4_DECIMALS;
   let e4: bigint;

@@ -51,7 +51,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
   const logs: string[] = [];
   const log = createLogger(config.logLevel, { write: (line: string) => void logs.push(line) });
   const template = config.dataDir === 'memory://' && !config.databaseUrl ? pgliteTemplate() : undefined;
-  const app = createApp(config, {
+  const app = await createApp(config, {
     log,
     ...(template ? { pgliteTemplate: template } : {}),
     ...(options.clock ? { clock: options.clock } : {}),

@@ -1,10 +1,10 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Db } from '../../src/db/index.ts';
+import type { Db, Tx } from '../../src/db/index.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
 import { createUser } from '../../src/domain/users/users.ts';
 import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
-import { applyEntry } from '../../src/domain/wallets/ledger.ts';
+import { postEntries } from '../../src/domain/wallets/ledger.ts';
 import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
 import { migratedDb, ON_POSTGRES, type MigratedDb } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
@@ -15,6 +15,13 @@ async function aWallet(db: Db) {
   n += 1;
   const user = await createUser(db, clock, { firstname: 'L', lastname: `W${n}`, email: `l${n}-${Date.now()}@example.com` });
   return (await getOrCreateWallet(db, clock, user.id)).wallet;
+}
+
+/** One posting (a batch of one), and the entry it wrote. */
+async function applyEntry(tx: Tx, walletId: string, type: 'credit' | 'debit', amount: number, refs: { sessionId?: string }, at: Date) {
+  const { entries } = await postEntries(tx, [{ walletId, type, amount, ...refs }], at);
+  const entry = await tx.selectFrom('ledger_entries').selectAll().where('id', '=', entries[0]!.id).executeTakeFirstOrThrow();
+  return { entry, balanceAfter: entries[0]!.balanceAfter };
 }
 
 describe(`ledger on ${ON_POSTGRES ? 'PostgreSQL' : 'PGlite'}`, () => {
@@ -36,6 +43,51 @@ describe(`ledger on ${ON_POSTGRES ? 'PostgreSQL' : 'PGlite'}`, () => {
       expect(d.entry).toMatchObject({ type: 'debit', amount: 1234, balance_after: -234, session_id: 'S1' });
     });
     await assertLedgerConsistent(h.db, [w.id]);
+  });
+
+  it('a batch of postings over several wallets: exact running balance_after, seq in posting order, wallets left at or below zero named', async () => {
+    const [a, b, c] = [await aWallet(h.db), await aWallet(h.db), await aWallet(h.db)];
+    await h.db.transaction().execute((tx) =>
+      postEntries(tx, [{ walletId: a.id, type: 'credit', amount: 100 }, { walletId: b.id, type: 'credit', amount: 50 }], clock.now()),
+    );
+    const result = await h.db.transaction().execute((tx) =>
+      postEntries(
+        tx,
+        [
+          { walletId: b.id, type: 'debit', amount: 30, sessionId: 'S1' },
+          { walletId: a.id, type: 'debit', amount: 60, sessionId: 'S2' },
+          { walletId: b.id, type: 'debit', amount: 30, sessionId: 'S3' },
+          { walletId: a.id, type: 'debit', amount: 10, sessionId: 'S4' },
+          { walletId: c.id, type: 'credit', amount: 5 },
+        ],
+        clock.now(),
+      ),
+    );
+    expect(result.entries.map((e) => [e.walletId, e.balanceAfter])).toEqual([
+      [b.id, 20],
+      [a.id, 40],
+      [b.id, -10],
+      [a.id, 30],
+      [c.id, 5],
+    ]);
+    expect(result.walletsAtZero).toEqual([b.id]);
+    const bEntries = await h.db.selectFrom('ledger_entries').select(['session_id', 'balance_after']).where('wallet_id', '=', b.id).orderBy('seq').execute();
+    expect(bEntries).toEqual([
+      { session_id: null, balance_after: 50 },
+      { session_id: 'S1', balance_after: 20 },
+      { session_id: 'S3', balance_after: -10 },
+    ]);
+    await assertLedgerConsistent(h.db, [a.id, b.id, c.id]);
+  });
+
+  it('a posting to a wallet that does not exist fails the whole transaction', async () => {
+    const w = await aWallet(h.db);
+    await expect(
+      h.db.transaction().execute((tx) =>
+        postEntries(tx, [{ walletId: w.id, type: 'credit', amount: 10 }, { walletId: 'no-such-wallet', type: 'credit', amount: 10 }], clock.now()),
+      ),
+    ).rejects.toMatchObject({ code: 'not_found' });
+    expect(await h.db.selectFrom('ledger_entries').select('id').where('wallet_id', '=', w.id).execute()).toHaveLength(0);
   });
 
   it('a rolled-back transaction leaves neither the balance nor an entry behind', async () => {

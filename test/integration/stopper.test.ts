@@ -11,7 +11,7 @@ import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
 import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
 import { startTransaction } from '../../src/domain/sessions/transactions.ts';
 import { RemoteStopper } from '../../src/domain/sessions/stopper.ts';
-import type { StationConnections } from '../../src/ocpp/connections.ts';
+import type { StationPort } from '../../src/domain/chargers/station-port.ts';
 import { ON_POSTGRES, migratedDb, type MigratedDb } from '../helpers/db.ts';
 import { eventually } from '../helpers/station.ts';
 
@@ -45,7 +45,7 @@ class HoldAttemptCount implements KyselyPlugin {
 }
 
 /** A station that answers RemoteStopTransaction when the test says so, counting calls in flight. */
-class ScriptedStation implements StationConnections {
+class ScriptedStation implements StationPort {
   calls = 0;
   inFlight = 0;
   maxInFlight = 0;
@@ -105,7 +105,7 @@ describe('RemoteStopper', () => {
     const { identity, sessionId } = await openSession();
     const plugin = new HoldAttemptCount();
     const station = new ScriptedStation();
-    const stopper = new RemoteStopper({ db: h.db.withPlugin(plugin), clock, log, connections: station }, [20, 20, 20]);
+    const stopper = new RemoteStopper({ db: h.db.withPlugin(plugin), clock, log, stations: station }, [20, 20, 20]);
     try {
       plugin.hold();
       const first = stopper.stopSession(sessionId, 'remote');
@@ -138,7 +138,7 @@ describe('RemoteStopper', () => {
     const { sessionId } = await openSession();
     const station = new ScriptedStation();
     station.autoReject = true;
-    const stopper = new RemoteStopper({ db: h.db, clock, log, connections: station }, [10]);
+    const stopper = new RemoteStopper({ db: h.db, clock, log, stations: station }, [10]);
     try {
       expect(await stopper.stopSession(sessionId, 'remote')).toBe('Rejected');
       // whenever the status reads stop_failed, the alert is already there

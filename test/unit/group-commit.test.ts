@@ -24,10 +24,60 @@ describe('GroupCommit', () => {
   it('rejects the items of a failed write only, and keeps going', async () => {
     const gc = new GroupCommit<string>(async (items) => {
       if (items.includes('bad')) throw new Error('write failed');
-    }, 1);
+    }, { maxBatch: 1 });
     const results = await Promise.allSettled([gc.submit('a'), gc.submit('bad'), gc.submit('c')]);
     expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
     await gc.drain();
+  });
+  it('settles each submitter with its own result', async () => {
+    const gc = new GroupCommit<number, string>(async (items) => items.map((n) => `#${n}`));
+    expect(await Promise.all([1, 2, 3].map((n) => gc.submit(n)))).toEqual(['#1', '#2', '#3']);
+  });
+
+  it('with isolateFailures, a failed batch is written again item by item, so one bad item fails alone', async () => {
+    const writes: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommit<string, string>(
+      async (items) => {
+        writes.push(items);
+        if (writes.length === 1) await gate;
+        if (items.includes('bad')) throw new Error('write failed');
+        return items.map((i) => i.toUpperCase());
+      },
+      { isolateFailures: (err) => (err as Error).message === 'write failed' },
+    );
+    const first = gc.submit('first');
+    await new Promise((r) => setTimeout(r, 5));
+    const rest = Promise.allSettled([gc.submit('a'), gc.submit('bad'), gc.submit('c')]);
+    release();
+    expect(await first).toBe('FIRST');
+    const results = await rest;
+    expect(results).toEqual([
+      { status: 'fulfilled', value: 'A' },
+      { status: 'rejected', reason: new Error('write failed') },
+      { status: 'fulfilled', value: 'C' },
+    ]);
+    expect(writes).toEqual([['first'], ['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('runs up to `concurrency` writes at once and drains them all', async () => {
+    let inFlight = 0;
+    let most = 0;
+    const gc = new GroupCommit<number>(
+      async () => {
+        inFlight += 1;
+        most = Math.max(most, inFlight);
+        await new Promise((r) => setTimeout(r, 5));
+        inFlight -= 1;
+      },
+      { maxBatch: 1, concurrency: 3 },
+    );
+    for (let i = 0; i < 10; i++) void gc.submit(i);
+    expect(gc.pending).toBe(10);
+    await gc.drain();
+    expect(gc.pending).toBe(0);
+    expect(most).toBe(3);
   });
 });
 

@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { parseDecimal } from '../../src/shared/decimal.ts';
+import { sampledValueSchema } from '../../src/ocpp/messages.ts';
 import {
   extractReadings,
-  isNumericSampledValue,
   latestEnergy,
-  parseDecimal,
   type ExtractResult,
   type MeterValue,
   type SampledValue,
@@ -46,7 +46,7 @@ describe('parseDecimal', () => {
   );
 });
 
-describe('isNumericSampledValue', () => {
+describe('a sampled value must be numeric unless it is SignedData', () => {
   it.each<[SampledValue, boolean]>([
     [{ value: '123.4' }, true], // format absent = Raw, numeric
     [{ value: '123.4', format: 'Raw' }, true],
@@ -57,7 +57,7 @@ describe('isNumericSampledValue', () => {
     [{ value: 'abc', format: 'SignedData' }, true], // SignedData is never numeric-checked
     [{ value: 'AQIDBAUGBwg=', format: 'SignedData' }, true],
   ])('%o → %s', (s, expected) => {
-    expect(isNumericSampledValue(s)).toBe(expected);
+    expect(sampledValueSchema.safeParse(s).success).toBe(expected);
   });
 });
 

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { rewriteOutboundFrame, toOcpp16ErrorCode } from '../../src/ocpp/wire.ts';
 import { errorCodeForIssue } from '../../src/ocpp/handlers/index.ts';
-import { inbound, isDecimalString } from '../../src/ocpp/messages.ts';
+import { inbound } from '../../src/ocpp/messages.ts';
+import { scanDecimal } from '../../src/shared/decimal.ts';
 
 describe('OCPP 1.6 CALLERROR spelling on the wire', () => {
   it.each([
@@ -59,7 +60,7 @@ describe('payload checks the bundled schemas miss', () => {
   });
 
   it.each(['0', '12', '12.5', '-3', '.5', '1e3', ' 7 '])('the Raw value %j passes', (value) => {
-    expect(isDecimalString(value)).toBe(true);
+    expect(scanDecimal(value.trim())).toBeDefined();
     expect(
       inbound.MeterValues.safeParse({ connectorId: 1, meterValue: [{ timestamp: now, sampledValue: [{ value }] }] }).success,
     ).toBe(true);

@@ -1,9 +1,8 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
-import { decodeCursor, toPage } from '../../shared/pagination.ts';
+import { listAlerts } from '../../domain/sessions/alerts.ts';
 
 const alertSchema = z
   .object({
@@ -18,9 +17,10 @@ const alertSchema = z
   })
   .meta({ id: 'Alert' });
 
-export function alertRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function alertRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     app.get('/alerts', {
+      config: { tenancy: 'filtered' },
       schema: {
         tags: ['alerts'],
         summary: 'What stations did that an operator should look at, newest first',
@@ -30,16 +30,7 @@ export function alertRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: pageOf(alertSchema), ...commonErrors },
       },
       handler: async (req) => {
-        let q = deps.db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(req.query.limit + 1);
-        const before = decodeCursor(req.query.cursor);
-        if (before) q = q.where('id', '<', before);
-        if (req.query.chargestation) q = q.where('station_id', '=', req.query.chargestation);
-        if (req.query.kind) q = q.where('kind', '=', req.query.kind);
-        const org = scopeOf(deps.db, req).filter(undefined);
-        if (org) {
-          q = q.where('station_id', 'in', deps.db.selectFrom('charge_stations').select('id').where('organization_id', '=', org));
-        }
-        const page = toPage(await q.execute(), req.query.limit, (a) => a.id);
+        const page = await listAlerts(deps.db, { ...req.query, organization: req.tenant.filter(undefined) });
         return {
           data: page.data.map((a) => ({
             _id: a.id,

@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { ApiKey } from '../../db/tables/api-keys.ts';
 import { createApiKey, listApiKeys, revokeApiKey } from '../../domain/apikeys/manage.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 export const apiKeySchema = z
@@ -30,10 +29,11 @@ function json(k: ApiKey): z.infer<typeof apiKeySchema> {
   };
 }
 
-export function apiKeyRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function apiKeyRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['api keys'];
     app.post('/api_keys', {
+      config: { tenancy: 'global' },
       schema: {
         tags,
         summary: 'Create an API key',
@@ -42,24 +42,23 @@ export function apiKeyRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: apiKeySchema.extend({ key: z.string() }), ...commonErrors },
       },
       handler: async (req, reply) => {
-        scopeOf(deps.db, req).requireGlobal('manage API keys');
         const { apiKey, key } = await createApiKey(deps.db, deps.clock, req.body);
         deps.log.info({ apiKey: apiKey.id, name: apiKey.name }, 'API key created');
         return reply.status(201).send({ ...json(apiKey), key });
       },
     });
     app.get('/api_keys', {
+      config: { tenancy: 'global' },
       schema: { tags, summary: 'List API keys', querystring: listQuery, response: { 200: pageOf(apiKeySchema), ...commonErrors } },
       handler: async (req) => {
-        scopeOf(deps.db, req).requireGlobal('manage API keys');
         const page = await listApiKeys(deps.db, req.query);
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
     });
     app.delete('/api_keys/:id', {
+      config: { tenancy: 'global' },
       schema: { tags, summary: 'Revoke an API key', params: idParams, response: { 200: apiKeySchema, ...commonErrors } },
       handler: async (req) => {
-        scopeOf(deps.db, req).requireGlobal('manage API keys');
         const key = await revokeApiKey(deps.db, deps.clock, req.params.id);
         deps.log.info({ apiKey: key.id }, 'API key revoked');
         return json(key);

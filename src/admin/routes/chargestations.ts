@@ -8,8 +8,7 @@ import {
   updateStation,
   type StationWithConnectors,
 } from '../../domain/chargers/stations.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const password = z
@@ -117,12 +116,14 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
   };
 }
 
-export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
-    const json = (s: StationWithConnectors) => stationJson(s, deps.connections.isOnline(s.ocpp_id));
+    const json = (s: StationWithConnectors) => stationJson(s, deps.stations.isOnline(s.ocpp_id));
     const tags = ['chargestations'];
 
     app.post('/chargestations', {
+
+      config: { tenancy: { body: { organization: 'organization' } } },
       schema: {
         tags,
         summary: 'Register a charge station',
@@ -130,7 +131,7 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: stationSchema, ...commonErrors, 409: errorSchema },
       },
       handler: async (req, reply) => {
-        const organization = scopeOf(deps.db, req).organizationFor(req.body.organization);
+        const organization = req.tenant.organizationFor(req.body.organization);
         const station = await createStation(deps.db, deps.clock, { ...req.body, organization });
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station registered');
         return reply.status(201).send(json(station));
@@ -138,6 +139,8 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
     });
 
     app.get('/chargestations', {
+
+      config: { tenancy: 'filtered' },
       schema: {
         tags,
         summary: 'List charge stations',
@@ -150,13 +153,15 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
       handler: async (req) => {
         const page = await listStations(deps.db, {
           ...req.query,
-          organization: scopeOf(deps.db, req).filter(req.query.organization),
+          organization: req.tenant.filter(req.query.organization),
         });
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
     });
 
     app.get('/chargestations/:id', {
+
+      config: { tenancy: { params: { id: 'chargestation' } } },
       schema: {
         tags,
         summary: 'Get a charge station',
@@ -164,12 +169,13 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: stationSchema, ...commonErrors },
       },
       handler: async (req) => {
-        await scopeOf(deps.db, req).station(req.params.id);
         return json(await getStation(deps.db, req.params.id));
       },
     });
 
     app.patch('/chargestations/:id', {
+
+      config: { tenancy: { params: { id: 'chargestation' }, body: { organization: 'organization' } } },
       schema: {
         tags,
         summary: 'Update a charge station',
@@ -178,19 +184,18 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: stationSchema, ...commonErrors },
       },
       handler: async (req) => {
-        const scope = scopeOf(deps.db, req);
-        await scope.station(req.params.id);
-        if (req.body.organization !== undefined) scope.organizationFor(req.body.organization);
         const station = await updateStation(deps.db, deps.clock, req.params.id, req.body);
         if (!station.active || req.body.password !== undefined) {
           // A deactivated station, or one whose password changed, must authenticate again.
-          await deps.connections.disconnect(station.ocpp_id, 'station updated by operator');
+          await deps.stations.disconnect(station.ocpp_id, 'station updated by operator');
         }
         return json(station);
       },
     });
 
     app.patch('/chargestations/:id/connectors/:connector_id', {
+
+      config: { tenancy: { params: { id: 'chargestation' } } },
       schema: {
         tags,
         summary: "Override a connector's rate",
@@ -200,12 +205,13 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: stationSchema, ...commonErrors },
       },
       handler: async (req) => {
-        await scopeOf(deps.db, req).station(req.params.id);
         return json(await setConnectorRate(deps.db, deps.clock, req.params.id, req.params.connector_id, req.body.rate));
       },
     });
 
     app.delete('/chargestations/:id', {
+
+      config: { tenancy: { params: { id: 'chargestation' } } },
       schema: {
         tags,
         summary: 'Deactivate a charge station',
@@ -215,9 +221,8 @@ export function chargeStationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: stationSchema, ...commonErrors },
       },
       handler: async (req) => {
-        await scopeOf(deps.db, req).station(req.params.id);
         const station = await updateStation(deps.db, deps.clock, req.params.id, { active: false });
-        await deps.connections.disconnect(station.ocpp_id, 'station deactivated');
+        await deps.stations.disconnect(station.ocpp_id, 'station deactivated');
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station deactivated');
         return json(station);
       },

@@ -7,8 +7,7 @@ import {
   requireOrganization,
   updateOrganization,
 } from '../../domain/organizations/organizations.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { cents, commonErrors, currencyCode, idParams, isoDate, listQuery, pageOf } from '../schemas.ts';
 
 const fields = {
@@ -46,10 +45,11 @@ function json(o: Organization): z.infer<typeof organizationSchema> {
   };
 }
 
-export function organizationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function organizationRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['organizations'];
     app.post('/organizations', {
+      config: { tenancy: 'global' },
       schema: {
         tags,
         summary: 'Create an organization',
@@ -62,29 +62,29 @@ export function organizationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: organizationSchema, ...commonErrors },
       },
       handler: async (req, reply) => {
-        scopeOf(deps.db, req).requireGlobal('create organizations');
         return reply.status(201).send(json(await createOrganization(deps.db, deps.clock, req.body)));
       },
     });
     app.get('/organizations', {
+      config: { tenancy: 'filtered' },
       schema: { tags, summary: 'List organizations', querystring: listQuery, response: { 200: pageOf(organizationSchema), ...commonErrors } },
       handler: async (req) => {
-        const scope = scopeOf(deps.db, req);
-        if (scope.scoped) {
-          return { data: [json(await requireOrganization(deps.db, scope.organizationId!))], next_cursor: null };
+        if (req.tenant.scoped) {
+          return { data: [json(await requireOrganization(deps.db, req.tenant.organizationId!))], next_cursor: null };
         }
         const page = await listOrganizations(deps.db, req.query);
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
     });
     app.get('/organizations/:id', {
+      config: { tenancy: { params: { id: 'organization' } } },
       schema: { tags, summary: 'Get an organization', params: idParams, response: { 200: organizationSchema, ...commonErrors } },
       handler: async (req) => {
-        scopeOf(deps.db, req).organization(req.params.id);
         return json(await requireOrganization(deps.db, req.params.id));
       },
     });
     app.patch('/organizations/:id', {
+      config: { tenancy: { params: { id: 'organization' } } },
       schema: {
         tags,
         summary: 'Update an organization',
@@ -99,7 +99,6 @@ export function organizationRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: organizationSchema, ...commonErrors },
       },
       handler: async (req) => {
-        scopeOf(deps.db, req).organization(req.params.id);
         return json(await updateOrganization(deps.db, deps.clock, req.params.id, req.body));
       },
     });

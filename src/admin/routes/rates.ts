@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Rate } from '../../db/tables/wallets.ts';
 import { createRate, getRate, listRates, toComponentOutput, updateRate } from '../../domain/billing/rates.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, currencyCode, idParams, isoDate, listQuery, pageOf } from '../schemas.ts';
 
 const priceComponent = z.strictObject({
@@ -50,10 +49,11 @@ export function rateJson(r: Rate): z.infer<typeof rateSchema> {
   };
 }
 
-export function rateRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function rateRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['rates'];
     app.post('/rates', {
+      config: { tenancy: 'global' },
       schema: {
         tags,
         summary: 'Create a rate',
@@ -66,11 +66,11 @@ export function rateRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: rateSchema, ...commonErrors },
       },
       handler: async (req, reply) => {
-        scopeOf(deps.db, req).requireGlobal('change rates');
         return reply.status(201).send(rateJson(await createRate(deps.db, deps.clock, req.body)));
       },
     });
     app.get('/rates', {
+      config: { tenancy: 'shared' },
       schema: { tags, summary: 'List rates', querystring: listQuery, response: { 200: pageOf(rateSchema), ...commonErrors } },
       handler: async (req) => {
         const page = await listRates(deps.db, req.query);
@@ -78,10 +78,12 @@ export function rateRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
       },
     });
     app.get('/rates/:id', {
+      config: { tenancy: 'shared' },
       schema: { tags, summary: 'Get a rate', params: idParams, response: { 200: rateSchema, ...commonErrors } },
       handler: async (req) => rateJson(await getRate(deps.db, req.params.id)),
     });
     app.patch('/rates/:id', {
+      config: { tenancy: 'global' },
       schema: {
         tags,
         summary: 'Update a rate',
@@ -96,7 +98,6 @@ export function rateRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: rateSchema, ...commonErrors },
       },
       handler: async (req) => {
-        scopeOf(deps.db, req).requireGlobal('change rates');
         return rateJson(await updateRate(deps.db, deps.clock, req.params.id, req.body));
       },
     });

@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Session } from '../../db/tables/sessions.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { energyOf } from '../../domain/sessions/billing.ts';
 
@@ -47,7 +46,7 @@ export const sessionSchema = z
   })
   .meta({ id: 'Session' });
 
-export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
   const json = (s: Session): z.infer<typeof sessionSchema> => ({
     _id: s.id,
     transaction_id: s.transaction_id,
@@ -79,6 +78,7 @@ export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['sessions'];
     app.get('/sessions', {
+      config: { tenancy: 'filtered' },
       schema: {
         tags,
         summary: 'List sessions, newest first',
@@ -90,18 +90,19 @@ export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: pageOf(sessionSchema), ...commonErrors },
       },
       handler: async (req) => {
-        const page = await deps.sessions.list({ ...req.query, visibleTo: scopeOf(deps.db, req).filter(undefined) });
+        const page = await deps.sessions.list({ ...req.query, visibleTo: req.tenant.filter(undefined) });
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
     });
     app.get('/sessions/:id', {
+      config: { tenancy: { params: { id: 'session' } } },
       schema: { tags, summary: 'Get a session', params: idParams, response: { 200: sessionSchema, ...commonErrors } },
       handler: async (req) => {
-        await scopeOf(deps.db, req).session(req.params.id);
         return json(await deps.sessions.get(req.params.id));
       },
     });
     app.post('/sessions', {
+      config: { tenancy: { body: { chargestation: 'chargestation', user: 'user' } } },
       schema: {
         tags,
         summary: 'Start a session remotely (RemoteStartTransaction)',
@@ -118,13 +119,11 @@ export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 202: z.object({ status: z.string() }), ...conflictErrors, 504: errorSchema },
       },
       handler: async (req, reply) => {
-        const scope = scopeOf(deps.db, req);
-        await scope.station(req.body.chargestation);
-        await scope.user(req.body.user);
         return reply.status(202).send(await deps.sessions.remoteStart(req.body));
       },
     });
     app.post('/sessions/:id/stop', {
+      config: { tenancy: { params: { id: 'session' } } },
       schema: {
         tags,
         summary: 'Stop a session (RemoteStopTransaction)',
@@ -135,7 +134,6 @@ export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 202: z.object({ status: z.string() }), ...conflictErrors },
       },
       handler: async (req, reply) => {
-        await scopeOf(deps.db, req).session(req.params.id);
         return reply.status(202).send(await deps.sessions.remoteStop(req.params.id));
       },
     });

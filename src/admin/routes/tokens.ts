@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { Token } from '../../db/tables/wallets.ts';
 import { createToken, getToken, listTokens, updateToken } from '../../domain/tokens/tokens.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const fields = {
@@ -47,10 +46,11 @@ function json(t: Token): z.infer<typeof tokenSchema> {
 
 const toDate = (v: string | null | undefined) => (v === undefined ? undefined : v === null ? null : new Date(v));
 
-export function tokenRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function tokenRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['tokens'];
     app.post('/tokens', {
+      config: { tenancy: { body: { user: 'user' } } },
       schema: {
         tags,
         summary: 'Create a token (an idTag a user charges with)',
@@ -64,12 +64,12 @@ export function tokenRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: tokenSchema, ...conflictErrors },
       },
       handler: async (req, reply) => {
-        await scopeOf(deps.db, req).user(req.body.user);
         const token = await createToken(deps.db, deps.clock, { ...req.body, expiresAt: toDate(req.body.expiresAt) });
         return reply.status(201).send(json(token));
       },
     });
     app.get('/tokens', {
+      config: { tenancy: 'filtered' },
       schema: {
         tags,
         summary: 'List tokens',
@@ -77,18 +77,19 @@ export function tokenRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: pageOf(tokenSchema), ...commonErrors },
       },
       handler: async (req) => {
-        const page = await listTokens(deps.db, { ...req.query, organization: scopeOf(deps.db, req).filter(undefined) });
+        const page = await listTokens(deps.db, { ...req.query, organization: req.tenant.filter(undefined) });
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
     });
     app.get('/tokens/:id', {
+      config: { tenancy: { params: { id: 'token' } } },
       schema: { tags, summary: 'Get a token', params: idParams, response: { 200: tokenSchema, ...commonErrors } },
       handler: async (req) => {
-        await scopeOf(deps.db, req).token(req.params.id);
         return json(await getToken(deps.db, req.params.id));
       },
     });
     app.patch('/tokens/:id', {
+      config: { tenancy: { params: { id: 'token' }, body: { user: 'user' } } },
       schema: {
         tags,
         summary: 'Update a token',
@@ -103,9 +104,6 @@ export function tokenRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: tokenSchema, ...conflictErrors },
       },
       handler: async (req) => {
-        const scope = scopeOf(deps.db, req);
-        await scope.token(req.params.id);
-        if (req.body.user) await scope.user(req.body.user);
         return json(await updateToken(deps.db, deps.clock, req.params.id, { ...req.body, expiresAt: toDate(req.body.expiresAt) }));
       },
     });

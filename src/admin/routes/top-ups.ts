@@ -2,8 +2,7 @@ import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { TopUp } from '../../db/tables/wallets.ts';
 import { createManualTopUp, getTopUp, MAX_TOP_UP_CENTS } from '../../domain/wallets/top-ups.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { cents, commonErrors, conflictErrors, idParams, isoDate, objectId } from '../schemas.ts';
 
 export const topUpSchema = z
@@ -36,10 +35,11 @@ function json(t: TopUp): z.infer<typeof topUpSchema> {
 
 const amount = cents({ min: 1, max: MAX_TOP_UP_CENTS });
 
-export function topUpRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['wallets'];
     app.post('/top_up', {
+      config: { tenancy: { body: { wallet: 'wallet' } } },
       schema: {
         tags,
         summary: 'Credit a wallet (manual top-up)',
@@ -56,7 +56,6 @@ export function topUpRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: topUpSchema, ...conflictErrors },
       },
       handler: async (req, reply) => {
-        await scopeOf(deps.db, req).wallet(req.body.wallet);
         const key = req.headers['idempotency-key'];
         const { topUp, created } = await createManualTopUp(
           deps.db,
@@ -73,9 +72,9 @@ export function topUpRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
       },
     });
     app.get('/top_up/:id', {
+      config: { tenancy: { params: { id: 'top_up' } } },
       schema: { tags, summary: 'Get a top-up', params: idParams, response: { 200: topUpSchema, ...commonErrors } },
       handler: async (req) => {
-        await scopeOf(deps.db, req).topUp(req.params.id);
         return json(await getTopUp(deps.db, req.params.id));
       },
     });

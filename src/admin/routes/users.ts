@@ -4,8 +4,7 @@ import type { LedgerEntry, User, Wallet } from '../../db/tables/wallets.ts';
 import { createUser, getUser, listUsers, updateUser } from '../../domain/users/users.ts';
 import { listEntries } from '../../domain/wallets/ledger.ts';
 import { getOrCreateWallet } from '../../domain/wallets/wallets.ts';
-import type { AdminDeps } from '../server.ts';
-import { scopeOf } from '../scope.ts';
+import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const stringMap = z
@@ -127,10 +126,11 @@ export function ledgerJson(e: LedgerEntry): z.infer<typeof ledgerEntrySchema> {
   };
 }
 
-export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
+export function userRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
     const tags = ['users'];
     app.post('/users', {
+      config: { tenancy: { body: { organization: 'organization' } } },
       schema: {
         tags,
         summary: 'Create a user',
@@ -149,11 +149,12 @@ export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 201: userSchema, ...conflictErrors },
       },
       handler: async (req, reply) => {
-        const organization = scopeOf(deps.db, req).organizationFor(req.body.organization);
+        const organization = req.tenant.organizationFor(req.body.organization);
         return reply.status(201).send(userJson(await createUser(deps.db, deps.clock, { ...req.body, organization })));
       },
     });
     app.get('/users', {
+      config: { tenancy: 'filtered' },
       schema: {
         tags,
         summary: 'List users',
@@ -163,19 +164,20 @@ export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
       handler: async (req) => {
         const page = await listUsers(deps.db, {
           ...req.query,
-          organization: scopeOf(deps.db, req).filter(req.query.organization),
+          organization: req.tenant.filter(req.query.organization),
         });
         return { data: page.data.map(userJson), next_cursor: page.next_cursor };
       },
     });
     app.get('/users/:id', {
+      config: { tenancy: { params: { id: 'user' } } },
       schema: { tags, summary: 'Get a user', params: idParams, response: { 200: userSchema, ...commonErrors } },
       handler: async (req) => {
-        await scopeOf(deps.db, req).user(req.params.id);
         return userJson(await getUser(deps.db, req.params.id));
       },
     });
     app.patch('/users/:id', {
+      config: { tenancy: { params: { id: 'user' }, body: { organization: 'organization' } } },
       schema: {
         tags,
         summary: 'Update a user',
@@ -195,13 +197,11 @@ export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: userSchema, ...conflictErrors },
       },
       handler: async (req) => {
-        const scope = scopeOf(deps.db, req);
-        await scope.user(req.params.id);
-        if (req.body.organization !== undefined) scope.organizationFor(req.body.organization);
         return userJson(await updateUser(deps.db, deps.clock, req.params.id, req.body));
       },
     });
     app.get('/users/:id/wallet', {
+      config: { tenancy: { params: { id: 'user' } } },
       schema: {
         tags: ['wallets'],
         summary: "Get (creating on first call) the user's wallet",
@@ -210,12 +210,12 @@ export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: userWithWalletSchema, ...commonErrors },
       },
       handler: async (req) => {
-        await scopeOf(deps.db, req).user(req.params.id);
         const { user, wallet } = await getOrCreateWallet(deps.db, deps.clock, req.params.id);
         return userWithWalletJson(user, wallet);
       },
     });
     app.get('/users/:id/wallet/transactions', {
+      config: { tenancy: { params: { id: 'user' } } },
       schema: {
         tags: ['wallets'],
         summary: "The wallet's ledger, oldest first",
@@ -224,7 +224,6 @@ export function userRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         response: { 200: pageOf(ledgerEntrySchema), ...commonErrors },
       },
       handler: async (req) => {
-        await scopeOf(deps.db, req).user(req.params.id);
         const { wallet } = await getOrCreateWallet(deps.db, deps.clock, req.params.id);
         const page = await listEntries(deps.db, wallet.id, req.query);
         return { data: page.data.map(ledgerJson), next_cursor: page.next_cursor };

@@ -1,3 +1,5 @@
+import { parseDecimal } from '../../shared/decimal.ts';
+
 /**
  * Billing readings from OCPP 1.6 MeterValues (`meterValue` arrays of MeterValues.req,
  * StartTransaction/StopTransaction `transactionData`). Pure: no I/O.
@@ -41,59 +43,8 @@ export interface ExtractResult {
   powerW: PowerReading[];
 }
 
-/** An exact decimal: value = unscaled / 10^scale, scale ≥ 0. */
-export interface ParsedDecimal {
-  unscaled: bigint;
-  scale: number;
-}
-
 const ENERGY_MEASURAND = 'Energy.Active.Import.Register';
 const POWER_MEASURAND = 'Power.Active.Import';
-
-const DECIMAL_RE = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/;
-const MAX_DECIMAL_LENGTH = 100;
-/** Exponents beyond this are not a meter reading; also bounds the 10n ** n work. */
-const MAX_EXPONENT = 400;
-
-/**
- * Parses a decimal string exactly ("1234", "-1.5", "12.3456", ".5", "1.2E3"; surrounding
- * whitespace allowed). Returns undefined when the string is not a finite decimal number
- * (empty, "NaN", "Infinity", "0x10", "1,5", magnitude beyond a double, exponent > 400).
- */
-export function parseDecimal(value: string): ParsedDecimal | undefined {
-  if (typeof value !== 'string') return undefined;
-  const text = value.trim();
-  if (text.length === 0 || text.length > MAX_DECIMAL_LENGTH) return undefined;
-  const m = DECIMAL_RE.exec(text);
-  if (!m) return undefined;
-  const sign = m[1] ?? '';
-  const intDigits = m[2] ?? '';
-  const fracDigits = m[3] ?? '';
-  if (intDigits === '' && fracDigits === '') return undefined;
-  const exponent = m[4] === undefined ? 0 : Number(m[4]);
-  if (!Number.isSafeInteger(exponent) || Math.abs(exponent) > MAX_EXPONENT) return undefined;
-  if (!Number.isFinite(Number(text))) return undefined; // e.g. "1e400"
-
-  let unscaled = BigInt(intDigits + fracDigits);
-  if (sign === '-') unscaled = -unscaled;
-  let scale = fracDigits.length - exponent;
-  if (scale < 0) {
-    unscaled *= 10n ** BigInt(-scale);
-    scale = 0;
-  }
-  return { unscaled, scale };
-}
-
-/**
- * False only for Raw values (format absent or 'Raw') whose value is not a finite decimal
- * number. SignedData values are opaque and never numeric-checked (always true).
- */
-export function isNumericSampledValue(s: SampledValue): boolean {
-  if (s.format === 'SignedData') return true;
-  return parseDecimal(s.value) !== undefined;
-}
-
-// ---------------------------------------------------------------------------------------------
 
 /** Phases that count towards a sum: L1..L3 line-to-neutral, either spelling. */
 const PHASE_KEY: Readonly<Record<string, string>> = {

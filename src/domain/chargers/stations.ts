@@ -6,10 +6,10 @@ import { newId } from '../../shared/ids.ts';
 import { hashPassword } from '../../shared/secrets.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
-import { isUniqueViolation } from '../db-errors.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
 import { getRate } from '../billing/rates.ts';
 import { defaultOrganizationId, requireOrganization } from '../organizations/organizations.ts';
-import { STOP_PENDING } from '../sessions/stopper.ts';
+import { stopPendingAt } from '../sessions/stop-marks.ts';
 
 /** What the OCPP handshake needs to know about an identity. */
 export interface HandshakeStation {
@@ -30,7 +30,7 @@ export async function findStationsForHandshake(db: Db, ocppIds: readonly string[
   const rows = await db
     .selectFrom('charge_stations as c')
     .select(['c.ocpp_id', 'c.id', 'c.organization_id', 'c.active', 'c.password_hash'])
-    .select(sql<boolean>`exists (select 1 from sessions s where s.station_id = c.id and ${STOP_PENDING})`.as('stops_pending'))
+    .select(stopPendingAt(sql.ref('c.id')).as('stops_pending'))
     .where('c.ocpp_id', 'in', [...ocppIds])
     .execute();
   return new Map(rows.map(({ ocpp_id, ...station }) => [ocpp_id, station]));

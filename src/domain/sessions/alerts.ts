@@ -1,5 +1,7 @@
 import type { Db } from '../../db/index.ts';
+import type { Alert } from '../../db/tables/sessions.ts';
 import { newId } from '../../shared/ids.ts';
+import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 
 export type AlertKind =
   | 'unknown_transaction'
@@ -8,30 +10,53 @@ export type AlertKind =
   | 'remote_stop_failed'
   | 'transaction_station_mismatch';
 
+export interface NewAlert {
+  kind: AlertKind;
+  stationId?: string | undefined;
+  sessionId?: string | undefined;
+  transactionId?: number | undefined;
+  message: string;
+  details?: Record<string, unknown>;
+}
+
 /** Something a station did that an operator should look at; listed by GET /v1/alerts. */
-export async function recordAlert(
-  db: Db,
-  alert: {
-    kind: AlertKind;
-    stationId?: string | undefined;
-    sessionId?: string | undefined;
-    transactionId?: number | undefined;
-    message: string;
-    details?: Record<string, unknown>;
-  },
-  at: Date,
-): Promise<void> {
+export async function recordAlert(db: Db, alert: NewAlert, at: Date): Promise<void> {
+  await recordAlerts(db, [alert], at);
+}
+
+/** Several alerts in one statement. */
+export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
+  if (!alerts.length) return;
   await db
     .insertInto('alerts')
-    .values({
-      id: newId(at),
-      kind: alert.kind,
-      station_id: alert.stationId ?? null,
-      session_id: alert.sessionId ?? null,
-      transaction_id: alert.transactionId ?? null,
-      message: alert.message,
-      details: JSON.stringify(alert.details ?? {}),
-      created_at: at,
-    })
+    .values(
+      alerts.map((alert) => ({
+        id: newId(at),
+        kind: alert.kind,
+        station_id: alert.stationId ?? null,
+        session_id: alert.sessionId ?? null,
+        transaction_id: alert.transactionId ?? null,
+        message: alert.message,
+        details: JSON.stringify(alert.details ?? {}),
+        created_at: at,
+      })),
+    )
     .execute();
+}
+
+/** Alerts, newest first; `organization` keeps those of that organization's stations. */
+export async function listAlerts(
+  db: Db,
+  q: { limit: number; cursor?: string | undefined; chargestation?: string | undefined; kind?: string | undefined; organization?: string | undefined },
+): Promise<Page<Alert>> {
+  let query = db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
+  const before = decodeCursor(q.cursor);
+  if (before) query = query.where('id', '<', before);
+  if (q.chargestation) query = query.where('station_id', '=', q.chargestation);
+  if (q.kind) query = query.where('kind', '=', q.kind);
+  if (q.organization) {
+    const org = q.organization;
+    query = query.where('station_id', 'in', db.selectFrom('charge_stations').select('id').where('organization_id', '=', org));
+  }
+  return toPage(await query.execute(), q.limit, (a) => a.id);
 }

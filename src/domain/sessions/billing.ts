@@ -1,28 +1,22 @@
-import type { Tx } from '../../db/index.ts';
+import { sql } from 'kysely';
+import { preparedStatement, type Tx } from '../../db/index.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
-import { applyEntry } from '../wallets/ledger.ts';
+import { postEntries, type Posting } from '../wallets/ledger.ts';
 
-export interface BillingInput {
-  /** a cumulative register reading (Wh), if this event carries one */
-  registerWh?: number | undefined;
-  /** the time the cost runs to (reading time, sweep time, or the stop time at settlement) */
-  at: Date;
-  /** settlement: step sizes apply, and a cost lower than what was debited is refunded */
-  settle?: boolean;
-  powerW?: number | undefined;
+/** Statuses in which a session still draws energy and is billed. */
+export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
+
+export function isOpen(status: string): boolean {
+  return (OPEN_STATUSES as readonly string[]).includes(status);
 }
 
-export interface BillingResult {
-  /** cents moved: positive = debited, negative = refunded */
-  charged: number;
-  /** the wallet balance after this event's entry, when one was written */
-  balanceAfter?: number;
-  /** the register went below the highest one seen: billed nothing for energy */
-  meterWentBackwards: boolean;
-  cost: number;
-  energyWh: number;
-}
+/** What billing needs of a session. */
+export const BILLING_COLUMNS = [
+  'id', 'transaction_id', 'station_id', 'connector_id', 'wallet_id', 'status', 'meter_start', 'meter_last',
+  'start_timestamp', 'billed_until', 'cost', 'debited', 'rate_snapshot',
+] as const;
+export type BillingRow = Pick<Session, (typeof BILLING_COLUMNS)[number]>;
 
 /** Energy delivered so far by the highest register seen. */
 export function energyOf(s: Pick<Session, 'meter_start' | 'meter_last'>): number {
@@ -39,7 +33,8 @@ export interface BillingPlan {
   cost: number;
   /** cents to move now: positive = debit, negative = refund (settlement only), 0 = nothing */
   delta: number;
-  meterWentBackwards: boolean;
+  /** registers below the highest one already seen: the meter went backwards, nothing billed for them */
+  backwardsWh: number[];
   energyWh: number;
 }
 
@@ -49,20 +44,20 @@ export interface BillingPlan {
  * seen twice changes nothing; the debit is the difference to what was already debited.
  */
 export function planBilling(
-  s: Pick<Session, 'meter_start' | 'meter_last' | 'billed_until' | 'start_timestamp' | 'cost' | 'debited' | 'rate_snapshot' | 'wallet_id'>,
+  s: Pick<BillingRow, 'meter_start' | 'meter_last' | 'billed_until' | 'start_timestamp' | 'cost' | 'debited' | 'rate_snapshot' | 'wallet_id'>,
   input: { registersWh: readonly number[]; at: Date; settle?: boolean },
 ): BillingPlan {
   let meterLast = s.meter_last;
-  let meterWentBackwards = false;
+  const backwardsWh: number[] = [];
   for (const wh of input.registersWh) {
-    if (wh < meterLast) meterWentBackwards = true;
+    if (wh < meterLast) backwardsWh.push(wh);
     else meterLast = wh;
   }
   const until =
     input.settle || input.at.getTime() > s.billed_until.getTime() ? input.at : s.billed_until;
   const energyWh = Math.max(0, meterLast - s.meter_start);
   if (!s.rate_snapshot || !s.wallet_id) {
-    return { meterLast, until, cost: s.cost, delta: 0, meterWentBackwards, energyWh };
+    return { meterLast, until, cost: s.cost, delta: 0, backwardsWh, energyWh };
   }
   const cost = computeCost(s.rate_snapshot.price_components, {
     energyWh,
@@ -71,53 +66,135 @@ export function planBilling(
   }).amount;
   const raw = cost - s.debited;
   const delta = raw > 0 || (input.settle && raw < 0) ? raw : 0;
-  return { meterLast, until, cost, delta, meterWentBackwards, energyWh };
+  return { meterLast, until, cost, delta, backwardsWh, energyWh };
 }
 
+/** A plan to write, with the row it was computed from. */
+export interface BillingWrite {
+  row: BillingRow;
+  plan: BillingPlan;
+  powerW?: number | undefined;
+}
+
+export interface AppliedBilling {
+  /** sessions written; the others changed since their row was read (see applyBilling) */
+  applied: Set<string>;
+  /** the wallet's balance after each written session's ledger entry, by session id */
+  balanceAfter: Map<string, number>;
+  /** wallets these debits left at or below zero */
+  walletsAtZero: string[];
+}
+
+const BILL_STATEMENT = preparedStatement('bill_sessions');
+
 /**
- * Applies one billing event to a locked session (SELECT … FOR UPDATE by the caller's
- * transaction) and its wallet, which is locked after it — always sessions before wallets, so
- * concurrent transactions cannot deadlock.
+ * Writes billing plans in the caller's transaction. A session is written only if it still
+ * holds the values its plan was computed from (compare-and-set): the caller either locked it
+ * (SELECT … FOR UPDATE, so it always matches) or read it without a lock, in which case a
+ * session another writer changed meanwhile (a StopTransaction, the TIME sweep, another node)
+ * is left alone and reported as not applied, to be read and planned again.
+ *
+ * Locks: the sessions, in id order, by this statement; then their wallets, in id order, by
+ * postEntries. Every writer takes sessions before wallets, so none deadlocks with another.
  */
+export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
+  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [] };
+  if (!writes.length) return result;
+  const values = writes.map(({ row, plan, powerW }) => ({
+    id: row.id,
+    old_meter_last: row.meter_last,
+    old_debited: row.debited,
+    old_cost: row.cost,
+    old_billed_until: row.billed_until.toISOString(),
+    old_status: row.status,
+    meter_last: plan.meterLast,
+    billed_until: plan.until.toISOString(),
+    cost: plan.cost,
+    delta: plan.delta,
+    power_w: powerW ?? null,
+  }));
+  const { rows } = await sql<{ id: string }>`${sql.raw(BILL_STATEMENT)}
+    with v as (
+      select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
+        id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
+        old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint)
+    ),
+    locked as (
+      select v.* from sessions s join v on v.id = s.id
+      where s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
+        and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
+      order by s.id
+      for no key update of s
+    )
+    update sessions s set
+      meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
+      power_w = coalesce(l.power_w, s.power_w), updated_at = ${at}
+    from locked l
+    where s.id = l.id
+    returning s.id`.execute(tx);
+  for (const r of rows) result.applied.add(r.id);
+
+  // One entry per written session that moves money; a wallet's entries in session id order.
+  const moving = writes
+    .filter((w) => result.applied.has(w.row.id) && w.plan.delta !== 0 && w.row.wallet_id)
+    .sort((a, b) => cmp(a.row.wallet_id!, b.row.wallet_id!) || cmp(a.row.id, b.row.id));
+  const postings: Posting[] = moving.map((w) => ({
+    walletId: w.row.wallet_id!,
+    type: w.plan.delta > 0 ? 'debit' : 'credit',
+    amount: Math.abs(w.plan.delta),
+    sessionId: w.row.id,
+  }));
+  const posted = await postEntries(tx, postings, at);
+  moving.forEach((w, i) => result.balanceAfter.set(w.row.id, posted.entries[i]!.balanceAfter));
+  result.walletsAtZero = posted.walletsAtZero;
+  return result;
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+export interface BillingInput {
+  /** a cumulative register reading (Wh), if this event carries one */
+  registerWh?: number | undefined;
+  /** the time the cost runs to (reading time, sweep time, or the stop time at settlement) */
+  at: Date;
+  /** settlement: step sizes apply, and a cost lower than what was debited is refunded */
+  settle?: boolean;
+}
+
+export interface BillingResult {
+  /** cents moved: positive = debited, negative = refunded */
+  charged: number;
+  /** the wallet balance after this event's entry, when one was written */
+  balanceAfter?: number;
+  /** the wallet this event debited and left at or below zero */
+  walletAtZero?: string;
+  /** the register went below the highest one seen: billed nothing for energy */
+  meterWentBackwards: boolean;
+  cost: number;
+  energyWh: number;
+}
+
+/** Bills one event on a session the caller's transaction has locked (see lockSession). */
 export async function billLocked(tx: Tx, s: Session, input: BillingInput): Promise<BillingResult> {
   const plan = planBilling(s, {
     registersWh: input.registerWh === undefined ? [] : [input.registerWh],
     at: input.at,
     ...(input.settle ? { settle: true } : {}),
   });
-  let balanceAfter: number | undefined;
-  if (plan.delta !== 0 && s.wallet_id) {
-    const applied = await applyEntry(
-      tx,
-      s.wallet_id,
-      plan.delta > 0 ? 'debit' : 'credit',
-      Math.abs(plan.delta),
-      { sessionId: s.id },
-      input.at,
-    );
-    balanceAfter = applied.balanceAfter;
-  }
-  await tx
-    .updateTable('sessions')
-    .set({
-      meter_last: plan.meterLast,
-      billed_until: plan.until,
-      cost: plan.cost,
-      debited: s.debited + plan.delta,
-      ...(input.powerW !== undefined ? { power_w: input.powerW } : {}),
-      updated_at: input.at,
-    })
-    .where('id', '=', s.id)
-    .execute();
+  const written = await applyBilling(tx, [{ row: s, plan }], input.at);
+  const balanceAfter = written.balanceAfter.get(s.id);
   return {
     charged: plan.delta,
-    balanceAfter,
-    meterWentBackwards: plan.meterWentBackwards,
+    ...(balanceAfter !== undefined ? { balanceAfter } : {}),
+    ...(written.walletsAtZero.length ? { walletAtZero: written.walletsAtZero[0]! } : {}),
+    meterWentBackwards: plan.backwardsWh.length > 0,
     cost: plan.cost,
     energyWh: plan.energyWh,
   };
 }
 
 export async function lockSession(tx: Tx, id: string): Promise<Session> {
-  return tx.selectFrom('sessions').selectAll().where('id', '=', id).forUpdate().executeTakeFirstOrThrow();
+  return tx.selectFrom('sessions').selectAll().where('id', '=', id).forNoKeyUpdate().executeTakeFirstOrThrow();
 }

@@ -4,14 +4,13 @@ import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
-import type { StationConnections } from '../../ocpp/connections.ts';
 import { computeCost } from '../billing/cost.ts';
+import type { StationPort } from '../chargers/station-port.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
-import { durationS, energyOf } from './billing.ts';
+import { durationS, energyOf, isOpen } from './billing.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
 import {
-  OPEN_STATUSES,
   startTransaction,
   stopTransaction,
   sweepTimeCost,
@@ -40,7 +39,7 @@ export class SessionService {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort },
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
@@ -48,14 +47,15 @@ export class SessionService {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
       // Then the wallet's sessions on other stations (one query).
-      for (const w of walletsAtZero) this.walletAtZero(w);
+      this.walletsAtZero(walletsAtZero);
     });
   }
 
-  private walletAtZero(walletId: string | undefined): void {
-    if (!walletId) return;
-    this.stopper.stopWallet(walletId, 'insufficient_balance').catch((err) => {
-      this.deps.log.error({ err, walletId }, 'could not stop the sessions of a wallet at zero');
+  private walletsAtZero(walletIds: readonly (string | undefined)[]): void {
+    const ids = walletIds.filter((w): w is string => w !== undefined);
+    if (!ids.length) return;
+    this.stopper.stopWallets(ids, 'insufficient_balance').catch((err) => {
+      this.deps.log.error({ err, walletIds: ids }, 'could not stop the sessions of a wallet at zero');
     });
   }
 
@@ -75,7 +75,7 @@ export class SessionService {
       };
       setImmediate(() => void this.stopper.stopMarked(target));
     }
-    this.walletAtZero(result.walletAtZero);
+    this.walletsAtZero([result.walletAtZero]);
     return result;
   }
 
@@ -87,7 +87,7 @@ export class SessionService {
   async stop(station: StationRef, input: StopInput) {
     const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input);
     this.meter.forget(input.transactionId);
-    this.walletAtZero(result.walletAtZero);
+    this.walletsAtZero([result.walletAtZero]);
     return result;
   }
 
@@ -107,7 +107,7 @@ export class SessionService {
     this.sweeping ??= (async () => {
       try {
         const wallets = await sweepTimeCost(this.deps.db, this.deps.clock, this.options.sweepIntervalMs / 2);
-        for (const w of wallets) this.walletAtZero(w);
+        this.walletsAtZero(wallets);
       } catch (err) {
         this.deps.log.error({ err }, 'TIME billing sweep failed');
       } finally {
@@ -139,7 +139,7 @@ export class SessionService {
    * sends StartTransaction.
    */
   async remoteStart(input: { chargestation: string; connector: number; user: string }): Promise<{ status: string }> {
-    const { db, clock, connections } = this.deps;
+    const { db, clock, stations } = this.deps;
     const station = await db
       .selectFrom('charge_stations')
       .select(['id', 'ocpp_id', 'active'])
@@ -171,10 +171,10 @@ export class SessionService {
         minimum_balance_to_start_session: decision.minimumBalance,
       });
     }
-    if (!station.active || !connections.isOnline(station.ocpp_id)) {
+    if (!station.active || !stations.isOnline(station.ocpp_id)) {
       throw new ConflictError('station_offline', `charge station ${station.ocpp_id} is not connected`);
     }
-    const conf = await connections.call(
+    const conf = await stations.call(
       station.ocpp_id,
       'RemoteStartTransaction',
       { connectorId: input.connector, idTag: token.physical_id },
@@ -186,7 +186,7 @@ export class SessionService {
   /** POST /v1/sessions/:id/stop */
   async remoteStop(sessionId: string): Promise<{ status: StopOutcome }> {
     const session = await this.get(sessionId);
-    if (!OPEN_STATUSES.includes(session.status as (typeof OPEN_STATUSES)[number])) {
+    if (!isOpen(session.status)) {
       throw new ConflictError('session_not_active', `session ${sessionId} is ${session.status}`);
     }
     return { status: await this.stopper.stopSession(sessionId, 'remote') };
@@ -227,7 +227,7 @@ export class SessionService {
 
   /** Cost as of now for a running session (TIME included), else the settled cost. */
   liveCost(s: Session): number {
-    if (!OPEN_STATUSES.includes(s.status as (typeof OPEN_STATUSES)[number]) || !s.rate_snapshot) return s.cost;
+    if (!isOpen(s.status) || !s.rate_snapshot) return s.cost;
     const now = this.deps.clock.now();
     const until = now.getTime() > s.billed_until.getTime() ? now : s.billed_until;
     return computeCost(s.rate_snapshot.price_components, {

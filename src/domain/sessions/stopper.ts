@@ -1,28 +1,14 @@
-import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
-import type { SessionStatus } from '../../db/tables/sessions.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { AppError } from '../../shared/errors.ts';
-import type { StationConnections } from '../../ocpp/connections.ts';
+import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
+import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
-
-/**
- * A session (alias `s`) that still owes its station a RemoteStopTransaction: marked for a stop
- * and not ended by the station yet. The handshake asks this of a reconnecting station.
- */
-export const STOP_PENDING = sql<boolean>`s.stop_timestamp is null and (s.status in ('stopping', 'stop_failed') or (s.status = 'rejected' and s.stop_requested_at is not null))`;
+import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
 
 /** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
 export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
 const STOP_CALL_TIMEOUT_MS = 10_000;
-
-interface Target {
-  sessionId: string;
-  transactionId: number;
-  identity: string;
-  stationId: string;
-}
 
 interface InFlight {
   attempts: number;
@@ -45,74 +31,43 @@ export class RemoteStopper {
   private closed = false;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
-  /** Marks every running session the wallet pays for as stopping and stops them. */
-  async stopWallet(walletId: string, termination: string): Promise<void> {
-    const now = this.deps.clock.now();
-    const targets = await this.deps.db
-      .updateTable('sessions as s')
-      .from('charge_stations as c')
-      .set((eb) => ({
-        status: 'stopping',
-        termination: eb.fn.coalesce('s.termination', eb.val(termination)),
-        stop_requested_at: now,
-        updated_at: now,
-      }))
-      .whereRef('c.id', '=', 's.station_id')
-      .where('s.wallet_id', '=', walletId)
-      .where('s.status', '=', 'active')
-      .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
-      .execute();
+  /** Marks every running session these wallets pay for as stopping, and stops them. */
+  async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
+    const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
-      this.deps.log.info({ walletId, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
+      this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
     }
     await Promise.all(targets.map((t) => this.request(t)));
   }
 
   /**
-   * Stops one session (operator stop). Returns the station's first answer; retries go on in
-   * the background.
+   * Stops one session (operator stop), also one already stopping or stop_failed. Returns the
+   * station's first answer; retries go on in the background.
    */
   async stopSession(sessionId: string, termination: string): Promise<StopOutcome> {
-    const now = this.deps.clock.now();
-    const target = await this.deps.db
-      .updateTable('sessions as s')
-      .from('charge_stations as c')
-      .set((eb) => ({
-        status: sql<SessionStatus>`case when s.status = 'active' then 'stopping' else s.status end`,
-        termination: eb.fn.coalesce('s.termination', eb.val(termination)),
-        stop_requested_at: now,
-        updated_at: now,
-      }))
-      .whereRef('c.id', '=', 's.station_id')
-      .where('s.id', '=', sessionId)
-      .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
-      .executeTakeFirst();
+    const [target] = await markStopping(this.deps.db, { sessionIds: [sessionId] }, termination, this.deps.clock.now(), {
+      alsoUnconfirmed: true,
+    });
     if (!target) return 'error';
     return this.request(target);
   }
 
   /**
-   * A session the caller's committed transaction already marked for stopping: one whose
-   * wallet a debit took to zero, or a start the gateway refused.
+   * Sessions the caller's committed transaction already marked for stopping (markStopping):
+   * ones whose wallet a debit took to zero, or a start the gateway refused.
    */
-  async stopMarked(target: Target): Promise<void> {
+  async stopMarked(target: StopTarget): Promise<void> {
     await this.request(target);
   }
 
   /** On reconnect: every stop that has not been confirmed gets another attempt now. */
   async onStationConnected(identity: string): Promise<void> {
     if (this.closed) return;
-    const open = await this.deps.db
-      .selectFrom('sessions as s')
-      .innerJoin('charge_stations as c', 'c.id', 's.station_id')
-      .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
-      .where('c.ocpp_id', '=', identity)
-      .where(STOP_PENDING)
-      .execute();
+    const open = await pendingStops(this.deps.db, identity);
     for (const t of open) {
       const state = this.inFlight.get(t.sessionId);
       if (state?.running) {
@@ -131,7 +86,7 @@ export class RemoteStopper {
     this.inFlight.clear();
   }
 
-  private async request(target: Target): Promise<StopOutcome> {
+  private async request(target: StopTarget): Promise<StopOutcome> {
     let state = this.inFlight.get(target.sessionId);
     if (state?.running) return 'Accepted';
     if (state?.timer) clearTimeout(state.timer);
@@ -141,17 +96,20 @@ export class RemoteStopper {
   }
 
   /** True once the station has sent StopTransaction for it: nothing left to stop. */
-  private async ended(target: Target): Promise<boolean> {
+  private async ended(target: StopTarget): Promise<boolean> {
     const row = await this.deps.db
       .selectFrom('sessions')
       .select(['status', 'stop_timestamp'])
       .where('id', '=', target.sessionId)
       .executeTakeFirst()
-      .catch(() => undefined);
+      .catch((err: unknown) => {
+        this.deps.log.warn({ err, sessionId: target.sessionId }, 'could not read a session being stopped; trying the stop again');
+        return undefined;
+      });
     return !!row && (row.status === 'completed' || row.stop_timestamp !== null);
   }
 
-  private async attempt(target: Target, state: InFlight): Promise<StopOutcome> {
+  private async attempt(target: StopTarget, state: InFlight): Promise<StopOutcome> {
     if (this.closed) return 'error';
     if (state.attempts > 0) {
       const ended = await this.ended(target);
@@ -166,7 +124,7 @@ export class RemoteStopper {
     state.attempts += 1;
     let outcome: StopOutcome;
     try {
-      const conf = await this.deps.connections.call(
+      const conf = await this.deps.stations.call(
         target.identity,
         'RemoteStopTransaction',
         { transactionId: target.transactionId },
@@ -174,19 +132,17 @@ export class RemoteStopper {
       );
       outcome = conf.status;
     } catch (err) {
-      outcome =
-        err instanceof AppError && err.code === 'station_offline'
-          ? 'offline'
-          : err instanceof AppError && err.code === 'station_timeout'
-            ? 'timeout'
-            : 'error';
+      outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
+      if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');
     }
     await this.deps.db
       .updateTable('sessions')
       .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1) }))
       .where('id', '=', target.sessionId)
       .execute()
-      .catch(() => {});
+      .catch((err: unknown) => {
+        this.deps.log.warn({ err, sessionId: target.sessionId }, 'could not count a stop attempt');
+      });
     // Running until here: a reconnect meanwhile asks this chain for another attempt (`again`)
     // rather than starting a second one.
     state.running = false;
@@ -221,7 +177,7 @@ export class RemoteStopper {
     return outcome;
   }
 
-  private async giveUp(target: Target, last: StopOutcome): Promise<void> {
+  private async giveUp(target: StopTarget, last: StopOutcome): Promise<void> {
     const now = this.deps.clock.now();
     try {
       // One transaction: whoever sees the session stop_failed also sees its alert.

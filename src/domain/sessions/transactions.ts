@@ -8,10 +8,7 @@ import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter
 import { resolveRate } from '../billing/rates.ts';
 import { recordAlert } from './alerts.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
-import { billLocked, lockSession, type BillingResult } from './billing.ts';
-
-/** Statuses in which a session still draws energy and is billed. */
-export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
+import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 
 export interface StationRef {
   stationId: string;
@@ -129,10 +126,7 @@ export async function startTransaction(
     if (accepted) {
       // A FLAT component is owed from the start.
       const locked = await lockSession(tx, inserted.id);
-      const billed = await billLocked(tx, locked, { at: start });
-      if (billed.charged > 0 && billed.balanceAfter !== undefined && billed.balanceAfter <= 0) {
-        walletAtZero = inserted.wallet_id ?? undefined;
-      }
+      walletAtZero = (await billLocked(tx, locked, { at: start })).walletAtZero;
     }
     return {
       session: inserted,
@@ -142,10 +136,6 @@ export async function startTransaction(
       ...(walletAtZero ? { walletAtZero } : {}),
     };
   });
-}
-
-function crossedZero(b: BillingResult): boolean {
-  return b.charged > 0 && b.balanceAfter !== undefined && b.balanceAfter <= 0;
 }
 
 function clampToNow(t: Date, now: Date): Date {
@@ -249,7 +239,7 @@ export async function stopTransaction(
   return {
     session,
     settled: true,
-    ...(crossedZero(result.billing) && session.wallet_id ? { walletAtZero: session.wallet_id } : {}),
+    ...(result.billing.walletAtZero ? { walletAtZero: result.billing.walletAtZero } : {}),
   };
 }
 
@@ -270,10 +260,10 @@ export async function sweepTimeCost(db: Db, clock: Clock, olderThanMs: number): 
   for (const { id } of due) {
     const billed = await db.transaction().execute(async (tx) => {
       const s = await lockSession(tx, id);
-      if (!OPEN_STATUSES.includes(s.status as (typeof OPEN_STATUSES)[number])) return undefined;
-      return { b: await billLocked(tx, s, { at: now }), wallet: s.wallet_id };
+      if (!isOpen(s.status)) return undefined;
+      return billLocked(tx, s, { at: now });
     });
-    if (billed && billed.wallet && crossedZero(billed.b)) atZero.add(billed.wallet);
+    if (billed?.walletAtZero) atZero.add(billed.walletAtZero);
   }
   return [...atZero];
 }

@@ -5,7 +5,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeCursor, definedOnly, toPage, type Page } from '../../shared/pagination.ts';
-import { isUniqueViolation } from '../db-errors.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
 import { getUser } from '../users/users.ts';
 
 export interface TokenInput {

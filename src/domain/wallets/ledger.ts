@@ -1,59 +1,106 @@
-import type { Db, Tx } from '../../db/index.ts';
+import { sql } from 'kysely';
+import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
 import type { LedgerEntry } from '../../db/tables/wallets.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeSeqCursor, toPage, type Page } from '../../shared/pagination.ts';
 
-export interface EntryRefs {
-  sessionId?: string | undefined;
-  topUpId?: string | undefined;
+/** One balance change: a debit (money leaves the wallet) or a credit, and what it is for. */
+export interface Posting {
+  walletId: string;
+  type: 'credit' | 'debit';
+  /** cents, a positive safe integer; `type` gives the direction */
+  amount: number;
+  sessionId?: string | null | undefined;
+  topUpId?: string | null | undefined;
 }
 
-export interface AppliedEntry {
-  entry: LedgerEntry;
+export interface PostedEntry {
+  id: string;
+  walletId: string;
   balanceAfter: number;
 }
 
+export interface PostResult {
+  /** one per posting, in the order given */
+  entries: PostedEntry[];
+  /** wallets these postings debited (net) and left at or below zero: their sessions must stop */
+  walletsAtZero: string[];
+}
+
+const POST_STATEMENT = preparedStatement('post_entries');
+
 /**
- * Moves a wallet's balance and appends the ledger entry that says so, inside the caller's
- * transaction. The UPDATE takes the wallet's row lock, so concurrent changes to one wallet
- * queue up and each entry's balance_after is exact. `amount` is positive; `type` gives the
- * direction. A debit may take the balance below zero: energy already delivered is owed.
+ * The one place money moves. Every balance change (top-ups, start fees, meter debits, the TIME
+ * sweep, settlement refunds) is posted here, inside the caller's transaction, as one statement:
+ *
+ * 1. lock the wallets, in id order (callers lock sessions before calling, so the order across
+ *    the gateway is always sessions, then wallets by id: no deadlock), with the lock an UPDATE
+ *    takes (FOR NO KEY UPDATE), so a row the caller inserted that references the wallet (a
+ *    top-up) does not make two transactions wait for each other;
+ * 2. move each wallet's balance by the sum of its postings;
+ * 3. append one ledger entry per posting, its balance_after the exact running balance (entries
+ *    of one wallet in the order given, and `seq` in that order too).
+ *
+ * A debit may take a balance below zero: energy already delivered is owed. A single transfer is
+ * a batch of one, as in pgledger. Returns which wallets a net debit left at or below zero.
  */
-export async function applyEntry(
-  tx: Tx,
-  walletId: string,
-  type: 'credit' | 'debit',
-  amount: number,
-  refs: EntryRefs,
-  at: Date,
-): Promise<AppliedEntry> {
-  if (!Number.isSafeInteger(amount) || amount <= 0) {
-    throw new RangeError(`ledger amount must be a positive whole number of cents, got ${amount}`);
-  }
-  const delta = type === 'credit' ? amount : -amount;
-  const wallet = await tx
-    .updateTable('wallets')
-    .set((eb) => ({ balance: eb('balance', '+', delta), updated_at: at }))
-    .where('id', '=', walletId)
-    .returning('balance')
-    .executeTakeFirst();
-  if (!wallet) throw new NotFoundError('wallet', walletId);
-  const entry = await tx
-    .insertInto('ledger_entries')
-    .values({
+export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date): Promise<PostResult> {
+  if (!postings.length) return { entries: [], walletsAtZero: [] };
+  const rows = postings.map((p, ord) => {
+    if (!Number.isSafeInteger(p.amount) || p.amount <= 0) {
+      throw new RangeError(`ledger amount must be a positive whole number of cents, got ${p.amount}`);
+    }
+    return {
+      ord,
       id: newId(at),
-      wallet_id: walletId,
-      type,
-      amount,
-      balance_after: wallet.balance,
-      session_id: refs.sessionId ?? null,
-      top_up_id: refs.topUpId ?? null,
-      created_at: at,
-    })
-    .returningAll()
-    .executeTakeFirstOrThrow();
-  return { entry, balanceAfter: wallet.balance };
+      wallet_id: p.walletId,
+      change: p.type === 'credit' ? p.amount : -p.amount,
+      session_id: p.sessionId ?? null,
+      top_up_id: p.topUpId ?? null,
+    };
+  });
+  const { rows: out } = await sql<{ kind: 'entry' | 'at_zero'; id: string; wallet_id: string; balance_after: number | null }>`${sql.raw(POST_STATEMENT)}
+    with p as (
+      select * from json_to_recordset(${JSON.stringify(rows)}::json)
+        as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text)
+    ),
+    locked as (
+      select w.id, t.total from wallets w
+      join (select wallet_id, sum(change)::bigint as total from p group by wallet_id) t on t.wallet_id = w.id
+      order by w.id
+      for no key update of w
+    ),
+    moved as (
+      update wallets w set balance = w.balance + l.total, updated_at = ${at}
+      from locked l where w.id = l.id
+      returning w.id, w.balance - l.total as before, w.balance as after, l.total
+    ),
+    entries as (
+      insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, created_at)
+      select p.id, p.wallet_id, case when p.change < 0 then 'debit' else 'credit' end, abs(p.change),
+             (m.before + sum(p.change) over (partition by p.wallet_id order by p.ord))::bigint,
+             p.session_id, p.top_up_id, ${at}
+      from p join moved m on m.id = p.wallet_id
+      order by p.wallet_id, p.ord -- seq follows the running balance
+      returning id, wallet_id, balance_after
+    )
+    select 'entry' as kind, id, wallet_id, balance_after from entries
+    union all
+    select 'at_zero', id, id, null from moved where total < 0 and after <= 0`.execute(tx);
+
+  const byId = new Map<string, PostedEntry>();
+  const walletsAtZero: string[] = [];
+  for (const r of out) {
+    if (r.kind === 'at_zero') walletsAtZero.push(r.wallet_id);
+    else byId.set(r.id, { id: r.id, walletId: r.wallet_id, balanceAfter: Number(r.balance_after) });
+  }
+  const entries = rows.map((r) => {
+    const entry = byId.get(r.id);
+    if (!entry) throw new NotFoundError('wallet', r.wallet_id);
+    return entry;
+  });
+  return { entries, walletsAtZero };
 }
 
 /** The wallet's entries, oldest first. */

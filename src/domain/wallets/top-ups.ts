@@ -4,8 +4,8 @@ import type { TopUp } from '../../db/tables/wallets.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
-import { isUniqueViolation } from '../db-errors.ts';
-import { applyEntry } from './ledger.ts';
+import { isUniqueViolation } from '../../db/errors.ts';
+import { postEntries } from './ledger.ts';
 
 /** The largest single top-up accepted, in cents (1 000 000.00 in the wallet's currency). */
 export const MAX_TOP_UP_CENTS = 100_000_000;
@@ -102,7 +102,7 @@ export async function createManualTopUp(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await applyEntry(tx, wallet.id, 'credit', topUp.wallet_amount, { topUpId: topUp.id }, now);
+      await postEntries(tx, [{ walletId: wallet.id, type: 'credit', amount: topUp.wallet_amount, topUpId: topUp.id }], now);
       return { topUp, created: true };
     });
   } catch (err) {

@@ -1,7 +1,6 @@
 import type { Db } from '../../db/index.ts';
 import type { User, Wallet } from '../../db/tables/wallets.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { getUser } from '../users/users.ts';
 
@@ -34,14 +33,4 @@ export async function getOrCreateWallet(db: Db, clock: Clock, userId: string): P
     .execute();
   const wallet = await db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirstOrThrow();
   return { user, wallet };
-}
-
-export async function getWallet(db: Db, walletId: string): Promise<Wallet> {
-  const wallet = await db.selectFrom('wallets').selectAll().where('id', '=', walletId).executeTakeFirst();
-  if (!wallet) throw new NotFoundError('wallet', walletId);
-  return wallet;
-}
-
-export async function walletOfUser(db: Db, userId: string): Promise<Wallet | undefined> {
-  return db.selectFrom('wallets').selectAll().where('user_id', '=', userId).executeTakeFirst();
 }

@@ -1,25 +1,6 @@
-import type { Db } from '../../db/index.ts';
+import type { AppContext } from '../../context.ts';
 import type { Logger } from '../../logger.ts';
-import type { Clock } from '../../shared/clock.ts';
-import type { StationConnections } from '../connections.ts';
-import type { SessionService } from '../../domain/sessions/service.ts';
-import type { StationWrites } from '../../domain/chargers/station-writes.ts';
 import type { InboundAction, InboundRequest, InboundResponses } from '../messages.ts';
-
-/** What every OCPP handler may use; built once by the composition root. */
-export interface OcppDeps {
-  db: Db;
-  clock: Clock;
-  log: Logger;
-  connections: StationConnections;
-  sessions: SessionService;
-  /** boot, heartbeat and configuration records, group-committed */
-  stationWrites: StationWrites;
-  settings: {
-    heartbeatIntervalS: number;
-    meterValueSampleIntervalS: number;
-  };
-}
 
 /** The authenticated station a message came from (set at handshake). */
 export interface StationSession {
@@ -31,7 +12,8 @@ export interface StationSession {
 }
 
 export interface HandlerContext {
-  deps: OcppDeps;
+  /** everything the gateway is made of */
+  deps: AppContext;
   station: StationSession;
   log: Logger;
 }

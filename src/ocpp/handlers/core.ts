@@ -14,21 +14,21 @@ export const bootNotification: Handler<'BootNotification'> = async (ctx, req) =>
   return {
     status: 'Accepted',
     currentTime: now.toISOString(),
-    interval: ctx.deps.settings.heartbeatIntervalS,
+    interval: ctx.deps.config.heartbeatIntervalS,
   };
 };
 
 /** Settings the gateway needs on every station; each answer is recorded, none is fatal. */
 export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
   const wanted: [string, string][] = [
-    ['MeterValueSampleInterval', String(ctx.deps.settings.meterValueSampleIntervalS)],
+    ['MeterValueSampleInterval', String(ctx.deps.config.meterValueSampleIntervalS)],
     ['StopTransactionOnInvalidId', 'true'],
   ];
   const answers: { key: string; value: string; status: string; at: Date }[] = [];
   for (const [key, value] of wanted) {
     let status: string;
     try {
-      const conf = await ctx.deps.connections.call(ctx.station.identity, 'ChangeConfiguration', {
+      const conf = await ctx.deps.stations.call(ctx.station.identity, 'ChangeConfiguration', {
         key,
         value,
       });

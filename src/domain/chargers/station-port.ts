@@ -1,0 +1,67 @@
+/**
+ * What the domain needs of a charge station's connection: a call and its answer, whether it is
+ * connected, and closing it. The domain names the station by identity and never sees a socket or
+ * knows which process holds it; src/ocpp implements this port.
+ */
+export interface StationPort {
+  /**
+   * Sends a call and resolves with the station's answer. Rejects with StationOfflineError when
+   * the station is not connected (or drops the connection meanwhile) and StationTimeoutError
+   * when it does not answer in time.
+   */
+  call<A extends StationAction>(
+    identity: string,
+    action: A,
+    params: StationCalls[A]['req'],
+    options?: CallOptions,
+  ): Promise<StationCalls[A]['conf']>;
+  isOnline(identity: string): boolean;
+  /** Closes the station's connection, if one is held. */
+  disconnect(identity: string, reason: string): Promise<void>;
+  /** Identities connected right now. */
+  online(): string[];
+}
+
+export interface CallOptions {
+  timeoutMs?: number;
+  /**
+   * Send now even if another call to this station is still waiting for its answer. OCPP-J
+   * asks for one call in flight at a time, and every other call keeps to that; a
+   * RemoteStopTransaction that stops a driver spending money they no longer have is the one
+   * exception, so a slow answer to another call cannot hold it back.
+   */
+  urgent?: boolean;
+}
+
+/** Calls the gateway sends to a station, with their answers (OCPP 1.6J). */
+export interface StationCalls {
+  ChangeConfiguration: {
+    req: { key: string; value: string };
+    conf: { status: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported' };
+  };
+  RemoteStartTransaction: {
+    req: { connectorId?: number; idTag: string };
+    conf: { status: 'Accepted' | 'Rejected' };
+  };
+  RemoteStopTransaction: {
+    req: { transactionId: number };
+    conf: { status: 'Accepted' | 'Rejected' };
+  };
+  GetConfiguration: {
+    req: { key?: string[] };
+    conf: {
+      configurationKey?: { key: string; readonly: boolean; value?: string }[];
+      unknownKey?: string[];
+    };
+  };
+  TriggerMessage: {
+    req: { requestedMessage: string; connectorId?: number };
+    conf: { status: 'Accepted' | 'Rejected' | 'NotImplemented' };
+  };
+  Reset: { req: { type: 'Hard' | 'Soft' }; conf: { status: 'Accepted' | 'Rejected' } };
+  UnlockConnector: {
+    req: { connectorId: number };
+    conf: { status: 'Unlocked' | 'UnlockFailed' | 'NotSupported' };
+  };
+}
+export type StationAction = keyof StationCalls;

@@ -1,0 +1,52 @@
+import type { Db } from '../../db/index.ts';
+import { BILLING_COLUMNS, OPEN_STATUSES, type BillingRow } from './billing.ts';
+
+/** The billing rows of sessions with these transaction ids. */
+export async function billingRowsByTransaction(db: Db, transactionIds: readonly number[]): Promise<BillingRow[]> {
+  if (!transactionIds.length) return [];
+  return db.selectFrom('sessions').select(BILLING_COLUMNS).where('transaction_id', 'in', [...transactionIds]).execute();
+}
+
+/** The billing rows of the open sessions on these stations, newest start first. */
+export async function openBillingRowsOnStations(db: Db, stationIds: readonly string[]): Promise<BillingRow[]> {
+  if (!stationIds.length) return [];
+  return db
+    .selectFrom('sessions')
+    .select(BILLING_COLUMNS)
+    .where('station_id', 'in', [...stationIds])
+    .where('status', 'in', [...OPEN_STATUSES])
+    .orderBy('start_timestamp', 'desc')
+    .execute();
+}
+
+/**
+ * Billing rows as a writer last wrote them, by transaction id, so a busy session is not read
+ * before every debit. Never trusted on its own: writes are compare-and-set against these values
+ * (applyBilling), and a row someone else changed is dropped and read again. Bounded: the least
+ * recently written row goes first (sessions that end on another node age out).
+ */
+export class BillingRowCache {
+  private readonly rows = new Map<number, BillingRow>();
+
+  constructor(private readonly max: number) {}
+
+  get size(): number {
+    return this.rows.size;
+  }
+
+  get(transactionId: number): BillingRow | undefined {
+    return this.rows.get(transactionId);
+  }
+
+  /** Remembers a row as just written; a completed session is forgotten instead. */
+  set(row: BillingRow): void {
+    this.rows.delete(row.transaction_id);
+    if (row.status === 'completed') return;
+    this.rows.set(row.transaction_id, row);
+    if (this.rows.size > this.max) this.rows.delete(this.rows.keys().next().value!);
+  }
+
+  delete(transactionId: number): void {
+    this.rows.delete(transactionId);
+  }
+}

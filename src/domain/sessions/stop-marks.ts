@@ -1,0 +1,69 @@
+import { sql, type Expression } from 'kysely';
+import type { Db } from '../../db/index.ts';
+import type { SessionStatus } from '../../db/tables/sessions.ts';
+
+/** A session that must be sent RemoteStopTransaction, and where. */
+export interface StopTarget {
+  sessionId: string;
+  transactionId: number;
+  identity: string;
+  stationId: string;
+}
+
+/**
+ * Records the intent to stop sessions: a running session becomes `stopping` with its
+ * termination (kept if one was set) and the time the stop was asked for. The one writer of that
+ * intent, for every reason: a wallet at zero (its sessions, or only those the caller's
+ * transaction holds), an operator's stop. Sessions already stopping or stop_failed are matched
+ * too when `alsoUnconfirmed` is set (an operator asking again). Returns where to send the stops.
+ * Runs on the pool or in the caller's transaction; a stop marked in the same transaction as
+ * the debit that caused it survives a crash (a reconnecting station is sent it again).
+ */
+export async function markStopping(
+  db: Db,
+  which: { walletIds?: readonly string[]; sessionIds?: readonly string[] },
+  termination: string,
+  now: Date,
+  options: { alsoUnconfirmed?: boolean } = {},
+): Promise<StopTarget[]> {
+  if ((which.walletIds && !which.walletIds.length) || (which.sessionIds && !which.sessionIds.length)) return [];
+  let q = db
+    .updateTable('sessions as s')
+    .from('charge_stations as c')
+    .set((eb) => ({
+      status: sql<SessionStatus>`case when s.status = 'active' then 'stopping' else s.status end`,
+      termination: eb.fn.coalesce('s.termination', eb.val(termination)),
+      stop_requested_at: now,
+      updated_at: now,
+    }))
+    .whereRef('c.id', '=', 's.station_id')
+    .where('s.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
+  if (which.walletIds) q = q.where('s.wallet_id', 'in', [...which.walletIds]);
+  if (which.sessionIds) q = q.where('s.id', 'in', [...which.sessionIds]);
+  return q
+    .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+    .execute();
+}
+
+/** A session (alias `s`, inside this module's queries) that owes its station a RemoteStopTransaction. */
+const OWES_STOP = sql<boolean>`s.stop_timestamp is null
+  and (s.status in ('stopping', 'stop_failed') or (s.status = 'rejected' and s.stop_requested_at is not null))`;
+
+/**
+ * True when the station `stationId` (a column or value of the caller's query) has a session
+ * that still owes it a RemoteStopTransaction: marked for a stop and not ended by the station yet.
+ */
+export function stopPendingAt(stationId: Expression<string>) {
+  return sql<boolean>`exists (select 1 from sessions s where s.station_id = ${stationId} and ${OWES_STOP})`;
+}
+
+/** The sessions on a station that still owe it a RemoteStopTransaction (see stopPendingAt). */
+export async function pendingStops(db: Db, identity: string): Promise<StopTarget[]> {
+  return db
+    .selectFrom('sessions as s')
+    .innerJoin('charge_stations as c', 'c.id', 's.station_id')
+    .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+    .where('c.ocpp_id', '=', identity)
+    .where(OWES_STOP)
+    .execute();
+}
