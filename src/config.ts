@@ -65,6 +65,13 @@ const schema = z
       .int('must be a whole number')
       .min(1, 'must be at least 1')
       .default(10),
+    MAX_STATION_POWER_KW: z.coerce
+      .number({ error: 'must be a number of kW' })
+      .int('must be a whole number of kW')
+      .min(0, 'must be 0 (no check) or more')
+      .max(100_000, 'must be at most 100000')
+      .default(400),
+    TIME_BILLING_SILENCE_CAP_S: seconds(60).default(900),
     OCPP_MAX_BAD_MESSAGES: z.coerce
       .number({ error: 'must be a number' })
       .int('must be a whole number')
@@ -105,6 +112,10 @@ export interface Config {
   readonly authFailuresPerSource: number;
   /** failed station logins per minute before an identity gets 429 */
   readonly authFailuresPerIdentity: number;
+  /** the most power a station without its own maximum delivers (W); null = readings not checked */
+  readonly maxStationPowerW: number | null;
+  /** TIME accrues for a gone station's sessions only this long after its last sign of life */
+  readonly timeBillingSilenceCapS: number;
 }
 
 export class ConfigError extends Error {
@@ -149,5 +160,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: e.DB_POOL_SIZE,
     authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
+    maxStationPowerW: e.MAX_STATION_POWER_KW === 0 ? null : e.MAX_STATION_POWER_KW * 1000,
+    timeBillingSilenceCapS: e.TIME_BILLING_SILENCE_CAP_S,
   });
 }

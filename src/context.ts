@@ -50,6 +50,8 @@ export function buildContext(
       { db, clock, log: log.child({ component: 'sessions' }), stations },
       {
         sweepIntervalMs: config.billingSweepIntervalS * 1000,
+        defaultMaxPowerW: config.maxStationPowerW,
+        timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
         ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
       },
     ),

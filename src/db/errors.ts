@@ -44,3 +44,11 @@ export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (e.code !== '23505') return false;
   return constraint === undefined || e.constraint === constraint || (e.message ?? '').includes(constraint);
 }
+
+/** A CHECK constraint refused the write (optionally: one whose name contains this). */
+export function isCheckViolation(err: unknown, constraint?: string): boolean {
+  if (typeof err !== 'object' || err === null) return false;
+  const e = err as { code?: string; constraint?: string; message?: string };
+  if (e.code !== '23514') return false;
+  return constraint === undefined || (e.constraint ?? e.message ?? '').includes(constraint);
+}

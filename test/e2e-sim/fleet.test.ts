@@ -10,7 +10,7 @@ import { Fleet, runPool, type SessionStoppedEvent } from '../../simulators/index
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { aRate, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
-import { energyCost, expectWalletConsistent, type Session } from './sim.ts';
+import { energyCost, expectWalletConsistent, SIMULATED_TIME_ENV, type Session } from './sim.ts';
 
 const STATIONS = 200;
 /** Samples every 30 simulated s at 30× time: one MeterValues per station per real second. */
@@ -23,7 +23,13 @@ let fleet: Fleet | undefined;
 
 beforeAll(async () => {
   gw = await startGateway({
-    env: { METER_VALUE_SAMPLE_INTERVAL_S: String(SAMPLE_INTERVAL_S), BILLING_SWEEP_INTERVAL_S: '2', LOG_LEVEL: 'warn', HEARTBEAT_INTERVAL_S: '600' },
+    env: {
+      METER_VALUE_SAMPLE_INTERVAL_S: String(SAMPLE_INTERVAL_S),
+      BILLING_SWEEP_INTERVAL_S: '2',
+      LOG_LEVEL: 'warn',
+      HEARTBEAT_INTERVAL_S: '600',
+      ...SIMULATED_TIME_ENV,
+    },
     stopRetryDelaysMs: [200, 500, 1_000, 2_000],
   });
 });

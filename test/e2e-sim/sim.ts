@@ -13,9 +13,21 @@ import { eventually } from '../helpers/station.ts';
 export const SAMPLE_INTERVAL_S = 15;
 
 /** Gateway settings for this suite: fast samples, a quick sweep, short RemoteStop retries. */
+/**
+ * The simulator squeezes hours into seconds, so its energy arrives faster than any real station
+ * could deliver it: the gateway's plausibility check (MAX_STATION_POWER_KW) is off for it.
+ */
+export const SIMULATED_TIME_ENV = { MAX_STATION_POWER_KW: '0' };
+
 export function simGatewayOptions(extra: Record<string, string> = {}) {
   return {
-    env: { METER_VALUE_SAMPLE_INTERVAL_S: String(SAMPLE_INTERVAL_S), BILLING_SWEEP_INTERVAL_S: '1', LOG_LEVEL: 'info', ...extra },
+    env: {
+      METER_VALUE_SAMPLE_INTERVAL_S: String(SAMPLE_INTERVAL_S),
+      BILLING_SWEEP_INTERVAL_S: '1',
+      LOG_LEVEL: 'info',
+      ...SIMULATED_TIME_ENV,
+      ...extra,
+    },
     stopRetryDelaysMs: [100, 100, 100] as const,
   };
 }

@@ -160,7 +160,8 @@ describe('admin API: charge stations', () => {
 });
 
 describe('bootstrap API key', () => {
-  it('is created and returned once at first start when ADMIN_API_KEY is unset, stored hashed', async () => {
+  // Two real embedded databases on disk (initdb, migrations): slow on a busy machine.
+  it('is created and returned once at first start when ADMIN_API_KEY is unset, stored hashed', { timeout: 120_000 }, async () => {
     // PGlite must keep its files across the restart: use a data directory on disk.
     const dataDir = mkdtempSync(path.join(tmpdir(), 'gw-bootstrap-'));
     const env = { DATA_DIR: dataDir };

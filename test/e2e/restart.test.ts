@@ -9,7 +9,8 @@ import { aCharger } from '../helpers/charger.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
 
 describe('gateway restart in the middle of sessions', () => {
-  it('loses nothing: billing continues when stations reconnect and resend, and pending stops are sent again', async () => {
+  // A real embedded database on disk, started twice: slow on a busy machine.
+  it('loses nothing: billing continues when stations reconnect and resend, and pending stops are sent again', { timeout: 120_000 }, async () => {
     const database = await createTestDatabase();
     const dataDir = mkdtempSync(path.join(tmpdir(), 'gw-restart-'));
     const env = { DATA_DIR: dataDir };

@@ -86,7 +86,7 @@ describe('billing under random interleavings (property)', () => {
       const w = wallets[i % wallets.length]!;
       const meterStart = r.int(0, 50_000);
       const start = clock.now();
-      const res = await startTransaction(db, clock, station, { connectorId: 1, idTag: w.tag, meterStart, timestamp: start });
+      const res = await startTransaction(db, clock, station, { connectorId: 1, idTag: w.tag, meterStart, timestamp: start }, { defaultMaxPowerW: null });
       expect(res.status).toBe('Accepted');
       sims.push({ station, transactionId: res.session.transaction_id, walletId: w.id, meterStart, register: meterStart, maxSeen: meterStart, start, stopped: false });
     }

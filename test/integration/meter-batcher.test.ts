@@ -51,7 +51,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
     n += 1;
     const st = await createStation(h.db, clock, { ocpp_id: `MB-${n}-${Date.now()}`, rate: rateId });
     const station: StationRef = { stationId: st.id, identity: st.ocpp_id };
-    const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: clock.now() });
+    const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: clock.now() }, { defaultMaxPowerW: null });
     expect(res.status).toBe('Accepted');
     return { station, transactionId: res.session.transaction_id, sessionId: res.session.id };
   }

@@ -94,7 +94,7 @@ describe('RemoteStopper', () => {
     const tag = `RS${Date.now() % 1_000_000_000}`;
     await createToken(h.db, clock, { physicalId: tag, user: user.id });
     const st = await createStation(h.db, clock, { ocpp_id: `RS-${Date.now()}`, rate: rate.id });
-    const res = await startTransaction(h.db, clock, { stationId: st.id, identity: st.ocpp_id }, { connectorId: 1, idTag: tag, meterStart: 0, timestamp: clock.now() });
+    const res = await startTransaction(h.db, clock, { stationId: st.id, identity: st.ocpp_id }, { connectorId: 1, idTag: tag, meterStart: 0, timestamp: clock.now() }, { defaultMaxPowerW: null });
     expect(res.status).toBe('Accepted');
     return { identity: st.ocpp_id, sessionId: res.session.id };
   }

@@ -16,6 +16,17 @@ const password = z
   .min(8, 'must be at least 8 characters')
   .max(128, 'must be at most 128 characters');
 
+const maxPowerKw = z
+  .number()
+  .int('must be a whole number of kW')
+  .min(1)
+  .max(100_000)
+  .nullable()
+  .describe(
+    'the most power the station can deliver (kW); a reading implying more energy than this since the start is not billed ' +
+      'and holds the session for the operator. null: the gateway default (MAX_STATION_POWER_KW)',
+  );
+
 const createBody = z.strictObject({
   ocpp_id: z
     .string()
@@ -24,6 +35,7 @@ const createBody = z.strictObject({
   password: password.optional().describe('HTTP Basic auth password the station must present (write-only)'),
   active: z.boolean().optional(),
   rate: objectId.nullable().optional().describe('the rate sessions on this station are billed with'),
+  max_power_kw: maxPowerKw.optional(),
 });
 
 const updateBody = z.strictObject({
@@ -31,6 +43,7 @@ const updateBody = z.strictObject({
   password: password.nullable().optional().describe('a new password; null removes Basic auth'),
   active: z.boolean().optional(),
   rate: objectId.nullable().optional().describe('null removes the rate'),
+  max_power_kw: maxPowerKw.optional(),
 });
 
 const connectorSchema = z.object({
@@ -51,6 +64,7 @@ export const stationSchema = z
     active: z.boolean(),
     password_set: z.boolean(),
     rate: z.string().nullable(),
+    max_power_kw: z.number().nullable().describe('null: the gateway default'),
     online: z.boolean(),
     lastHeartbeat: isoDate.nullable(),
     boot: z.object({
@@ -85,6 +99,7 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
     active: s.active,
     password_set: s.password_hash !== null,
     rate: s.rate_id,
+    max_power_kw: s.max_power_w === null ? null : s.max_power_w / 1000,
     online,
     lastHeartbeat: iso(s.last_heartbeat_at),
     boot: {

@@ -5,7 +5,7 @@ import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { energyOf } from '../../domain/sessions/billing.ts';
 
-const STATUSES = ['active', 'stopping', 'completed', 'rejected', 'stop_failed'] as const;
+const STATUSES = ['active', 'stopping', 'completed', 'rejected', 'stop_failed', 'held'] as const;
 
 export const sessionSchema = z
   .object({

@@ -45,7 +45,9 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
         summary: 'Credit a wallet (manual top-up)',
         description:
           'Credits `wallet_amount` (default `amount`) at once. Send an `Idempotency-Key` header to make retries safe: ' +
-          'the same key and body return the same top-up and credit once; the same key with another body is a 409.',
+          'the same key and body return the same top-up and credit once; the same key with another body is a 409. ' +
+          "Keys are scoped to the wallet owner's organization: any API key of that organization (or a global key) " +
+          'retrying with the same key gets the same top-up.',
         headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
         body: z.strictObject({
           type: z.literal('manual'),
@@ -61,7 +63,7 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
           deps.db,
           deps.clock,
           req.body,
-          key ? { scope: req.principal?.keyId ?? 'anonymous', key } : undefined,
+          key ? { key } : undefined,
         );
         if (created) {
           deps.log.info({ topUp: topUp.id, wallet: topUp.wallet_id, amount: topUp.wallet_amount }, 'wallet topped up');

@@ -31,6 +31,8 @@ export interface ChargeStationsTable {
   diagnostics_status: string | null;
   diagnostics_status_at: NullableTimestamp;
   rate_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** the station's maximum power (W); null = the gateway's default (MAX_STATION_POWER_KW) */
+  max_power_w: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

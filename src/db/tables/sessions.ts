@@ -2,7 +2,12 @@ import type { ColumnType, Generated, Selectable } from 'kysely';
 import type { GeneratedTimestamp, NullableTimestamp } from './organizations.ts';
 import type { StoredPriceComponent } from './wallets.ts';
 
-export type SessionStatus = 'active' | 'stopping' | 'completed' | 'rejected' | 'stop_failed';
+/**
+ * active → stopping → completed (or stop_failed while the station does not stop); rejected: a
+ * start the gateway refused; held: a reading was implausible, nothing more is billed until an
+ * operator closes the session.
+ */
+export type SessionStatus = 'active' | 'stopping' | 'completed' | 'rejected' | 'stop_failed' | 'held';
 
 export interface RateSnapshot {
   rate_id: string;
@@ -44,6 +49,10 @@ export interface SessionsTable {
   debited: Generated<number>;
   stop_requested_at: NullableTimestamp;
   stop_attempts: Generated<number>;
+  /** the most power (W) the station could deliver, fixed at the start; null = not checked */
+  max_power_w: ColumnType<number | null, number | null | undefined, number | null>;
+  /** the station's time of the latest reading billed */
+  last_reading_at: NullableTimestamp;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

@@ -196,6 +196,8 @@ export interface CreateStationInput {
   password?: string | undefined;
   active?: boolean | undefined;
   rate?: string | null | undefined;
+  /** the station's maximum power (kW); null = the gateway default */
+  max_power_kw?: number | null | undefined;
 }
 
 export async function createStation(
@@ -219,15 +221,16 @@ export async function createStation(
         password_hash: input.password ? await hashPassword(input.password) : null,
         active: input.active ?? true,
         rate_id: input.rate ?? null,
+        max_power_w: input.max_power_kw ? input.max_power_kw * 1000 : null,
         created_at: now,
         updated_at: now,
       })
       .execute();
   } catch (err) {
     if (isUniqueViolation(err)) {
-      throw new ConflictError('ocpp_id_taken', `a charge station with ocpp_id ${input.ocpp_id} exists`, {
-        ocpp_id: input.ocpp_id,
-      });
+      // Identities are unique across the installation; say only that this one cannot be used,
+      // not where it is used (a scoped key must learn nothing of another organization).
+      throw new ConflictError('ocpp_id_taken', 'this ocpp_id is not available; choose another', { field: 'ocpp_id' });
     }
     throw err;
   }
@@ -298,6 +301,8 @@ export interface UpdateStationInput {
   active?: boolean | undefined;
   /** the station's rate; null removes it */
   rate?: string | null | undefined;
+  /** the station's maximum power (kW); null = the gateway default */
+  max_power_kw?: number | null | undefined;
 }
 
 export async function updateStation(
@@ -318,6 +323,7 @@ export async function updateStation(
     if (input.rate !== null) await getRate(db, input.rate);
     set.rate_id = input.rate;
   }
+  if (input.max_power_kw !== undefined) set.max_power_w = input.max_power_kw === null ? null : input.max_power_kw * 1000;
   const result = await db
     .updateTable('charge_stations')
     .set(set)

@@ -8,7 +8,11 @@ export type AlertKind =
   | 'meter_backwards'
   | 'meter_values_without_session'
   | 'remote_stop_failed'
-  | 'transaction_station_mismatch';
+  | 'transaction_station_mismatch'
+  | 'meter_implausible'
+  | 'meter_stop_below_reading'
+  | 'energy_after_stop'
+  | 'start_after_stop';
 
 export interface NewAlert {
   kind: AlertKind;
@@ -17,6 +21,23 @@ export interface NewAlert {
   transactionId?: number | undefined;
   message: string;
   details?: Record<string, unknown>;
+}
+
+/** A reading that implies more power than the station can deliver (planBilling's `implausible`). */
+export function implausibleAlert(
+  session: { id: string; station_id: string; transaction_id: number },
+  i: { reportedWh: number; energyWh: number; elapsedS: number; maxPowerW: number },
+): NewAlert {
+  return {
+    kind: 'meter_implausible',
+    stationId: session.station_id,
+    sessionId: session.id,
+    transactionId: session.transaction_id,
+    message:
+      `register ${i.reportedWh} Wh implies ${i.energyWh} Wh in ${i.elapsedS} s, more than ${i.maxPowerW} W could deliver: ` +
+      'nothing billed, session held for the operator',
+    details: { reported_wh: i.reportedWh, energy_wh: i.energyWh, elapsed_s: i.elapsedS, max_power_w: i.maxPowerW },
+  };
 }
 
 /** Something a station did that an operator should look at; listed by GET /v1/alerts. */

@@ -14,7 +14,8 @@ export function isOpen(status: string): boolean {
 /** What billing needs of a session. */
 export const BILLING_COLUMNS = [
   'id', 'transaction_id', 'station_id', 'connector_id', 'wallet_id', 'status', 'meter_start', 'meter_last',
-  'start_timestamp', 'billed_until', 'cost', 'debited', 'rate_snapshot',
+  'start_timestamp', 'billed_until', 'cost', 'debited', 'rate_snapshot', 'max_power_w', 'last_reading_at',
+  'stop_timestamp',
 ] as const;
 export type BillingRow = Pick<Session, (typeof BILLING_COLUMNS)[number]>;
 
@@ -27,7 +28,18 @@ export function durationS(start: Date, end: Date): number {
   return Math.max(0, Math.floor((end.getTime() - start.getTime()) / 1000));
 }
 
+/**
+ * Slack on the station's maximum power when judging a reading: clocks and meters are not exact,
+ * so energy up to this many seconds at full power beyond the elapsed time is still believed.
+ */
+export const PLAUSIBILITY_GRACE_S = 60;
+
 export interface BillingPlan {
+  /**
+   * The highest register implies more energy than the station's maximum power could deliver
+   * since the start: nothing is billed, the session is held for the operator.
+   */
+  implausible?: { reportedWh: number; energyWh: number; elapsedS: number; maxPowerW: number };
   meterLast: number;
   until: Date;
   cost: number;
@@ -44,7 +56,10 @@ export interface BillingPlan {
  * seen twice changes nothing; the debit is the difference to what was already debited.
  */
 export function planBilling(
-  s: Pick<BillingRow, 'meter_start' | 'meter_last' | 'billed_until' | 'start_timestamp' | 'cost' | 'debited' | 'rate_snapshot' | 'wallet_id'>,
+  s: Pick<
+    BillingRow,
+    'meter_start' | 'meter_last' | 'billed_until' | 'start_timestamp' | 'cost' | 'debited' | 'rate_snapshot' | 'wallet_id' | 'max_power_w'
+  >,
   input: { registersWh: readonly number[]; at: Date; settle?: boolean },
 ): BillingPlan {
   let meterLast = s.meter_last;
@@ -52,6 +67,22 @@ export function planBilling(
   for (const wh of input.registersWh) {
     if (wh < meterLast) backwardsWh.push(wh);
     else meterLast = wh;
+  }
+  if (s.max_power_w !== null && meterLast > s.meter_last) {
+    const elapsedS = durationS(s.start_timestamp, input.at);
+    const energyWh = meterLast - s.meter_start;
+    // energy ≤ power × time: Wh × 3600 ≤ W × s (a register too large to compare exactly fails anyway)
+    if (energyWh * 3600 > s.max_power_w * (elapsedS + PLAUSIBILITY_GRACE_S)) {
+      return {
+        implausible: { reportedWh: meterLast, energyWh, elapsedS, maxPowerW: s.max_power_w },
+        meterLast: s.meter_last,
+        until: s.billed_until,
+        cost: s.cost,
+        delta: 0,
+        backwardsWh,
+        energyWh: Math.max(0, s.meter_last - s.meter_start),
+      };
+    }
   }
   const until =
     input.settle || input.at.getTime() > s.billed_until.getTime() ? input.at : s.billed_until;
@@ -74,6 +105,8 @@ export interface BillingWrite {
   row: BillingRow;
   plan: BillingPlan;
   powerW?: number | undefined;
+  /** the station's time of the latest reading in this write, if it carries readings */
+  readingAt?: Date | undefined;
 }
 
 export interface AppliedBilling {
@@ -83,6 +116,8 @@ export interface AppliedBilling {
   balanceAfter: Map<string, number>;
   /** wallets these debits left at or below zero */
   walletsAtZero: string[];
+  /** sessions written as `held`: their reading was implausible (plan.implausible) */
+  held: string[];
 }
 
 const BILL_STATEMENT = preparedStatement('bill_sessions');
@@ -98,9 +133,9 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
  * postEntries. Every writer takes sessions before wallets, so none deadlocks with another.
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
-  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [] };
+  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [] };
   if (!writes.length) return result;
-  const values = writes.map(({ row, plan, powerW }) => ({
+  const values = writes.map(({ row, plan, powerW, readingAt }) => ({
     id: row.id,
     old_meter_last: row.meter_last,
     old_debited: row.debited,
@@ -112,12 +147,15 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
     cost: plan.cost,
     delta: plan.delta,
     power_w: powerW ?? null,
+    reading_at: readingAt?.toISOString() ?? null,
+    hold: plan.implausible !== undefined,
   }));
-  const { rows } = await sql<{ id: string }>`${sql.raw(BILL_STATEMENT)}
+  const { rows } = await sql<{ id: string; hold: boolean }>`${sql.raw(BILL_STATEMENT)}
     with v as (
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
         id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
-        old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint)
+        old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint,
+        reading_at timestamptz, hold boolean)
     ),
     locked as (
       select v.* from sessions s join v on v.id = s.id
@@ -128,11 +166,18 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
     )
     update sessions s set
       meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
-      power_w = coalesce(l.power_w, s.power_w), updated_at = ${at}
+      power_w = coalesce(l.power_w, s.power_w), updated_at = ${at},
+      last_reading_at = greatest(s.last_reading_at, l.reading_at),
+      status = case when l.hold then 'held' else s.status end,
+      termination = case when l.hold then coalesce(s.termination, 'meter_implausible') else s.termination end,
+      stop_requested_at = case when l.hold then ${at} else s.stop_requested_at end
     from locked l
     where s.id = l.id
-    returning s.id`.execute(tx);
-  for (const r of rows) result.applied.add(r.id);
+    returning s.id, l.hold`.execute(tx);
+  for (const r of rows) {
+    result.applied.add(r.id);
+    if (r.hold) result.held.push(r.id);
+  }
 
   // One entry per written session that moves money; a wallet's entries in session id order.
   const moving = writes
@@ -172,6 +217,8 @@ export interface BillingResult {
   walletAtZero?: string;
   /** the register went below the highest one seen: billed nothing for energy */
   meterWentBackwards: boolean;
+  /** the register was implausible: nothing billed, the session is now `held` */
+  implausible?: BillingPlan['implausible'];
   cost: number;
   energyWh: number;
 }
@@ -190,6 +237,7 @@ export async function billLocked(tx: Tx, s: Session, input: BillingInput): Promi
     ...(balanceAfter !== undefined ? { balanceAfter } : {}),
     ...(written.walletsAtZero.length ? { walletAtZero: written.walletsAtZero[0]! } : {}),
     meterWentBackwards: plan.backwardsWh.length > 0,
+    ...(plan.implausible ? { implausible: plan.implausible } : {}),
     cost: plan.cost,
     energyWh: plan.energyWh,
   };

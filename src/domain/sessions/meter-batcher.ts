@@ -3,8 +3,8 @@ import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
 import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter-values.ts';
-import { recordAlerts, type NewAlert } from './alerts.ts';
-import { applyBilling, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
+import { implausibleAlert, recordAlerts, type NewAlert } from './alerts.ts';
+import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { markStopping, type StopTarget } from './stop-marks.ts';
 import type { StationRef } from './transactions.ts';
@@ -27,8 +27,9 @@ export interface BatchResult {
   /** wallets a debit in this batch left at or below zero */
   walletsAtZero: string[];
   /**
-   * Sessions of this batch whose wallet reached zero: already marked `stopping` in the debit's
-   * own transaction, so their RemoteStopTransaction can go out with no further query.
+   * Sessions of this batch to stop: those whose wallet reached zero, already marked `stopping`
+   * in the debit's own transaction, and those held for an implausible reading; their
+   * RemoteStopTransaction can go out with no further query.
    */
   stopNow: StopTarget[];
 }
@@ -143,9 +144,14 @@ export class MeterBatcher {
       stopNow.push(...stops);
       const stopping = new Set(stops.map((t) => t.sessionId));
 
-      for (const { write, backwardsWh } of plans) {
+      const held = new Set(applied.held);
+      for (const { write, backwardsWh, identity } of plans) {
         const { row, plan } = write;
         if (!applied.applied.has(row.id)) continue;
+        if (held.has(row.id)) {
+          stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity, stationId: row.station_id });
+          alerts.push(implausibleAlert(row, plan.implausible!));
+        }
         const balanceAfter = applied.balanceAfter.get(row.id);
         outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
         this.rows.set({
@@ -154,7 +160,8 @@ export class MeterBatcher {
           billed_until: plan.until,
           cost: plan.cost,
           debited: row.debited + plan.delta,
-          status: stopping.has(row.id) ? 'stopping' : row.status,
+          status: held.has(row.id) ? 'held' : stopping.has(row.id) ? 'stopping' : row.status,
+          last_reading_at: write.readingAt && (!row.last_reading_at || write.readingAt > row.last_reading_at) ? write.readingAt : row.last_reading_at,
         });
         for (const wh of backwardsWh) alerts.push(backwardsAlert(row, wh));
       }
@@ -168,7 +175,12 @@ export class MeterBatcher {
       });
     }
 
-    if (walletsAtZero.size) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow });
+    // Energy on a transaction that has ended is never free and never billed: alert and stop it.
+    for (const [row, r] of energyAfterEnd(batch, sessionOf)) {
+      alerts.push(afterEndAlert(row, r));
+      stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id });
+    }
+    if (walletsAtZero.size || stopNow.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow });
     for (const r of batch) {
       if (!sessionOf.has(r) && r.wh !== undefined) alerts.push(noSessionAlert(r));
     }
@@ -234,7 +246,10 @@ export class MeterBatcher {
  * the latest time, the last power), and the registers that went below what was already billed.
  * Sessions that bill nothing more (completed, or refused with no rate) are left out.
  */
-function planBatch(readings: Reading[], sessionOf: Map<Reading, BillingRow>): { write: BillingWrite; backwardsWh: number[] }[] {
+function planBatch(
+  readings: Reading[],
+  sessionOf: Map<Reading, BillingRow>,
+): { write: BillingWrite; backwardsWh: number[]; identity: string }[] {
   const bySession = new Map<string, Reading[]>();
   for (const r of readings) {
     const row = sessionOf.get(r);
@@ -243,10 +258,11 @@ function planBatch(readings: Reading[], sessionOf: Map<Reading, BillingRow>): { 
     if (list) list.push(r);
     else bySession.set(row.id, [r]);
   }
-  const plans: { write: BillingWrite; backwardsWh: number[] }[] = [];
+  const plans: { write: BillingWrite; backwardsWh: number[]; identity: string }[] = [];
   for (const list of bySession.values()) {
     const row = sessionOf.get(list[0]!)!;
-    if (row.status === 'completed' || (row.status === 'rejected' && !row.rate_snapshot)) continue;
+    // Completed and held sessions bill nothing more; a refused start is billed if it has a rate.
+    if (!isOpen(row.status) && !(row.status === 'rejected' && row.rate_snapshot)) continue;
     let latest: number | undefined;
     let powerW: number | undefined;
     const registersWh: number[] = [];
@@ -255,8 +271,9 @@ function planBatch(readings: Reading[], sessionOf: Map<Reading, BillingRow>): { 
       if (r.at && (latest === undefined || r.at.getTime() > latest)) latest = r.at.getTime();
       if (r.powerW !== undefined) powerW = r.powerW;
     }
-    const plan = planBilling(row, { registersWh, at: latest === undefined ? row.billed_until : new Date(latest) });
-    plans.push({ write: { row, plan, powerW }, backwardsWh: plan.backwardsWh });
+    const readingAt = latest === undefined ? undefined : new Date(latest);
+    const plan = planBilling(row, { registersWh, at: readingAt ?? row.billed_until });
+    plans.push({ write: { row, plan, powerW, readingAt }, backwardsWh: plan.backwardsWh, identity: list[0]!.sub.station.identity });
   }
   return plans;
 }
@@ -269,6 +286,29 @@ function backwardsAlert(row: BillingRow, wh: number): NewAlert {
     transactionId: row.transaction_id,
     message: `register ${wh} Wh is below the ${row.meter_last} Wh already billed`,
     details: { reported_wh: wh, highest_wh: row.meter_last },
+  };
+}
+
+/** Per ended session of the batch, the reading with the most energy beyond what was settled. */
+function energyAfterEnd(readings: Reading[], sessionOf: Map<Reading, BillingRow>): Map<BillingRow, Reading> {
+  const found = new Map<BillingRow, Reading>();
+  for (const r of readings) {
+    const row = sessionOf.get(r);
+    if (!row || row.stop_timestamp === null || r.wh === undefined || r.wh <= row.meter_last) continue;
+    const seen = found.get(row);
+    if (!seen || r.wh > seen.wh!) found.set(row, r);
+  }
+  return found;
+}
+
+function afterEndAlert(row: BillingRow, r: Reading): NewAlert {
+  return {
+    kind: 'energy_after_stop',
+    stationId: row.station_id,
+    sessionId: row.id,
+    transactionId: row.transaction_id,
+    message: `register ${r.wh} Wh reported on transaction ${row.transaction_id} after it ended at ${row.meter_last} Wh: not billed, stop sent`,
+    details: { reported_wh: r.wh, settled_wh: row.meter_last },
   };
 }
 

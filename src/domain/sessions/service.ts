@@ -6,6 +6,7 @@ import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { StationPort } from '../chargers/station-port.ts';
+import { recordAlert } from './alerts.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { durationS, energyOf, isOpen } from './billing.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
@@ -25,7 +26,15 @@ export interface SessionServiceOptions {
   stopRetryDelaysMs?: readonly number[];
   /** how long POST /v1/sessions waits for the station's answer */
   remoteStartTimeoutMs?: number;
+  /** the most power (W) a station without its own maximum delivers; null = readings not checked */
+  defaultMaxPowerW?: number | null;
+  /** TIME accrues for a silent, disconnected station's sessions only this long after its last sign of life */
+  timeSilenceCapMs?: number;
 }
+
+/** Defaults: a DC station of 400 kW; TIME stops accruing 15 minutes after a station fell silent. */
+export const DEFAULT_MAX_POWER_W = 400_000;
+export const DEFAULT_TIME_SILENCE_CAP_MS = 900_000;
 
 /**
  * The session use cases the adapters call: OCPP transactions, the TIME sweep, remote start
@@ -60,7 +69,30 @@ export class SessionService {
   }
 
   async start(station: StationRef, input: StartInput) {
-    const result = await startTransaction(this.deps.db, this.deps.clock, station, input);
+    const { db, clock } = this.deps;
+    const result = await startTransaction(db, clock, station, input, {
+      defaultMaxPowerW: this.options.defaultMaxPowerW === undefined ? DEFAULT_MAX_POWER_W : this.options.defaultMaxPowerW,
+    });
+    if (result.replayOfEnded) {
+      // Not a new session: the station is told (Invalid) and sent a stop, and the operator an alert.
+      const s = result.session;
+      this.deps.log.warn({ transactionId: s.transaction_id }, 'StartTransaction replayed after its session ended');
+      await recordAlert(
+        db,
+        {
+          kind: 'start_after_stop',
+          stationId: s.station_id,
+          sessionId: s.id,
+          transactionId: s.transaction_id,
+          message: `StartTransaction replayed for transaction ${s.transaction_id}, which has ended: answered Invalid, stop sent`,
+          details: { connectorId: input.connectorId, idTag: input.idTag },
+        },
+        clock.now(),
+      );
+      const target = { sessionId: s.id, transactionId: s.transaction_id, identity: station.identity, stationId: station.stationId };
+      setImmediate(() => void this.stopper.stopMarked(target));
+      return result;
+    }
     if (result.created && result.session.status === 'rejected') {
       this.deps.log.info(
         { transactionId: result.session.transaction_id, idTag: input.idTag, reason: result.session.refusal_reason },
@@ -106,7 +138,11 @@ export class SessionService {
   async sweep(): Promise<void> {
     this.sweeping ??= (async () => {
       try {
-        const wallets = await sweepTimeCost(this.deps.db, this.deps.clock, this.options.sweepIntervalMs / 2);
+        const wallets = await sweepTimeCost(this.deps.db, this.deps.clock, {
+          olderThanMs: this.options.sweepIntervalMs / 2,
+          silenceCapMs: this.options.timeSilenceCapMs ?? DEFAULT_TIME_SILENCE_CAP_MS,
+          isOnline: (identity) => this.deps.stations.isOnline(identity),
+        });
         this.walletsAtZero(wallets);
       } catch (err) {
         this.deps.log.error({ err }, 'TIME billing sweep failed');

@@ -47,7 +47,7 @@ export async function markStopping(
 
 /** A session (alias `s`, inside this module's queries) that owes its station a RemoteStopTransaction. */
 const OWES_STOP = sql<boolean>`s.stop_timestamp is null
-  and (s.status in ('stopping', 'stop_failed') or (s.status = 'rejected' and s.stop_requested_at is not null))`;
+  and (s.status in ('stopping', 'stop_failed') or (s.status in ('rejected', 'held') and s.stop_requested_at is not null))`;
 
 /**
  * True when the station `stationId` (a column or value of the caller's query) has a session

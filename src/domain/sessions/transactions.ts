@@ -6,7 +6,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
-import { recordAlert } from './alerts.ts';
+import { implausibleAlert, recordAlert } from './alerts.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 
@@ -31,6 +31,13 @@ export interface StartResult {
   decision?: AuthorizationDecision;
   /** the start debited the wallet to zero or below (e.g. a flat fee) */
   walletAtZero?: string;
+  /** a replay of a start whose session has ended: the station is sent a stop, nothing is created */
+  replayOfEnded?: boolean;
+}
+
+export interface StartOptions {
+  /** the power (W) a station without its own maximum is believed to deliver at most; null = no check */
+  defaultMaxPowerW: number | null;
 }
 
 /**
@@ -52,14 +59,16 @@ async function snapshotFor(
 /**
  * StartTransaction: the same decision as Authorize (the station may have started from its
  * cache), and always a new transactionId. A replay (same station, connector, idTag,
- * timestamp, meterStart) returns the first session and creates nothing. A refused start is
- * recorded as `rejected`; the caller sends it a RemoteStopTransaction.
+ * timestamp, meterStart) returns the first session and creates nothing; a replay of one that
+ * has ended is answered `Invalid` (it is not a new session; the caller sends a stop). A refused
+ * start is recorded as `rejected`; the caller sends it a RemoteStopTransaction.
  */
 export async function startTransaction(
   db: Db,
   clock: Clock,
   station: StationRef,
   input: StartInput,
+  options: StartOptions,
 ): Promise<StartResult> {
   const findExisting = (q: Db = db) =>
     q
@@ -72,8 +81,12 @@ export async function startTransaction(
       .where('meter_start', '=', input.meterStart)
       .executeTakeFirst();
 
+  const replayOf = (existing: Session): StartResult =>
+    existing.stop_timestamp !== null
+      ? { session: existing, created: false, status: 'Invalid', replayOfEnded: true }
+      : { session: existing, created: false, status: existing.auth_status };
   const existing = await findExisting();
-  if (existing) return { session: existing, created: false, status: existing.auth_status };
+  if (existing) return replayOf(existing);
 
   const now = clock.now();
   const decision = await decideAuthorization(
@@ -111,6 +124,7 @@ export async function startTransaction(
         currency: snapshot?.currency ?? 'USD',
         termination: accepted ? null : 'rejected',
         stop_requested_at: accepted ? null : now,
+        max_power_w: sql<number | null>`coalesce((select max_power_w from charge_stations where id = ${station.stationId}), ${options.defaultMaxPowerW})`,
         created_at: now,
         updated_at: now,
       })
@@ -119,8 +133,7 @@ export async function startTransaction(
       .executeTakeFirst();
     if (!inserted) {
       // A concurrent replay won the insert.
-      const winner = (await findExisting(tx))!;
-      return { session: winner, created: false, status: winner.auth_status };
+      return replayOf((await findExisting(tx))!);
     }
     let walletAtZero: string | undefined;
     if (accepted) {
@@ -204,7 +217,8 @@ export async function stopTransaction(
     log.warn({ transactionId: input.transactionId }, 'StopTransaction for an unknown transaction');
     return { settled: false };
   }
-  if (session.status === 'completed') return { session, settled: false };
+  // Every settlement happens once: a session the station has stopped before is a replay.
+  if (session.status === 'completed' || session.stop_timestamp !== null) return { session, settled: false };
 
   // The highest register the stop carries: meterStop, or a later transactionData sample.
   let register = input.meterStop;
@@ -215,53 +229,93 @@ export async function stopTransaction(
   const stopAt = clampToNow(input.timestamp, now);
   const result = await db.transaction().execute(async (tx) => {
     const locked = await lockSession(tx, session.id);
-    if (locked.status === 'completed') return { billing: undefined, locked };
-    const settleAt = stopAt.getTime() < locked.start_timestamp.getTime() ? locked.start_timestamp : stopAt;
+    if (locked.status === 'completed' || locked.stop_timestamp !== null) return undefined;
+    const stopped = {
+      meter_stop: input.meterStop,
+      stop_timestamp: input.timestamp,
+      stop_reason: input.reason ?? 'Local',
+      termination: sql<string>`coalesce(termination, ${terminationFor(input.reason)})`,
+      updated_at: now,
+    };
+    if (locked.status === 'held') {
+      // Nothing is settled automatically on a held session: the operator closes it.
+      await tx.updateTable('sessions').set(stopped).where('id', '=', locked.id).execute();
+      return { billing: undefined, locked };
+    }
+    // The stop cannot be earlier than the start, nor than a reading the station already sent.
+    const floor = Math.max(locked.start_timestamp.getTime(), locked.last_reading_at?.getTime() ?? 0);
+    const settleAt = stopAt.getTime() < floor ? new Date(floor) : stopAt;
     const billing = await billLocked(tx, locked, { registerWh: register, at: settleAt, settle: true });
     await tx
       .updateTable('sessions')
-      .set({
-        status: locked.status === 'rejected' ? 'rejected' : 'completed',
-        meter_stop: input.meterStop,
-        stop_timestamp: input.timestamp,
-        stop_reason: input.reason ?? 'Local',
-        termination: sql`coalesce(termination, ${terminationFor(input.reason)})`,
-        updated_at: now,
-      })
+      .set({ ...stopped, status: sql`case when status in ('rejected', 'held') then status else 'completed' end` })
       .where('id', '=', locked.id)
       .execute();
+    if (billing.meterWentBackwards) {
+      await recordAlert(
+        tx,
+        {
+          kind: 'meter_stop_below_reading',
+          stationId: station.stationId,
+          sessionId: locked.id,
+          transactionId: locked.transaction_id,
+          message: `meterStop ${register} Wh is below the ${locked.meter_last} Wh already reported: settled on ${locked.meter_last} Wh`,
+          details: { meter_stop: input.meterStop, highest_wh: locked.meter_last },
+        },
+        now,
+      );
+    }
+    if (billing.implausible) await recordAlert(tx, implausibleAlert(locked, billing.implausible), now);
     return { billing, locked };
   });
-  if (!result.billing) return { session, settled: false };
-  if (result.billing.meterWentBackwards) {
+  if (!result) return { session, settled: false };
+  if (result.billing?.meterWentBackwards) {
     log.warn({ transactionId: session.transaction_id, meterStop: input.meterStop }, 'meterStop below the highest register billed');
   }
   return {
     session,
-    settled: true,
-    ...(result.billing.walletAtZero ? { walletAtZero: result.billing.walletAtZero } : {}),
+    settled: result.billing !== undefined && !result.billing.implausible,
+    ...(result.billing?.walletAtZero ? { walletAtZero: result.billing.walletAtZero } : {}),
   };
+}
+
+export interface SweepOptions {
+  /** bill only sessions billed less recently than this */
+  olderThanMs: number;
+  /**
+   * A station silent for longer than this (no heartbeat, boot or reading) and not connected is
+   * gone: its sessions accrue TIME only up to its last sign of life plus this much.
+   */
+  silenceCapMs: number;
+  isOnline(identity: string): boolean;
 }
 
 /**
  * TIME cost keeps running for sessions that send no MeterValues: bill every open session with
- * a TIME component up to now. Returns the wallets this took to zero.
+ * a TIME component up to now, or, for a station that is gone, up to the cap after its last sign
+ * of life. Returns the wallets this took to zero.
  */
-export async function sweepTimeCost(db: Db, clock: Clock, olderThanMs: number): Promise<string[]> {
+export async function sweepTimeCost(db: Db, clock: Clock, options: SweepOptions): Promise<string[]> {
   const now = clock.now();
   const due = await db
-    .selectFrom('sessions')
-    .select('id')
-    .where('has_time_component', '=', true)
-    .where('status', 'in', [...OPEN_STATUSES])
-    .where('billed_until', '<', new Date(now.getTime() - olderThanMs))
+    .selectFrom('sessions as s')
+    .innerJoin('charge_stations as c', 'c.id', 's.station_id')
+    .select(['s.id', 'c.ocpp_id', 'c.last_heartbeat_at', 's.last_reading_at', 's.start_timestamp'])
+    .where('s.has_time_component', '=', true)
+    .where('s.status', 'in', [...OPEN_STATUSES])
+    .where('s.billed_until', '<', new Date(now.getTime() - options.olderThanMs))
     .execute();
   const atZero = new Set<string>();
-  for (const { id } of due) {
+  for (const d of due) {
+    let until = now;
+    if (!options.isOnline(d.ocpp_id)) {
+      const lastSign = Math.max(d.start_timestamp.getTime(), d.last_reading_at?.getTime() ?? 0, d.last_heartbeat_at?.getTime() ?? 0);
+      if (lastSign + options.silenceCapMs < now.getTime()) until = new Date(lastSign + options.silenceCapMs);
+    }
     const billed = await db.transaction().execute(async (tx) => {
-      const s = await lockSession(tx, id);
-      if (!isOpen(s.status)) return undefined;
-      return billLocked(tx, s, { at: now });
+      const s = await lockSession(tx, d.id);
+      if (!isOpen(s.status) || until.getTime() <= s.billed_until.getTime()) return undefined;
+      return billLocked(tx, s, { at: until });
     });
     if (billed?.walletAtZero) atZero.add(billed.walletAtZero);
   }

@@ -16,9 +16,9 @@ export interface TokenInput {
   expiresAt?: Date | null | undefined;
 }
 
-function physicalIdTaken(err: unknown, physicalId: string | undefined): never {
+function physicalIdTaken(err: unknown): never {
   if (isUniqueViolation(err, 'tokens_physical_id')) {
-    throw new ConflictError('physical_id_taken', `a token with physicalId ${physicalId} exists`, {
+    throw new ConflictError('physical_id_taken', 'this physicalId is not available; choose another', {
       field: 'physicalId',
     });
   }
@@ -57,7 +57,7 @@ export async function createToken(
       .returningAll()
       .executeTakeFirstOrThrow();
   } catch (err) {
-    physicalIdTaken(err, input.physicalId);
+    physicalIdTaken(err);
   }
 }
 
@@ -73,7 +73,7 @@ export async function updateToken(db: Db, clock: Clock, id: string, input: Token
     if (!row) throw new NotFoundError('token', id);
     return row;
   } catch (err) {
-    physicalIdTaken(err, input.physicalId);
+    physicalIdTaken(err);
   }
 }
 

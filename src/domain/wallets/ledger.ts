@@ -1,7 +1,8 @@
 import { sql } from 'kysely';
 import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
 import type { LedgerEntry } from '../../db/tables/wallets.ts';
-import { NotFoundError } from '../../shared/errors.ts';
+import { isCheckViolation } from '../../db/errors.ts';
+import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeSeqCursor, toPage, type Page } from '../../shared/pagination.ts';
 
@@ -60,7 +61,7 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
       top_up_id: p.topUpId ?? null,
     };
   });
-  const { rows: out } = await sql<{ kind: 'entry' | 'at_zero'; id: string; wallet_id: string; balance_after: number | null }>`${sql.raw(POST_STATEMENT)}
+  const statement = sql<{ kind: 'entry' | 'at_zero'; id: string; wallet_id: string; balance_after: number | null }>`${sql.raw(POST_STATEMENT)}
     with p as (
       select * from json_to_recordset(${JSON.stringify(rows)}::json)
         as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text)
@@ -87,7 +88,14 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     )
     select 'entry' as kind, id, wallet_id, balance_after from entries
     union all
-    select 'at_zero', id, id, null from moved where total < 0 and after <= 0`.execute(tx);
+    select 'at_zero', id, id, null from moved where total < 0 and after <= 0`;
+  const { rows: out } = await statement.execute(tx).catch((err: unknown) => {
+    // The database refuses a balance or amount a JS number cannot hold exactly: nothing is written.
+    if (isCheckViolation(err, '_safe')) {
+      throw new ConflictError('amount_out_of_range', 'the amount, or the balance it leads to, is outside the range the ledger holds');
+    }
+    throw err;
+  });
 
   const byId = new Map<string, PostedEntry>();
   const walletsAtZero: string[] = [];

@@ -17,9 +17,12 @@ export interface ManualTopUpInput {
   wallet_amount?: number | undefined;
 }
 
+/**
+ * An Idempotency-Key, scoped to the tenant: the organization that owns the wallet. Any API key
+ * of that organization, or a global key, retrying a request with the same key gets the same
+ * top-up; the same key in another organization is another request.
+ */
 export interface Idempotency {
-  /** who sent it (API key id): keys are unique per client */
-  scope: string;
   key: string;
 }
 
@@ -39,13 +42,25 @@ function requestHash(input: ManualTopUpInput): string {
   return createHash('sha256').update(canonical).digest('hex');
 }
 
-async function findByKey(db: Db, idem: Idempotency): Promise<TopUp | undefined> {
+async function findByKey(db: Db, scope: string, key: string): Promise<TopUp | undefined> {
   return db
     .selectFrom('top_ups')
     .selectAll()
-    .where('idempotency_scope', '=', idem.scope)
-    .where('idempotency_key', '=', idem.key)
+    .where('idempotency_scope', '=', scope)
+    .where('idempotency_key', '=', key)
     .executeTakeFirst();
+}
+
+/** The idempotency scope of a wallet: its owner's organization. */
+async function scopeOf(db: Db, walletId: string): Promise<string> {
+  const row = await db
+    .selectFrom('wallets as w')
+    .innerJoin('users as u', 'u.id', 'w.user_id')
+    .select('u.organization_id')
+    .where('w.id', '=', walletId)
+    .executeTakeFirst();
+  if (!row) throw new NotFoundError('wallet', walletId);
+  return `organization:${row.organization_id}`;
 }
 
 function replay(existing: TopUp, hash: string): TopUpResult {
@@ -71,8 +86,9 @@ export async function createManualTopUp(
   idem?: Idempotency,
 ): Promise<TopUpResult> {
   const hash = requestHash(input);
-  if (idem) {
-    const existing = await findByKey(db, idem);
+  const scope = idem ? await scopeOf(db, input.wallet) : undefined;
+  if (idem && scope) {
+    const existing = await findByKey(db, scope, idem.key);
     if (existing) return replay(existing, hash);
   }
   try {
@@ -95,7 +111,7 @@ export async function createManualTopUp(
           currency: wallet.currency,
           status: 'completed',
           test_mode: wallet.test_mode,
-          idempotency_scope: idem?.scope ?? null,
+          idempotency_scope: scope ?? null,
           idempotency_key: idem?.key ?? null,
           request_hash: hash,
           created_at: now,
@@ -107,8 +123,8 @@ export async function createManualTopUp(
     });
   } catch (err) {
     // Two requests with one key raced: the loser reads the winner's top-up.
-    if (idem && isUniqueViolation(err, 'top_ups_idempotency')) {
-      const existing = await findByKey(db, idem);
+    if (idem && scope && isUniqueViolation(err, 'top_ups_idempotency')) {
+      const existing = await findByKey(db, scope, idem.key);
       if (existing) return replay(existing, hash);
     }
     throw err;
