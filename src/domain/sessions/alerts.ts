@@ -23,21 +23,25 @@ export interface NewAlert {
   details?: Record<string, unknown>;
 }
 
+type SessionRef = { id: string; station_id: string; transaction_id: number };
+
+/** An alert about one session. */
+export function sessionAlert(session: SessionRef, kind: AlertKind, message: string, details: Record<string, unknown>): NewAlert {
+  return { kind, stationId: session.station_id, sessionId: session.id, transactionId: session.transaction_id, message, details };
+}
+
 /** A reading that implies more power than the station can deliver (planBilling's `implausible`). */
 export function implausibleAlert(
-  session: { id: string; station_id: string; transaction_id: number },
+  session: SessionRef,
   i: { reportedWh: number; energyWh: number; elapsedS: number; maxPowerW: number },
 ): NewAlert {
-  return {
-    kind: 'meter_implausible',
-    stationId: session.station_id,
-    sessionId: session.id,
-    transactionId: session.transaction_id,
-    message:
-      `register ${i.reportedWh} Wh implies ${i.energyWh} Wh in ${i.elapsedS} s, more than ${i.maxPowerW} W could deliver: ` +
+  return sessionAlert(
+    session,
+    'meter_implausible',
+    `register ${i.reportedWh} Wh implies ${i.energyWh} Wh in ${i.elapsedS} s, more than ${i.maxPowerW} W could deliver: ` +
       'nothing billed, session held for the operator',
-    details: { reported_wh: i.reportedWh, energy_wh: i.energyWh, elapsed_s: i.elapsedS, max_power_w: i.maxPowerW },
-  };
+    { reported_wh: i.reportedWh, energy_wh: i.energyWh, elapsed_s: i.elapsedS, max_power_w: i.maxPowerW },
+  );
 }
 
 /** Something a station did that an operator should look at; listed by GET /v1/alerts. */

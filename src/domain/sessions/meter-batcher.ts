@@ -3,7 +3,7 @@ import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
 import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter-values.ts';
-import { implausibleAlert, recordAlerts, type NewAlert } from './alerts.ts';
+import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { markStopping, type StopTarget } from './stop-marks.ts';
@@ -279,14 +279,10 @@ function planBatch(
 }
 
 function backwardsAlert(row: BillingRow, wh: number): NewAlert {
-  return {
-    kind: 'meter_backwards',
-    stationId: row.station_id,
-    sessionId: row.id,
-    transactionId: row.transaction_id,
-    message: `register ${wh} Wh is below the ${row.meter_last} Wh already billed`,
-    details: { reported_wh: wh, highest_wh: row.meter_last },
-  };
+  return sessionAlert(row, 'meter_backwards', `register ${wh} Wh is below the ${row.meter_last} Wh already billed`, {
+    reported_wh: wh,
+    highest_wh: row.meter_last,
+  });
 }
 
 /** Per ended session of the batch, the reading with the most energy beyond what was settled. */
@@ -302,14 +298,12 @@ function energyAfterEnd(readings: Reading[], sessionOf: Map<Reading, BillingRow>
 }
 
 function afterEndAlert(row: BillingRow, r: Reading): NewAlert {
-  return {
-    kind: 'energy_after_stop',
-    stationId: row.station_id,
-    sessionId: row.id,
-    transactionId: row.transaction_id,
-    message: `register ${r.wh} Wh reported on transaction ${row.transaction_id} after it ended at ${row.meter_last} Wh: not billed, stop sent`,
-    details: { reported_wh: r.wh, settled_wh: row.meter_last },
-  };
+  return sessionAlert(
+    row,
+    'energy_after_stop',
+    `register ${r.wh} Wh reported on transaction ${row.transaction_id} after it ended at ${row.meter_last} Wh: not billed, stop sent`,
+    { reported_wh: r.wh, settled_wh: row.meter_last },
+  );
 }
 
 function noSessionAlert(r: Reading): NewAlert {

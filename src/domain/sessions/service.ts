@@ -6,7 +6,7 @@ import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { StationPort } from '../chargers/station-port.ts';
-import { recordAlert } from './alerts.ts';
+import { recordAlert, sessionAlert } from './alerts.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { durationS, energyOf, isOpen } from './billing.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
@@ -79,14 +79,10 @@ export class SessionService {
       this.deps.log.warn({ transactionId: s.transaction_id }, 'StartTransaction replayed after its session ended');
       await recordAlert(
         db,
-        {
-          kind: 'start_after_stop',
-          stationId: s.station_id,
-          sessionId: s.id,
-          transactionId: s.transaction_id,
-          message: `StartTransaction replayed for transaction ${s.transaction_id}, which has ended: answered Invalid, stop sent`,
-          details: { connectorId: input.connectorId, idTag: input.idTag },
-        },
+        sessionAlert(s, 'start_after_stop', `StartTransaction replayed for transaction ${s.transaction_id}, which has ended: answered Invalid, stop sent`, {
+          connectorId: input.connectorId,
+          idTag: input.idTag,
+        }),
         clock.now(),
       );
       const target = { sessionId: s.id, transactionId: s.transaction_id, identity: station.identity, stationId: station.stationId };

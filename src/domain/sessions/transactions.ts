@@ -6,7 +6,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
-import { implausibleAlert, recordAlert } from './alerts.ts';
+import { implausibleAlert, recordAlert, sessionAlert } from './alerts.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 
@@ -254,14 +254,12 @@ export async function stopTransaction(
     if (billing.meterWentBackwards) {
       await recordAlert(
         tx,
-        {
-          kind: 'meter_stop_below_reading',
-          stationId: station.stationId,
-          sessionId: locked.id,
-          transactionId: locked.transaction_id,
-          message: `meterStop ${register} Wh is below the ${locked.meter_last} Wh already reported: settled on ${locked.meter_last} Wh`,
-          details: { meter_stop: input.meterStop, highest_wh: locked.meter_last },
-        },
+        sessionAlert(
+          locked,
+          'meter_stop_below_reading',
+          `meterStop ${register} Wh is below the ${locked.meter_last} Wh already reported: settled on ${locked.meter_last} Wh`,
+          { meter_stop: input.meterStop, highest_wh: locked.meter_last },
+        ),
         now,
       );
     }
