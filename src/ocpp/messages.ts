@@ -9,7 +9,19 @@ import { scanDecimal } from '../shared/decimal.ts';
  */
 
 
-const dateTime = z.string().refine((v) => !Number.isNaN(Date.parse(v)), 'must be a date-time');
+/** RFC 3339 date-time; the zone may be missing (read as UTC: see `dateTime`). */
+const DATE_TIME = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:?\d{2})?$/;
+const ZONE = /([Zz]|[+-]\d{2}:?\d{2})$/;
+
+/**
+ * A timestamp from a charger. Firmware that leaves out the time zone means UTC in practice (OCPP
+ * asks for UTC); such a value is read as UTC, not as the gateway's local time, and reported by
+ * `lenienceOf` so it can be counted.
+ */
+export const dateTime = z
+  .string()
+  .refine((v) => DATE_TIME.test(v) && !Number.isNaN(Date.parse(ZONE.test(v) ? v : `${v}Z`)), 'must be a date-time')
+  .transform((v) => (ZONE.test(v) ? v : `${v}Z`));
 const connectorId = z.number().int().min(0, 'connectorId must not be negative');
 const idTag = z.string().max(20);
 

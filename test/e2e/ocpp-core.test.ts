@@ -119,6 +119,7 @@ describe('Heartbeat, StatusNotification and the rest of the core set', () => {
       errorCode: 'GroundFailure',
       status: 'Faulted',
       info: 'ground',
+      vendorId: 'com.example.charger',
       vendorErrorCode: 'E42',
       timestamp: t2,
     });
@@ -130,7 +131,7 @@ describe('Heartbeat, StatusNotification and the rest of the core set', () => {
       [1, 'Faulted', 'GroundFailure'],
       [2, 'Charging', 'NoError'],
     ]);
-    expect(s.connectors[1]).toMatchObject({ info: 'ground', vendor_error_code: 'E42', status_at: t2 });
+    expect(s.connectors[1]).toMatchObject({ info: 'ground', vendor_id: 'com.example.charger', vendor_error_code: 'E42', status_at: t2 });
   });
 
   it('DataTransfer answers UnknownVendorId', async () => {
@@ -151,14 +152,15 @@ describe('Heartbeat, StatusNotification and the rest of the core set', () => {
 });
 
 describe('bad messages get a CALLERROR with OCPP 1.6 codes and the connection stays open', () => {
-  it('schema violations (missing field, wrong type, too long, unknown field)', async () => {
+  it('schema violations (missing field, wrong type, too long, out of range, not the PDU at all)', async () => {
     const { client } = await connected('Accepted', false);
-    const cases: [string, object, string][] = [
+    const cases: [string, unknown, string][] = [
       ['BootNotification', { chargePointVendor: 'V' }, 'OccurenceConstraintViolation'],
       ['BootNotification', { chargePointVendor: 'V', chargePointModel: 7 }, 'TypeConstraintViolation'],
-      ['BootNotification', { chargePointVendor: 'V'.repeat(21), chargePointModel: 'M' }, 'FormationViolation'],
-      ['Heartbeat', { extra: 1 }, 'PropertyConstraintViolation'],
+      ['BootNotification', { chargePointVendor: 'V'.repeat(21), chargePointModel: 'M' }, 'PropertyConstraintViolation'],
       ['StatusNotification', { connectorId: 1, errorCode: 'Nope', status: 'Available' }, 'PropertyConstraintViolation'],
+      ['StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available', timestamp: 'yesterday' }, 'PropertyConstraintViolation'],
+      ['Heartbeat', [1, 2], 'FormationViolation'],
     ];
     for (const [action, payload, code] of cases) {
       await expect(client.call(action, payload), `${action} ${JSON.stringify(payload)}`).rejects.toMatchObject({
@@ -168,6 +170,26 @@ describe('bad messages get a CALLERROR with OCPP 1.6 codes and the connection st
       expect(last[2], `${action} ${JSON.stringify(payload)}`).toBe(code);
     }
     expect(await client.call('Heartbeat', {})).toHaveProperty('currentTime');
+  });
+
+  it('vendor extras are ignored, known fields still checked; a time without a zone is read as UTC', async () => {
+    const { client, id } = await connected('Accepted', false);
+    expect(await client.call('Heartbeat', { vendorUptime: 12 })).toHaveProperty('currentTime');
+    await client.call('BootNotification', { chargePointVendor: 'V', chargePointModel: 'M', vendorExtra: { a: 1 } });
+    await client.call('StatusNotification', {
+      connectorId: 1,
+      errorCode: 'NoError',
+      status: 'Available',
+      timestamp: '2026-06-01T10:00:00',
+      vendorSpecific: 'x',
+    });
+    const station = (await gw.api('GET', '/v1/chargestations?limit=200')).body.data.find((s: any) => s.ocpp_id === id);
+    expect(station.connectors.find((c: any) => c.connector_id === 1)).toMatchObject({ status: 'Available', status_at: '2026-06-01T10:00:00.000Z' });
+    // a known field with a bad value is still refused, extras or not
+    await expect(client.call('Heartbeat', { vendorUptime: 12 })).resolves.toHaveProperty('currentTime');
+    await expect(client.call('BootNotification', { chargePointVendor: 'V'.repeat(21), chargePointModel: 'M', extra: 1 })).rejects.toBeDefined();
+    expect(callErrors(client).at(-1)![2]).toBe('PropertyConstraintViolation');
+    await eventually(() => gw.logs.some((l) => l.includes('payload read leniently') && l.includes('vendorExtra')));
   });
 
   it('extra check the schemas miss: a negative connectorId', async () => {

@@ -3,6 +3,7 @@ import { ZodError, type core } from 'zod';
 import { AppError, UnavailableError, ValidationError } from '../../shared/errors.ts';
 import { isDatabaseUnavailable } from '../../db/errors.ts';
 import { inbound, type InboundAction } from '../messages.ts';
+import { lenienceOf } from '../lenience.ts';
 import type { Ocpp16ErrorCode } from '../wire.ts';
 import type { Handler, HandlerContext } from './context.ts';
 import {
@@ -86,6 +87,10 @@ export function attachHandlers(
     client.handle(action, async ({ params }) => {
       try {
         const request = schema.parse(params);
+        const lenient = lenienceOf(params, request);
+        if (lenient.extraProperties.length || lenient.naiveTimestamps.length) {
+          ctx.log.debug({ action, ...lenient }, 'payload read leniently: extra properties dropped, times without a zone read as UTC');
+        }
         return await handler(ctx, request as never);
       } catch (err) {
         throw toCallError(err, ctx, action);
