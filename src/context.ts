@@ -29,6 +29,8 @@ export interface AppContext {
 export interface ContextOverrides extends Partial<Pick<AppContext, 'clock' | 'log'>> {
   /** waits between RemoteStopTransaction attempts (tests shorten them) */
   stopRetryDelaysMs?: readonly number[];
+  /** grace for a StopTransaction after a connector's Available ended its session (tests shorten it) */
+  implicitEndAlertDelayMs?: number;
 }
 
 export function buildContext(
@@ -53,6 +55,7 @@ export function buildContext(
         defaultMaxPowerW: config.maxStationPowerW,
         timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
         ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
+        ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
       },
     ),
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
 import { Fleet, runPool, type SessionStoppedEvent } from '../../simulators/index.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
+import { aRate, aToken, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
 import { energyCost, expectWalletConsistent, SIMULATED_TIME_ENV, type Session } from './sim.ts';
 
@@ -75,7 +75,7 @@ describe('a fleet of 200 stations', () => {
       station: { connectors: 1, timeScale: TIME_SCALE, powerProfile: 'ac22', rpcOptions: { callTimeoutMs: 30_000 } },
     });
     // station n → its wallet and rate
-    const assignment = new Map<string, { wallet: (typeof wallets)[number]; rate: (typeof rates)[number]; stationId: string }>();
+    const assignment = new Map<string, { wallet: (typeof wallets)[number]; rate: (typeof rates)[number]; stationId: string; idTag: string }>();
     let next = 0;
     const jobs: Array<{ identity: string; wallet: (typeof wallets)[number]; rate: (typeof rates)[number] }> = [];
     for (const wallet of wallets) {
@@ -86,7 +86,9 @@ describe('a fleet of 200 stations', () => {
     await runPool(jobs, 8, async (j) => {
       const res = await gw.api('POST', '/v1/chargestations', { ocpp_id: j.identity, rate: j.rate.rate._id });
       expect(res.status).toBe(201);
-      assignment.set(j.identity, { wallet: j.wallet, rate: j.rate, stationId: res.body._id });
+      // Each station's driver has a token of their own; a shared wallet funds them all.
+      const token = await aToken(gw, j.wallet.user._id);
+      assignment.set(j.identity, { wallet: j.wallet, rate: j.rate, stationId: res.body._id, idTag: token.physicalId });
     });
     const setupMs = Date.now() - t0;
 
@@ -108,7 +110,7 @@ describe('a fleet of 200 stations', () => {
     await configured;
 
     // everyone plugs in at once
-    const results = await fleet.startSessions((station) => assignment.get(station.identity)!.wallet.token.physicalId);
+    const results = await fleet.startSessions((station) => assignment.get(station.identity)!.idTag);
     expect(results.map((r) => r.outcome)).toEqual(Array(STATIONS).fill('Started'));
     const refused = results.filter((r, i) => {
       if (r.outcome !== 'Started' || r.idTagStatus === 'Accepted') return false;

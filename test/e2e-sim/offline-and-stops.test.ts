@@ -6,7 +6,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimStation } from '../../simulators/index.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
+import { aRate, aToken, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
 import {
   balanceOf,
@@ -137,7 +137,8 @@ describe('offline', () => {
     await b.station.goOffline();
 
     const stopA = a.station.waitFor('sessionStopped', () => true, 20_000);
-    const ta = await a.station.startSession(1, token.physicalId);
+    const second = await aToken(gw, user._id); // one idTag per transaction; one wallet for both
+    const ta = await a.station.startSession(1, second.physicalId);
     if (ta.outcome !== 'Started') throw new Error(`a not started: ${ta.outcome}`);
     const [sa] = await stopA;
     expect(sa.reason).toBe('Remote');
@@ -263,9 +264,10 @@ describe('remote start and stop through the admin API', () => {
       return s.energy_wh > 0 ? s : undefined;
     });
     expect(running).toMatchObject({ status: 'active', user: user._id, wallet: wallet._id });
-    // the connector is busy now: the station says no
+    // the connector is busy now: the gateway knows it and does not ask the station
     const busy = await gw.api('POST', '/v1/sessions', { type: 'wallet', chargestation: record._id, connector: 1, user: user._id });
-    expect(busy).toEqual({ status: 202, body: { status: 'Rejected' } });
+    expect(busy.status).toBe(409);
+    expect(busy.body.error.code).toBe('connector_busy');
 
     const stopped = station.waitFor('sessionStopped', () => true, 10_000);
     const stopRes = await gw.api('POST', `/v1/sessions/${running._id}/stop`);

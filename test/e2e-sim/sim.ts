@@ -92,6 +92,7 @@ export type Session = {
   meter_stop: number | null;
   stop_reason: string | null;
   termination: string | null;
+  ended_by: string | null;
   started_at: string;
   stopped_at: string | null;
   wallet: string | null;
@@ -115,11 +116,14 @@ export async function sessionOf(gw: TestGateway, chargestation: string, transact
   return found;
 }
 
-/** Waits until the session has been settled (StopTransaction committed). */
+/**
+ * Waits until the session has been settled by its StopTransaction (committed). A session its
+ * connector's Available ended first is `completed` already, but not by the station's own stop.
+ */
 export function settled(gw: TestGateway, chargestation: string, transactionId: number, ms = 10_000): Promise<Session> {
   return eventually(async () => {
     const s = await sessionOf(gw, chargestation, transactionId);
-    return s.status === 'completed' || s.status === 'rejected' ? s : undefined;
+    return (s.status === 'completed' || s.status === 'rejected') && s.ended_by === 'station' ? s : undefined;
   }, ms);
 }
 

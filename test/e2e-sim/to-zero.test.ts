@@ -5,7 +5,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { SimStation } from '../../simulators/index.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
+import { aRate, aToken, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
 import {
   balanceOf,
@@ -92,7 +92,8 @@ describe('a wallet charged to zero by a simulated charger', () => {
     const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
     const stopA = a.station.waitFor('sessionStopped', () => true, 20_000);
     const stopB = b.station.waitFor('sessionStopped', () => true, 20_000);
-    const [ta, tb] = await Promise.all([a.station.startSession(1, token.physicalId), b.station.startSession(1, token.physicalId)]);
+    const second = await aToken(gw, user._id); // one idTag per transaction; one wallet for both
+    const [ta, tb] = await Promise.all([a.station.startSession(1, token.physicalId), b.station.startSession(1, second.physicalId)]);
     expect(ta.outcome).toBe('Started');
     expect(tb.outcome).toBe('Started');
     if (ta.outcome !== 'Started' || tb.outcome !== 'Started') return;

@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aStation, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
+import { aRate, aStation, aToken, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
 import { aCharger, type Charger } from '../helpers/charger.ts';
 import { eventually } from '../helpers/station.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
@@ -256,8 +256,9 @@ describe('stopping at zero', () => {
     const c2 = await aCharger(gw.ocppUrl, s2.ocpp_id);
     chargers.push(c1, c2);
     const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 300 });
+    const second = await aToken(gw, user._id); // one idTag per transaction; one wallet for both
     const t1 = (await c1.start(token.physicalId, 0)).transactionId;
-    const t2 = (await c2.start(token.physicalId, 0)).transactionId;
+    const t2 = (await c2.start(second.physicalId, 0)).transactionId;
     await c1.meter(t1, 2000); // 100
     await c2.meter(t2, 4000); // 200 → 0
     await c1.waitForStop(t1);
@@ -296,9 +297,10 @@ describe('stopping at zero', () => {
     const online = await aCharger(gw.ocppUrl, s1.ocpp_id);
     let offline = await aCharger(gw.ocppUrl, s2.ocpp_id);
     chargers.push(online, offline);
-    const { token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
+    const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
+    const second = await aToken(gw, user._id);
     const t1 = (await online.start(token.physicalId, 0)).transactionId;
-    const t2 = (await offline.start(token.physicalId, 0)).transactionId;
+    const t2 = (await offline.start(second.physicalId, 0)).transactionId;
     await offline.close();
     await eventually(() => !gw.app.ocpp.connections.isOnline(s2.ocpp_id));
     await online.meter(t1, 4000); // → 0
@@ -323,6 +325,7 @@ describe('stopping at zero', () => {
     const events: string[] = [];
     const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
     const { transactionId } = await charger.start(token.physicalId, 0);
+    await aToken(gw, user._id); // the remote start uses a token of the wallet that is not in a transaction
     // An operator remote-start on connector 2: the station takes 4 s to answer it.
     const pendingStart = gw
       .api('POST', '/v1/sessions', { type: 'wallet', chargestation: station._id, connector: 2, user: user._id })

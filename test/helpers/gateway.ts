@@ -30,6 +30,8 @@ export interface GatewayOptions {
   noAdminKey?: boolean;
   /** waits between RemoteStopTransaction attempts */
   stopRetryDelaysMs?: readonly number[];
+  /** grace for a StopTransaction after a connector's Available ended its session, before an alert */
+  implicitEndAlertDelayMs?: number;
 }
 
 /** Starts the real gateway on ports 0 against a fresh database of this test pass. */
@@ -56,6 +58,7 @@ export async function startGateway(options: GatewayOptions = {}): Promise<TestGa
     ...(template ? { pgliteTemplate: template } : {}),
     ...(options.clock ? { clock: options.clock } : {}),
     ...(options.stopRetryDelaysMs ? { stopRetryDelaysMs: options.stopRetryDelaysMs } : {}),
+    ...(options.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: options.implicitEndAlertDelayMs } : {}),
   });
   const started = await app.start();
   const scheme = config.tls ? 'wss' : 'ws';

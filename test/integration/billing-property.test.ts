@@ -68,15 +68,13 @@ describe('billing under random interleavings (property)', () => {
       ],
     });
 
-    const wallets: { id: string; credits: number; tag: string }[] = [];
+    const wallets: { id: string; credits: number; user: string }[] = [];
     for (let i = 0; i < 3; i++) {
       const user = await createUser(db, clock, { firstname: 'P', lastname: `${seed}-${i}`, email: `p${seed}-${i}-${Date.now()}@example.com` });
       const { wallet } = await getOrCreateWallet(db, clock, user.id);
       const credit = r.int(500, 3000);
       await createManualTopUp(db, clock, { wallet: wallet.id, amount: credit });
-      const tag = `P${seed}X${i}${Date.now() % 100000}`.slice(0, 20);
-      await createToken(db, clock, { physicalId: tag, user: user.id });
-      wallets.push({ id: wallet.id, credits: credit, tag });
+      wallets.push({ id: wallet.id, credits: credit, user: user.id });
     }
 
     const sims: Sim[] = [];
@@ -86,7 +84,10 @@ describe('billing under random interleavings (property)', () => {
       const w = wallets[i % wallets.length]!;
       const meterStart = r.int(0, 50_000);
       const start = clock.now();
-      const res = await startTransaction(db, clock, station, { connectorId: 1, idTag: w.tag, meterStart, timestamp: start }, { defaultMaxPowerW: null });
+      // A token per session: one idTag is in one transaction at a time; a wallet funds several.
+      const tag = `P${seed}X${i}${Date.now() % 100000}`.slice(0, 20);
+      await createToken(db, clock, { physicalId: tag, user: w.user });
+      const res = await startTransaction(db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: start }, { defaultMaxPowerW: null });
       expect(res.status).toBe('Accepted');
       sims.push({ station, transactionId: res.session.transaction_id, walletId: w.id, meterStart, register: meterStart, maxSeen: meterStart, start, stopped: false });
     }

@@ -42,13 +42,14 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
     const user = await createUser(h.db, clock, { firstname: 'M', lastname: `B${n}`, email: `mb${n}-${Date.now()}@example.com` });
     const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
     await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: balance });
-    const tag = `MB${n}T${Date.now() % 1_000_000}`;
-    await createToken(h.db, clock, { physicalId: tag, user: user.id });
-    return { walletId: wallet.id, tag };
+    return { walletId: wallet.id, userId: user.id };
   }
 
-  async function session(tag: string, meterStart = 0) {
+  /** A session of the driver's wallet, through a token of its own (one idTag, one transaction at a time). */
+  async function session(d: { userId: string }, meterStart = 0) {
     n += 1;
+    const tag = `MB${n}T${Date.now() % 1_000_000}`;
+    await createToken(h.db, clock, { physicalId: tag, user: d.userId });
     const st = await createStation(h.db, clock, { ocpp_id: `MB-${n}-${Date.now()}`, rate: rateId });
     const station: StationRef = { stationId: st.id, identity: st.ocpp_id };
     const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: clock.now() }, { defaultMaxPowerW: null });
@@ -70,7 +71,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
 
   it('a session billed elsewhere after the batcher last wrote it is read again, not billed from the old row', async () => {
     const d = await driver(10_000);
-    const s = await session(d.tag);
+    const s = await session(d);
     const batcher = new MeterBatcher({ db: h.db, clock, log }, () => {});
     clock.advance(10_000);
     expect(await batcher.submit(reading(s, 1_000))).toMatchObject({ charged: 100, balanceAfter: 9_900 });
@@ -92,7 +93,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
 
   it('a reading that arrives after the session was settled bills nothing', async () => {
     const d = await driver(10_000);
-    const s = await session(d.tag);
+    const s = await session(d);
     const batcher = new MeterBatcher({ db: h.db, clock, log }, () => {});
     clock.advance(10_000);
     await batcher.submit(reading(s, 500));
@@ -109,7 +110,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
   it('two batchers (two gateway nodes) given the same readings bill each once; wallets shared by several sessions add up', async () => {
     const drivers = [await driver(1_000_000), await driver(1_000_000), await driver(1_000_000)];
     const sessions = [];
-    for (let i = 0; i < 9; i++) sessions.push({ ...(await session(drivers[i % 3]!.tag)), wallet: drivers[i % 3]!.walletId });
+    for (let i = 0; i < 9; i++) sessions.push({ ...(await session(drivers[i % 3]!)), wallet: drivers[i % 3]!.walletId });
     const nodeA = new MeterBatcher({ db: h.db, clock, log }, () => {}, { maxBatch: 4, concurrency: 2 });
     const nodeB = new MeterBatcher({ db: h.db, clock, log }, () => {}, { maxBatch: 3, concurrency: 2 });
     const registers = sessions.map(() => 0);
@@ -136,7 +137,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
 
   it('marks the batch’s sessions of a wallet taken to zero stopping in the debit’s own write', async () => {
     const d = await driver(100);
-    const [a, b] = [await session(d.tag), await session(d.tag)];
+    const [a, b] = [await session(d), await session(d)];
     const batches: BatchResult[] = [];
     const batcher = new MeterBatcher({ db: h.db, clock, log }, (r) => batches.push(r));
     clock.advance(10_000);

@@ -27,6 +27,11 @@ export const sessionSchema = z
     stopped_at: isoDate.nullable(),
     stop_reason: z.string().nullable(),
     termination: z.string().nullable(),
+    ended_by: z
+      .enum(['station', 'connector_status', 'new_transaction', 'operator'])
+      .nullable()
+      .describe("what ended it: its StopTransaction, its connector's status, a new transaction there, an operator"),
+    closed_by: z.string().nullable().describe('the API key that closed it by hand'),
     refusal_reason: z.string().nullable(),
     cost: z.object({
       amount: z.number().int().describe('cents; live for running sessions (TIME up to now)'),
@@ -66,6 +71,8 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
     stopped_at: iso(s.stop_timestamp),
     stop_reason: s.stop_reason,
     termination: s.termination,
+    ended_by: s.ended_by,
+    closed_by: s.closed_by,
     refusal_reason: s.refusal_reason,
     cost: { amount: deps.sessions.liveCost(s), debited: s.debited, currency: s.currency },
     rate: s.rate_snapshot
@@ -120,6 +127,29 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
       },
       handler: async (req, reply) => {
         return reply.status(202).send(await deps.sessions.remoteStart(req.body));
+      },
+    });
+    app.post('/sessions/:id/close', {
+      config: { tenancy: { params: { id: 'session' } } },
+      schema: {
+        tags,
+        summary: 'Close a session by hand (operator settlement)',
+        description:
+          'Settles the session now, on `meter_stop` (Wh; default: the highest register the station reported), and ' +
+          'closes it: for a session a station left open (its StopTransaction lost), or one held for an implausible ' +
+          'reading. No plausibility check applies to the operator\'s register; a register below what was already ' +
+          'billed bills nothing more. The ledger entry of the settlement names the API key, and so does the session ' +
+          '(`closed_by`). 409 session_settled when the session is already settled.',
+        params: idParams,
+        body: z.strictObject({ meter_stop: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional() }).optional(),
+        response: { 200: sessionSchema, ...conflictErrors },
+      },
+      handler: async (req) => {
+        const closed = await deps.sessions.closeSession(req.params.id, {
+          meterStop: req.body?.meter_stop,
+          closedBy: req.principal?.keyId ?? 'unknown',
+        });
+        return json(closed);
       },
     });
     app.post('/sessions/:id/stop', {

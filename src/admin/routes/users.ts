@@ -110,6 +110,7 @@ export const ledgerEntrySchema = z
     balance_after: z.number().int(),
     session: z.string().nullable(),
     top_up: z.string().nullable(),
+    note: z.string().optional().describe("why, present only when it is not plain billing or a top-up (an operator's settlement)"),
     createdAt: isoDate,
   })
   .meta({ id: 'LedgerEntry' });
@@ -122,6 +123,7 @@ export function ledgerJson(e: LedgerEntry): z.infer<typeof ledgerEntrySchema> {
     balance_after: e.balance_after,
     session: e.session_id,
     top_up: e.top_up_id,
+    ...(e.note ? { note: e.note } : {}),
     createdAt: e.created_at.toISOString(),
   };
 }

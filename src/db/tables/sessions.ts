@@ -9,6 +9,9 @@ import type { StoredPriceComponent } from './wallets.ts';
  */
 export type SessionStatus = 'active' | 'stopping' | 'completed' | 'rejected' | 'stop_failed' | 'held';
 
+/** What ended a session: its StopTransaction, its connector's status, a new transaction there, or an operator. */
+export type SessionEnd = 'station' | 'connector_status' | 'new_transaction' | 'operator';
+
 export interface RateSnapshot {
   rate_id: string;
   currency: string;
@@ -53,6 +56,10 @@ export interface SessionsTable {
   max_power_w: ColumnType<number | null, number | null | undefined, number | null>;
   /** the station's time of the latest reading billed */
   last_reading_at: NullableTimestamp;
+  /** station | connector_status | new_transaction | operator; null while open */
+  ended_by: ColumnType<SessionEnd | null, SessionEnd | null | undefined, SessionEnd | null>;
+  /** the API key that closed the session by hand */
+  closed_by: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

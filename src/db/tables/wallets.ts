@@ -61,6 +61,8 @@ export interface LedgerEntriesTable {
   balance_after: number;
   session_id: string | null;
   top_up_id: string | null;
+  /** why, when it is not plain billing or a top-up (an operator's settlement) */
+  note: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
 }
 export type LedgerEntry = Selectable<LedgerEntriesTable>;

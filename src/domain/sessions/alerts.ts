@@ -12,7 +12,9 @@ export type AlertKind =
   | 'meter_implausible'
   | 'meter_stop_below_reading'
   | 'energy_after_stop'
-  | 'start_after_stop';
+  | 'start_after_stop'
+  | 'transaction_replaced'
+  | 'transaction_ended_by_status';
 
 export interface NewAlert {
   kind: AlertKind;

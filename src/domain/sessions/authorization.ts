@@ -2,8 +2,9 @@ import type { Db } from '../../db/index.ts';
 import type { Rate } from '../../db/tables/wallets.ts';
 import { resolveRate } from '../billing/rates.ts';
 import { findTokenByIdTag } from '../tokens/tokens.ts';
+import { OPEN_STATUSES } from './billing.ts';
 
-export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid';
+export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid' | 'ConcurrentTx';
 
 /** Why a token was refused, for logs and the operator; the charger sees only the status. */
 export type RefusalReason =
@@ -15,7 +16,8 @@ export type RefusalReason =
   | 'insufficient_balance'
   | 'no_rate'
   | 'rate_inactive'
-  | 'currency_mismatch';
+  | 'currency_mismatch'
+  | 'concurrent_transaction';
 
 export interface AuthorizationDecision {
   status: AuthorizationStatus;
@@ -35,7 +37,11 @@ export interface AuthorizationDecision {
  * May this idTag charge at this station (and connector)? SPEC section 3:
  * unknown token → Invalid; token or user inactive → Blocked; token expired → Expired;
  * no wallet, balance below the owner's organization minimum (or at/below zero), no usable rate, or a rate whose
- * currency is not the wallet's → Blocked; otherwise Accepted.
+ * currency is not the wallet's → Blocked; the token already in a transaction elsewhere →
+ * ConcurrentTx; otherwise Accepted. (A wallet may fund several sessions, through several tokens.)
+ *
+ * "Elsewhere": another station, or another connector of this one when the connector is known. A
+ * transaction still open on this very connector does not count: a new start there ends it.
  */
 export async function decideAuthorization(
   db: Db,
@@ -70,6 +76,9 @@ export async function decideAuthorization(
   if (token.expires_at && token.expires_at.getTime() <= now.getTime()) {
     return { ...base, status: 'Expired', reason: 'token_expired' };
   }
+  if (await inTransactionElsewhere(db, token.id, input)) {
+    return { ...base, status: 'ConcurrentTx', reason: 'concurrent_transaction' };
+  }
   if (!owner.wallet_id || owner.balance === null) return { ...base, status: 'Blocked', reason: 'no_wallet' };
   const money = {
     walletId: owner.wallet_id,
@@ -88,4 +97,18 @@ export async function decideAuthorization(
     return { ...base, ...money, rate, status: 'Blocked', reason: 'currency_mismatch' };
   }
   return { ...base, ...money, rate, status: 'Accepted' };
+}
+
+async function inTransactionElsewhere(
+  db: Db,
+  tokenId: string,
+  at: { stationId: string; connectorId?: number | undefined },
+): Promise<boolean> {
+  const open = await db
+    .selectFrom('sessions')
+    .select(['station_id', 'connector_id'])
+    .where('token_id', '=', tokenId)
+    .where('status', 'in', [...OPEN_STATUSES])
+    .execute();
+  return open.some((s) => s.station_id !== at.stationId || (at.connectorId !== undefined && s.connector_id !== at.connectorId));
 }

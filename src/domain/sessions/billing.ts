@@ -15,7 +15,7 @@ export function isOpen(status: string): boolean {
 export const BILLING_COLUMNS = [
   'id', 'transaction_id', 'station_id', 'connector_id', 'wallet_id', 'status', 'meter_start', 'meter_last',
   'start_timestamp', 'billed_until', 'cost', 'debited', 'rate_snapshot', 'max_power_w', 'last_reading_at',
-  'stop_timestamp',
+  'stop_timestamp', 'ended_by',
 ] as const;
 export type BillingRow = Pick<Session, (typeof BILLING_COLUMNS)[number]>;
 
@@ -60,7 +60,13 @@ export function planBilling(
     BillingRow,
     'meter_start' | 'meter_last' | 'billed_until' | 'start_timestamp' | 'cost' | 'debited' | 'rate_snapshot' | 'wallet_id' | 'max_power_w'
   >,
-  input: { registersWh: readonly number[]; at: Date; settle?: boolean },
+  input: {
+    registersWh: readonly number[];
+    at: Date;
+    settle?: boolean;
+    /** an operator's register: believed without the plausibility check */
+    trusted?: boolean;
+  },
 ): BillingPlan {
   let meterLast = s.meter_last;
   const backwardsWh: number[] = [];
@@ -68,7 +74,7 @@ export function planBilling(
     if (wh < meterLast) backwardsWh.push(wh);
     else meterLast = wh;
   }
-  if (s.max_power_w !== null && meterLast > s.meter_last) {
+  if (s.max_power_w !== null && meterLast > s.meter_last && !input.trusted) {
     const elapsedS = durationS(s.start_timestamp, input.at);
     const energyWh = meterLast - s.meter_start;
     // energy ≤ power × time: Wh × 3600 ≤ W × s (a register too large to compare exactly fails anyway)
@@ -107,6 +113,8 @@ export interface BillingWrite {
   powerW?: number | undefined;
   /** the station's time of the latest reading in this write, if it carries readings */
   readingAt?: Date | undefined;
+  /** a note for the ledger entry this write makes, if it moves money */
+  note?: string | undefined;
 }
 
 export interface AppliedBilling {
@@ -188,6 +196,7 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
     type: w.plan.delta > 0 ? 'debit' : 'credit',
     amount: Math.abs(w.plan.delta),
     sessionId: w.row.id,
+    note: w.note,
   }));
   const posted = await postEntries(tx, postings, at);
   moving.forEach((w, i) => result.balanceAfter.set(w.row.id, posted.entries[i]!.balanceAfter));
@@ -206,6 +215,10 @@ export interface BillingInput {
   at: Date;
   /** settlement: step sizes apply, and a cost lower than what was debited is refunded */
   settle?: boolean;
+  /** an operator's register: no plausibility check */
+  trusted?: boolean;
+  /** for the ledger entry, if money moves */
+  note?: string | undefined;
 }
 
 export interface BillingResult {
@@ -229,8 +242,9 @@ export async function billLocked(tx: Tx, s: Session, input: BillingInput): Promi
     registersWh: input.registerWh === undefined ? [] : [input.registerWh],
     at: input.at,
     ...(input.settle ? { settle: true } : {}),
+    ...(input.trusted ? { trusted: true } : {}),
   });
-  const written = await applyBilling(tx, [{ row: s, plan }], input.at);
+  const written = await applyBilling(tx, [{ row: s, plan, note: input.note }], input.at);
   const balanceAfter = written.balanceAfter.get(s.id);
   return {
     charged: plan.delta,

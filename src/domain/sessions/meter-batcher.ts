@@ -6,6 +6,7 @@ import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
+import { isSettled } from './endings.ts';
 import { markStopping, type StopTarget } from './stop-marks.ts';
 import type { StationRef } from './transactions.ts';
 
@@ -261,8 +262,11 @@ function planBatch(
   const plans: { write: BillingWrite; backwardsWh: number[]; identity: string }[] = [];
   for (const list of bySession.values()) {
     const row = sessionOf.get(list[0]!)!;
-    // Completed and held sessions bill nothing more; a refused start is billed if it has a rate.
-    if (!isOpen(row.status) && !(row.status === 'rejected' && row.rate_snapshot)) continue;
+    // Settled and held sessions bill nothing more; a refused start is billed if it has a rate. A
+    // session its connector's status (or a new transaction) ended is still billed by its own
+    // readings: they were queued in the station before its StopTransaction, which settles it.
+    const billable = isOpen(row.status) || (row.status === 'rejected' && row.rate_snapshot) || (row.status === 'completed' && !isSettled(row));
+    if (!billable || isSettled(row)) continue;
     let latest: number | undefined;
     let powerW: number | undefined;
     const registersWh: number[] = [];
@@ -290,7 +294,7 @@ function energyAfterEnd(readings: Reading[], sessionOf: Map<Reading, BillingRow>
   const found = new Map<BillingRow, Reading>();
   for (const r of readings) {
     const row = sessionOf.get(r);
-    if (!row || row.stop_timestamp === null || r.wh === undefined || r.wh <= row.meter_last) continue;
+    if (!row || !isSettled(row) || r.wh === undefined || r.wh <= row.meter_last) continue;
     const seen = found.get(row);
     if (!seen || r.wh > seen.wh!) found.set(row, r);
   }

@@ -6,9 +6,11 @@ import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { StationPort } from '../chargers/station-port.ts';
-import { recordAlert, sessionAlert } from './alerts.ts';
+import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
+import { closeByOperator, endOpenOnConnector } from './endings.ts';
+import { connectorBusy } from './session-rows.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
-import { durationS, energyOf, isOpen } from './billing.ts';
+import { durationS, energyOf, isOpen, OPEN_STATUSES } from './billing.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
 import {
@@ -30,7 +32,15 @@ export interface SessionServiceOptions {
   defaultMaxPowerW?: number | null;
   /** TIME accrues for a silent, disconnected station's sessions only this long after its last sign of life */
   timeSilenceCapMs?: number;
+  /** how long a StopTransaction may still come after a connector's status ended its session, before an alert */
+  implicitEndAlertDelayMs?: number;
 }
+
+/** A StopTransaction queued in the station may follow its Available by this much before the operator is told. */
+const DEFAULT_IMPLICIT_END_ALERT_DELAY_MS = 60_000;
+
+/** A Preparing without a time of its own ends only sessions that started this long before it arrived. */
+const PREPARING_GRACE_MS = 60_000;
 
 /** Defaults: a DC station of 400 kW; TIME stops accruing 15 minutes after a station fell silent. */
 export const DEFAULT_MAX_POWER_W = 400_000;
@@ -45,6 +55,7 @@ export class SessionService {
   readonly stopper: RemoteStopper;
   private readonly meter: MeterBatcher;
   private sweepTimer: NodeJS.Timeout | undefined;
+  private readonly timers = new Set<NodeJS.Timeout>();
   private sweeping: Promise<void> | undefined;
 
   constructor(
@@ -103,8 +114,84 @@ export class SessionService {
       };
       setImmediate(() => void this.stopper.stopMarked(target));
     }
+    if (result.replaced) await this.ended(result.replaced, 'transaction_replaced', 'a new StartTransaction on its connector');
     this.walletsAtZero([result.walletAtZero]);
     return result;
+  }
+
+  /**
+   * A connector's status: Available (or Preparing, for someone else) after a session started
+   * there means the station ended that transaction without telling us (firmware that drops a
+   * refused transaction without StopTransaction). The session is settled on what was reported,
+   * its stop retries end, and the operator gets one alert.
+   */
+  async connectorStatus(station: StationRef, report: { connectorId: number; status: string; timestamp?: Date | undefined }): Promise<void> {
+    if (report.connectorId === 0) return;
+    const now = this.deps.clock.now();
+    let after: Date;
+    if (report.status === 'Available') after = report.timestamp ?? now;
+    // Preparing is also how a transaction begins: without a time of its own it ends only a
+    // session that started well before it arrived.
+    else if (report.status === 'Preparing') after = report.timestamp ?? new Date(now.getTime() - PREPARING_GRACE_MS);
+    else return;
+    const ended = await this.deps.db
+      .transaction()
+      .execute((tx) => endOpenOnConnector(tx, { stationId: station.stationId, connectorId: report.connectorId, startedBefore: after }, 'connector_status', now));
+    if (!ended.length) return;
+    for (const e of ended) this.meter.forget(e.session.transaction_id);
+    this.walletsAtZero(ended.map((e) => e.ended.billing?.walletAtZero));
+    // Stations often report Available on reconnecting before they flush their queued
+    // StopTransaction: the operator is told only if none arrives within the grace.
+    const timer = setTimeout(() => {
+      this.timers.delete(timer);
+      void this.alertIfStillImplicit(ended.map((e) => e.session), report.status).catch((err: unknown) =>
+        this.deps.log.error({ err }, 'could not record a transaction ended by its connector status'),
+      );
+    }, this.options.implicitEndAlertDelayMs ?? DEFAULT_IMPLICIT_END_ALERT_DELAY_MS);
+    timer.unref();
+    this.timers.add(timer);
+  }
+
+  private async alertIfStillImplicit(sessions: Session[], status: string): Promise<void> {
+    const still = new Set(
+      (
+        await this.deps.db
+          .selectFrom('sessions')
+          .select('id')
+          .where('id', 'in', sessions.map((s) => s.id))
+          .where('ended_by', '=', 'connector_status')
+          .execute()
+      ).map((r) => r.id),
+    );
+    await this.ended(sessions.filter((s) => still.has(s.id)), 'transaction_ended_by_status', `its connector reporting ${status}`);
+  }
+
+  /** Sessions the station ended without a StopTransaction: forgotten by the batcher, alerted. */
+  private async ended(sessions: Session[], kind: 'transaction_replaced' | 'transaction_ended_by_status', why: string): Promise<void> {
+    if (!sessions.length) return;
+    const now = this.deps.clock.now();
+    for (const s of sessions) {
+      this.meter.forget(s.transaction_id);
+      this.deps.log.info({ transactionId: s.transaction_id }, `transaction ended by ${why}`);
+    }
+    await recordAlerts(
+      this.deps.db,
+      sessions.map((s) =>
+        sessionAlert(s, kind, `transaction ${s.transaction_id} ended by ${why}, without a StopTransaction: settled on ${s.meter_last} Wh`, {
+          settled_wh: s.meter_last,
+        }),
+      ),
+      now,
+    );
+  }
+
+  /** POST /v1/sessions/:id/close: an operator settles a session by hand. */
+  async closeSession(sessionId: string, input: { meterStop?: number | undefined; closedBy: string }): Promise<Session> {
+    const { session, ended } = await closeByOperator(this.deps.db, this.deps.clock.now(), sessionId, input);
+    this.meter.forget(session.transaction_id);
+    this.deps.log.info({ transactionId: session.transaction_id, closedBy: input.closedBy }, 'session closed by an operator');
+    this.walletsAtZero([ended.billing?.walletAtZero]);
+    return session;
   }
 
   /** Resolves once the debit for these readings is committed (group commit with others). */
@@ -156,6 +243,8 @@ export class SessionService {
   }
 
   async close(): Promise<void> {
+    for (const t of this.timers) clearTimeout(t);
+    this.timers.clear();
     await this.meter.drain();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.sweepTimer = undefined;
@@ -181,13 +270,19 @@ export class SessionService {
     const user = await db.selectFrom('users').select(['id', 'active']).where('id', '=', input.user).executeTakeFirst();
     if (!user) throw new NotFoundError('user', input.user);
     const now = clock.now();
+    // The user's newest usable token, preferring one not already in a transaction (ConcurrentTx).
     const token = await db
-      .selectFrom('tokens')
-      .select('physical_id')
-      .where('user_id', '=', user.id)
-      .where('active', '=', true)
-      .where((eb) => eb.or([eb('expires_at', 'is', null), eb('expires_at', '>', now)]))
-      .orderBy('created_at', 'desc')
+      .selectFrom('tokens as t')
+      .select('t.physical_id')
+      .where('t.user_id', '=', user.id)
+      .where('t.active', '=', true)
+      .where((eb) => eb.or([eb('t.expires_at', 'is', null), eb('t.expires_at', '>', now)]))
+      .orderBy(
+        (eb) =>
+          eb.exists(eb.selectFrom('sessions as s').select('s.id').whereRef('s.token_id', '=', 't.id').where('s.status', 'in', [...OPEN_STATUSES])),
+        'asc',
+      )
+      .orderBy('t.created_at', 'desc')
       .executeTakeFirst();
     if (!token) throw new ConflictError('no_active_token', 'the user has no active token to start with');
     const decision = await decideAuthorization(
@@ -205,6 +300,9 @@ export class SessionService {
     }
     if (!station.active || !stations.isOnline(station.ocpp_id)) {
       throw new ConflictError('station_offline', `charge station ${station.ocpp_id} is not connected`);
+    }
+    if (await connectorBusy(db, station.id, input.connector)) {
+      throw new ConflictError('connector_busy', `connector ${input.connector} of ${station.ocpp_id} is in a transaction`);
     }
     const conf = await stations.call(
       station.ocpp_id,

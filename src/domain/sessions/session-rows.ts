@@ -50,3 +50,26 @@ export class BillingRowCache {
     this.rows.delete(transactionId);
   }
 }
+
+/** Statuses a connector reports while a transaction runs on it. */
+const BUSY_STATUSES = ['Charging', 'SuspendedEV', 'SuspendedEVSE'];
+
+/** True when the connector is known to be in a transaction: a session open on it, or a charging status. */
+export async function connectorBusy(db: Db, stationId: string, connectorId: number): Promise<boolean> {
+  const open = await db
+    .selectFrom('sessions')
+    .select('id')
+    .where('station_id', '=', stationId)
+    .where('connector_id', '=', connectorId)
+    .where('status', 'in', [...OPEN_STATUSES, 'held'])
+    .limit(1)
+    .executeTakeFirst();
+  if (open) return true;
+  const connector = await db
+    .selectFrom('connectors')
+    .select('status')
+    .where('station_id', '=', stationId)
+    .where('connector_id', '=', connectorId)
+    .executeTakeFirst();
+  return connector?.status !== undefined && connector.status !== null && BUSY_STATUSES.includes(connector.status);
+}

@@ -6,7 +6,8 @@ import type { Clock } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
-import { implausibleAlert, recordAlert, sessionAlert } from './alerts.ts';
+import { recordAlert } from './alerts.ts';
+import { endOpenOnConnector, endSession, isSettled } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 
@@ -33,6 +34,8 @@ export interface StartResult {
   walletAtZero?: string;
   /** a replay of a start whose session has ended: the station is sent a stop, nothing is created */
   replayOfEnded?: boolean;
+  /** sessions still open on the connector that this start ended */
+  replaced?: Session[];
 }
 
 export interface StartOptions {
@@ -101,6 +104,14 @@ export async function startTransaction(
   const start = input.timestamp.getTime() > now.getTime() ? now : input.timestamp;
 
   return db.transaction().execute(async (tx) => {
+    // A new transaction on a connector ends the one the gateway still had open there (its
+    // StopTransaction was lost): settled on what it reported; a late StopTransaction may still settle it.
+    const replaced = await endOpenOnConnector(
+      tx,
+      { stationId: station.stationId, connectorId: input.connectorId, startedBefore: input.timestamp },
+      'new_transaction',
+      now,
+    );
     const inserted = await tx
       .insertInto('sessions')
       .values({
@@ -147,6 +158,7 @@ export async function startTransaction(
       status: decision.status,
       decision,
       ...(walletAtZero ? { walletAtZero } : {}),
+      ...(replaced.length ? { replaced: replaced.map((r) => r.session) } : {}),
     };
   });
 }
@@ -217,8 +229,8 @@ export async function stopTransaction(
     log.warn({ transactionId: input.transactionId }, 'StopTransaction for an unknown transaction');
     return { settled: false };
   }
-  // Every settlement happens once: a session the station has stopped before is a replay.
-  if (session.status === 'completed' || session.stop_timestamp !== null) return { session, settled: false };
+  // Every settlement happens once: a session settled before is a replay.
+  if (isSettled(session)) return { session, settled: false };
 
   // The highest register the stop carries: meterStop, or a later transactionData sample.
   let register = input.meterStop;
@@ -226,45 +238,22 @@ export async function stopTransaction(
     const last = latestEnergy(extractReadings(input.transactionData));
     if (last && last.wh > register && last.timestamp.getTime() <= input.timestamp.getTime()) register = last.wh;
   }
-  const stopAt = clampToNow(input.timestamp, now);
   const result = await db.transaction().execute(async (tx) => {
     const locked = await lockSession(tx, session.id);
-    if (locked.status === 'completed' || locked.stop_timestamp !== null) return undefined;
-    const stopped = {
-      meter_stop: input.meterStop,
-      stop_timestamp: input.timestamp,
-      stop_reason: input.reason ?? 'Local',
-      termination: sql<string>`coalesce(termination, ${terminationFor(input.reason)})`,
-      updated_at: now,
-    };
-    if (locked.status === 'held') {
-      // Nothing is settled automatically on a held session: the operator closes it.
-      await tx.updateTable('sessions').set(stopped).where('id', '=', locked.id).execute();
-      return { billing: undefined, locked };
-    }
-    // The stop cannot be earlier than the start, nor than a reading the station already sent.
-    const floor = Math.max(locked.start_timestamp.getTime(), locked.last_reading_at?.getTime() ?? 0);
-    const settleAt = stopAt.getTime() < floor ? new Date(floor) : stopAt;
-    const billing = await billLocked(tx, locked, { registerWh: register, at: settleAt, settle: true });
-    await tx
-      .updateTable('sessions')
-      .set({ ...stopped, status: sql`case when status in ('rejected', 'held') then status else 'completed' end` })
-      .where('id', '=', locked.id)
-      .execute();
-    if (billing.meterWentBackwards) {
-      await recordAlert(
-        tx,
-        sessionAlert(
-          locked,
-          'meter_stop_below_reading',
-          `meterStop ${register} Wh is below the ${locked.meter_last} Wh already reported: settled on ${locked.meter_last} Wh`,
-          { meter_stop: input.meterStop, highest_wh: locked.meter_last },
-        ),
-        now,
-      );
-    }
-    if (billing.implausible) await recordAlert(tx, implausibleAlert(locked, billing.implausible), now);
-    return { billing, locked };
+    if (isSettled(locked)) return undefined;
+    return endSession(
+      tx,
+      locked,
+      {
+        endedBy: 'station',
+        registerWh: register,
+        meterStop: input.meterStop,
+        at: clampToNow(input.timestamp, now),
+        stopReason: input.reason ?? 'Local',
+        termination: terminationFor(input.reason),
+      },
+      now,
+    );
   });
   if (!result) return { session, settled: false };
   if (result.billing?.meterWentBackwards) {
@@ -272,7 +261,7 @@ export async function stopTransaction(
   }
   return {
     session,
-    settled: result.billing !== undefined && !result.billing.implausible,
+    settled: result.billing !== undefined && !result.held,
     ...(result.billing?.walletAtZero ? { walletAtZero: result.billing.walletAtZero } : {}),
   };
 }

@@ -14,6 +14,8 @@ export interface Posting {
   amount: number;
   sessionId?: string | null | undefined;
   topUpId?: string | null | undefined;
+  /** why, when it is not plain billing or a top-up (e.g. an operator's settlement) */
+  note?: string | null | undefined;
 }
 
 export interface PostedEntry {
@@ -59,12 +61,13 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
       change: p.type === 'credit' ? p.amount : -p.amount,
       session_id: p.sessionId ?? null,
       top_up_id: p.topUpId ?? null,
+      note: p.note ?? null,
     };
   });
   const statement = sql<{ kind: 'entry' | 'at_zero'; id: string; wallet_id: string; balance_after: number | null }>`${sql.raw(POST_STATEMENT)}
     with p as (
       select * from json_to_recordset(${JSON.stringify(rows)}::json)
-        as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text)
+        as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text, note text)
     ),
     locked as (
       select w.id, t.total from wallets w
@@ -78,10 +81,10 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
       returning w.id, w.balance - l.total as before, w.balance as after, l.total
     ),
     entries as (
-      insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, created_at)
+      insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, note, created_at)
       select p.id, p.wallet_id, case when p.change < 0 then 'debit' else 'credit' end, abs(p.change),
              (m.before + sum(p.change) over (partition by p.wallet_id order by p.ord))::bigint,
-             p.session_id, p.top_up_id, ${at}
+             p.session_id, p.top_up_id, p.note, ${at}
       from p join moved m on m.id = p.wallet_id
       order by p.wallet_id, p.ord -- seq follows the running balance
       returning id, wallet_id, balance_after

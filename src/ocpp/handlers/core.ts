@@ -67,6 +67,10 @@ export const statusNotification: Handler<'StatusNotification'> = async (ctx, req
     },
     ctx.deps.clock.now(),
   );
+  await ctx.deps.sessions.connectorStatus(
+    { stationId: ctx.station.stationId, identity: ctx.station.identity },
+    { connectorId: req.connectorId, status: req.status, timestamp: req.timestamp ? new Date(req.timestamp) : undefined },
+  );
   return {};
 };
 
