@@ -11,7 +11,8 @@ export interface MeterFormat {
 }
 
 export interface MeterReading {
-  timestamp: Date;
+  /** A Date, or a timestamp already written the way the station writes them. */
+  timestamp: Date | string;
   /** Cumulative import register in Wh (integer). */
   registerWh: number;
   /** Instantaneous power in W; omitted from the sample when undefined. */
@@ -80,5 +81,6 @@ export function buildMeterValue(
       unit: 'Percent',
     });
   }
-  return { timestamp: reading.timestamp.toISOString(), sampledValue };
+  const timestamp = typeof reading.timestamp === 'string' ? reading.timestamp : reading.timestamp.toISOString();
+  return { timestamp, sampledValue };
 }
