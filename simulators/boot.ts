@@ -1,6 +1,6 @@
 /**
  * Boot and liveness: BootNotification (retried until Accepted), the heartbeat at the interval the
- * central system gave, resuming after a reconnect, and the reboot a Reset asks for.
+ * central system gave, resuming after a reconnect, and reboots (Reset, a firmware installed).
  */
 import type { StationCore } from './core.ts';
 import type { BootNotificationConf, BootNotificationReq, StopReason } from './ocpp-types.ts';
@@ -13,8 +13,12 @@ export class Boot {
   private heartbeatIntervalS = 0;
   private heartbeatTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** The version BootNotification reports (a firmware update changes it). */
+  firmwareVersion: string;
 
-  constructor(private readonly core: StationCore) {}
+  constructor(private readonly core: StationCore) {
+    this.firmwareVersion = core.options.firmwareVersion ?? 'sim-1.0.0';
+  }
 
   /** BootNotification accepted in the current connection cycle. */
   get booted(): boolean {
@@ -48,7 +52,7 @@ export class Boot {
     const payload: BootNotificationReq = {
       chargePointVendor: (options.vendor ?? 'SimVendor').slice(0, 20),
       chargePointModel: (options.model ?? `Sim-${profile.name.toUpperCase()}`).slice(0, 20),
-      firmwareVersion: options.firmwareVersion ?? 'sim-1.0.0',
+      firmwareVersion: this.firmwareVersion,
     };
     payload.chargePointSerialNumber = (options.serial ?? identity).slice(0, 25);
     return payload;
@@ -79,11 +83,14 @@ export class Boot {
     }
     this.isBooted = true;
     this.heartbeatIntervalS = conf.interval > 0 ? conf.interval : core.config.getInt('HeartbeatInterval', 60);
-    core.config.change('HeartbeatInterval', String(this.heartbeatIntervalS));
+    core.config.set('HeartbeatInterval', String(this.heartbeatIntervalS));
     this.scheduleHeartbeat();
+    core.parts.metering.scheduleClockAligned();
     if (announce) core.parts.connectors.sendAllStatuses();
     core.emit('booted', conf);
     void core.parts.transactions.queue.pump();
+    core.parts.security.booted();
+    core.parts.maintenance.booted();
     return conf;
   }
 
@@ -104,6 +111,7 @@ export class Boot {
     if (!core.canSend()) return;
     core.parts.connectors.sendDirtyStatuses();
     void core.parts.transactions.queue.pump();
+    core.parts.security.resumed();
   }
 
   /** Connects again after the link was closed on purpose, and boots if needed. */
@@ -112,27 +120,48 @@ export class Boot {
     if (!this.isBooted) await this.boot(true);
   }
 
+  /**
+   * Closes the link and connects again (new credentials, a reconnect storm); with `reboot` the
+   * station also boots again. `force` drops the socket instead of closing it.
+   */
+  async reconnect(options: { reboot?: boolean; force?: boolean } = {}): Promise<void> {
+    const { core } = this;
+    if (!core.running || core.offline) return;
+    await core.parts.link.close(options.force ? { force: true } : { code: 1000, reason: 'reconnecting' });
+    if (options.reboot) this.forget();
+    await this.reconnectAndBoot();
+  }
+
   /** Reset: stop sessions (SoftReset/HardReset), flush, close, reconnect with a fresh boot. */
   async reset(type: 'Hard' | 'Soft'): Promise<void> {
+    if (this.resetting || !this.core.running) return;
+    this.core.emit('reset', { type });
+    this.core.parts.security.event('ResetOrReboot', `${type} reset requested by the central system`);
+    await this.reboot(type === 'Hard' ? 'HardReset' : 'SoftReset', type === 'Hard' ? 5 : 2);
+  }
+
+  /**
+   * Reboots: sessions end with `reason` (a hard reset may lose them, see forgetSessionsOnRestart),
+   * their StopTransactions are flushed, the link closes, values waiting for a reboot take effect,
+   * and after `downtimeSeconds` (simulated) the station connects and boots again.
+   * Resolves true once booted.
+   */
+  async reboot(reason: StopReason, downtimeSeconds: number): Promise<boolean> {
     const { core } = this;
     const { connectors, transactions, link } = core.parts;
-    if (this.resetting || !core.running) return;
+    if (this.resetting || !core.running) return false;
     this.resetting = true;
     try {
-      core.emit('reset', { type });
-      const reason: StopReason = type === 'Hard' ? 'HardReset' : 'SoftReset';
-      for (const connector of connectors.outlets()) {
-        if (connector.session) transactions.end(connector, reason);
-        else connectors.setStatus(connector, 'Available');
-      }
+      transactions.endAll(reason);
+      for (const connector of connectors.outlets()) connectors.settle(connector);
       if (core.canSend()) await transactions.queue.drained(core.simToRealMs(30));
-      if (!core.running) return;
+      if (!core.running) return false;
       this.forget();
-      // A deliberate close: ocpp-rpc does not auto-reconnect after it.
-      await link.close({ code: 1000, reason: `${type} reset` });
-      if (!(await sleep(core.simToRealMs(type === 'Hard' ? 5 : 2), core.abort.signal))) return;
-      if (!(await link.connectWithRetry())) return;
-      await this.boot(true);
+      await link.close({ code: 1000, reason: `reboot (${reason})` });
+      core.config.applyPending();
+      if (!(await sleep(core.simToRealMs(downtimeSeconds), core.abort.signal))) return false;
+      if (!(await link.connectWithRetry())) return false;
+      return (await this.boot(true))?.status === 'Accepted';
     } finally {
       this.resetting = false;
     }

@@ -6,18 +6,25 @@
  */
 import type { EventEmitter } from 'node:events';
 import type { Logger } from 'pino';
+import { AnswerBook } from './answers.ts';
 import type { SimClock } from './clock.ts';
 import type { StationConfiguration } from './config.ts';
 import type { StationEvents } from './events.ts';
-import type { OutboundAction, OutboundCalls } from './ocpp-types.ts';
+import type { FeatureProfile, OutboundAction, OutboundCalls } from './ocpp-types.ts';
+import { FEATURE_PROFILES } from './ocpp-types.ts';
 import type { PowerProfile } from './power.ts';
-import type { SimStationOptions } from './options.ts';
+import type { RemoteStopMode, SimStationOptions } from './options.ts';
 import { TimerRegistry } from './timers.ts';
 import type { Connection } from './connection.ts';
 import type { Boot } from './boot.ts';
 import type { Connectors } from './connectors.ts';
 import type { Metering } from './metering.ts';
 import type { Transactions } from './transactions.ts';
+import type { LocalAuthorization } from './local-auth.ts';
+import type { Reservations } from './reservations.ts';
+import type { SmartCharging } from './smart-charging.ts';
+import type { Maintenance } from './maintenance.ts';
+import type { Security } from './security.ts';
 
 export interface StationParts {
   link: Connection;
@@ -25,7 +32,26 @@ export interface StationParts {
   connectors: Connectors;
   metering: Metering;
   transactions: Transactions;
+  localAuth: LocalAuthorization;
+  reservations: Reservations;
+  smartCharging: SmartCharging;
+  maintenance: Maintenance;
+  security: Security;
 }
+
+/** A call of the central system and what the station answered (undefined: no answer, or a CALLERROR). */
+export interface ReceivedCall {
+  action: string;
+  params: Record<string, unknown>;
+  response: Record<string, unknown> | undefined;
+  /** The CALLERROR code, when the station answered with one. */
+  callError?: string;
+  /** Date.now() when the call arrived. */
+  at: number;
+}
+
+/** How many received calls a station keeps (the oldest go first). */
+const RECEIVED_LOG_SIZE = 500;
 
 const CONNECTION_LOSS_MESSAGES = new Set([
   'Client going away',
@@ -50,6 +76,13 @@ export class StationCore {
   abort = new AbortController();
   /** Set by SimStation right after construction. */
   parts!: StationParts;
+  readonly answers: AnswerBook;
+  readonly manual: boolean;
+  readonly features: ReadonlySet<FeatureProfile>;
+  /** The central system's calls, newest last. */
+  readonly received: ReceivedCall[] = [];
+  /** How RemoteStopTransaction is answered (SimStation.setRemoteStopMode). */
+  remoteStopMode: RemoteStopMode;
 
   constructor(
     readonly options: SimStationOptions,
@@ -60,15 +93,24 @@ export class StationCore {
   ) {
     this.identity = options.identity;
     this.log = options.log?.child({ station: options.identity });
+    this.answers = new AnswerBook(options.answers ?? {});
+    this.manual = options.manual === true;
+    this.features = new Set(options.features ?? FEATURE_PROFILES);
+    this.remoteStopMode = options.remoteStop ?? 'accept';
+  }
+
+  record(call: ReceivedCall): void {
+    this.received.push(call);
+    if (this.received.length > RECEIVED_LOG_SIZE) this.received.splice(0, this.received.length - RECEIVED_LOG_SIZE);
   }
 
   emit<K extends keyof StationEvents>(event: K, ...args: StationEvents[K]): void {
     (this.emitter as unknown as EventEmitter).emit(event, ...args);
   }
 
-  /** Connected, booted and not deliberately offline. */
+  /** Connected, booted (in manual mode: connected) and not deliberately offline. */
   canSend(): boolean {
-    return this.running && this.parts.link.connected && this.parts.boot.booted && !this.offline;
+    return this.running && this.parts.link.connected && (this.parts.boot.booted || this.manual) && !this.offline;
   }
 
   call<A extends OutboundAction>(action: A, params: OutboundCalls[A][0]): Promise<OutboundCalls[A][1]> {

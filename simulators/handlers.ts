@@ -1,167 +1,91 @@
-/** The station's answers to the central system's calls, and what it does after each answer. */
+/**
+ * Receiving the central system's calls: each OCPP operation decides its own answer, the answer
+ * book may replace it (status, payload, delay, no answer, CALLERROR), then the operation applies
+ * the answer (state it promises) and follows it up after the CALLRESULT is written (messages it
+ * sends, reboots). Every call and answer is recorded.
+ */
 import type { StationCore } from './core.ts';
-import type { ConnectorState } from './connectors.ts';
-import type { InboundAction } from './ocpp-types.ts';
-import type { RemoteStopMode } from './options.ts';
+import type { AnswerSpec } from './answers.ts';
+import type { FeatureProfile, InboundAction } from './ocpp-types.ts';
 import { createRPCError, NOREPLY, type HandlerContext } from './rpc.ts';
 import { sleep } from './timers.ts';
+import { coreOperations } from './operations/core.ts';
+import { featureOperations } from './operations/features.ts';
+import { securityOperations } from './operations/security.ts';
+import { triggerOperations } from './operations/triggers.ts';
 
-type Reply = Record<string, unknown> | typeof NOREPLY;
+export type Params = Record<string, any>;
+export type Reply = Record<string, unknown>;
 
-export class Handlers {
-  remoteStopMode: RemoteStopMode;
-  private readonly remoteStopsRejected = new Set<number>();
+export interface Operation {
+  /** The feature profile it belongs to ('Security': the Security extension). */
+  feature: FeatureProfile | 'Security';
+  /** The answer the station gives on its own (NOREPLY: none at all). */
+  decide(params: Params): Reply | typeof NOREPLY | Promise<Reply | typeof NOREPLY>;
+  /** Runs with the final answer before it is sent: the state the answer promises. */
+  apply?(params: Params, reply: Reply): void | Promise<void>;
+  /** Runs after the answer has been written: what the station does next. */
+  follow?(params: Params, reply: Reply): void;
+}
 
-  constructor(private readonly core: StationCore) {
-    this.remoteStopMode = core.options.remoteStop ?? 'accept';
+export type Operations = Partial<Record<InboundAction, Operation>>;
+
+function isReply(reply: Reply | typeof NOREPLY): reply is Reply {
+  return typeof reply === 'object';
+}
+
+/** The answer after the answer book had its say. */
+function overridden(natural: Reply | typeof NOREPLY, spec: AnswerSpec | undefined): Reply | typeof NOREPLY {
+  if (!spec) return natural;
+  if (spec.noReply) return NOREPLY;
+  if (spec.payload) return spec.payload;
+  if (spec.status === undefined) return natural;
+  return isReply(natural) && natural.status === spec.status ? natural : { status: spec.status };
+}
+
+export function registerOperations(core: StationCore): void {
+  const client = core.parts.link.client;
+  const operations: Operations = {
+    ...coreOperations(core),
+    ...triggerOperations(core),
+    ...featureOperations(core),
+    ...securityOperations(core),
+  };
+  client.handle(async ({ method, params }: HandlerContext) => {
+    core.emit('inboundCall', { action: method ?? '', params: params ?? {} });
+    core.record({ action: method ?? '', params: params ?? {}, response: undefined, callError: 'NotImplemented', at: Date.now() });
+    throw createRPCError('NotImplemented', `${method} is not implemented by the simulator`);
+  });
+  for (const [action, operation] of Object.entries(operations) as Array<[InboundAction, Operation]>) {
+    client.handle(action, ({ params }: HandlerContext) => receive(core, action, operation, params ?? {}));
   }
+}
 
-  register(): void {
-    const { core } = this;
-    const client = core.parts.link.client;
-    client.handle(async ({ method, params }: HandlerContext) => {
-      core.emit('inboundCall', { action: method ?? '', params: params ?? {} });
-      throw createRPCError('NotImplemented', `${method} is not implemented by the simulator`);
-    });
-    this.handle('RemoteStartTransaction', (params) => this.remoteStart(params));
-    this.handle('RemoteStopTransaction', (params) => this.remoteStop(params));
-    this.handle('ChangeConfiguration', (params) => this.changeConfiguration(params));
-    this.handle('GetConfiguration', (params) => this.getConfiguration(params));
-    this.handle('TriggerMessage', (params) => this.triggerMessage(params));
-    this.handle('Reset', (params) => this.reset(params));
-    this.handle('UnlockConnector', (params) => this.unlockConnector(params));
-  }
+function supported(core: StationCore, operation: Operation): boolean {
+  if (operation.feature === 'Security') return core.options.securityExtension !== false;
+  return core.features.has(operation.feature);
+}
 
-  private handle(action: InboundAction, handler: (params: Record<string, unknown>) => Reply): void {
-    const { core } = this;
-    core.parts.link.client.handle(action, async ({ params }: HandlerContext) => {
-      const args = params ?? {};
-      core.emit('inboundCall', { action, params: args });
-      const delay = core.options.answerDelayMs ?? 0;
-      if (delay > 0) await sleep(delay, core.abort.signal);
-      if (!core.running) throw createRPCError('GenericError', 'station stopping');
-      const response = handler(args);
-      core.emit('inboundResult', { action, params: args, response: response === NOREPLY ? undefined : response });
-      // ocpp-rpc treats the NOREPLY symbol as "send nothing"; its typings do not know it.
-      return response as Record<string, unknown>;
-    });
+async function receive(core: StationCore, action: InboundAction, operation: Operation, params: Params): Promise<Reply> {
+  const at = Date.now();
+  core.emit('inboundCall', { action, params });
+  const spec = core.answers.take(action, params);
+  const delay = spec?.delayMs ?? core.options.answerDelayMs ?? 0;
+  if (delay > 0) await sleep(delay, core.abort.signal);
+  if (!core.running) throw createRPCError('GenericError', 'station stopping');
+  const callError = spec?.callError ?? (supported(core, operation) ? undefined : 'NotImplemented');
+  if (callError) {
+    core.record({ action, params, response: undefined, callError, at });
+    throw createRPCError(callError, `${action}: ${callError}`);
   }
-
-  private remoteStart(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const { connectors, transactions } = core.parts;
-    const idTag = String(params.idTag);
-    const requested = typeof params.connectorId === 'number' ? params.connectorId : undefined;
-    const isFree = (c: ConnectorState | undefined): c is ConnectorState =>
-      !!c && c.id > 0 && !c.session && !c.starting && ['Available', 'Preparing', 'Finishing'].includes(c.status);
-    const connector = requested !== undefined ? connectors.find(requested) : connectors.all.find((c) => isFree(c));
-    if (!isFree(connector)) {
-      core.emit('remoteStart', { connectorId: requested, idTag, status: 'Rejected' });
-      return { status: 'Rejected' };
-    }
-    connector.starting = true;
-    core.timers.immediate(() => {
-      transactions
-        .start(connector.id, idTag, { remote: true, reserved: true })
-        .catch((err: unknown) => core.warn('remote start failed', err));
-    });
-    core.emit('remoteStart', { connectorId: connector.id, idTag, status: 'Accepted' });
-    return { status: 'Accepted' };
+  const reply = overridden(spec?.noReply ? NOREPLY : await operation.decide(params), spec);
+  if (isReply(reply)) {
+    await operation.apply?.(params, reply);
+    core.timers.immediate(() => operation.follow?.(params, reply));
   }
-
-  private remoteStop(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const transactionId = Number(params.transactionId);
-    const mode = this.remoteStopMode;
-    if (mode === 'ignore') {
-      core.emit('remoteStop', { transactionId, status: 'Ignored' });
-      return NOREPLY;
-    }
-    const connector = core.parts.connectors.byTransaction(transactionId);
-    let status: 'Accepted' | 'Rejected' = connector ? 'Accepted' : 'Rejected';
-    if (mode === 'reject') status = 'Rejected';
-    if (mode === 'rejectFirst' && connector && !this.remoteStopsRejected.has(transactionId)) {
-      this.remoteStopsRejected.add(transactionId);
-      status = 'Rejected';
-    }
-    if (status === 'Accepted' && connector) {
-      core.timers.immediate(() => {
-        if (connector.session?.transactionId !== transactionId) return;
-        core.parts.transactions.stop(connector.id, 'Remote').catch((err: unknown) => core.warn('remote stop failed', err));
-      });
-    }
-    core.emit('remoteStop', { transactionId, status });
-    return { status };
-  }
-
-  private changeConfiguration(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const key = String(params.key);
-    const value = String(params.value);
-    const status = core.config.change(key, value);
-    if (status === 'Accepted') {
-      if (key === 'MeterValueSampleInterval') core.parts.metering.rescheduleAll();
-      else if (key === 'HeartbeatInterval') {
-        core.parts.boot.setHeartbeatInterval(core.config.getInt('HeartbeatInterval', core.parts.boot.heartbeatInterval));
-      }
-    }
-    core.emit('configurationChanged', { key, value, status });
-    return { status };
-  }
-
-  private getConfiguration(params: Record<string, unknown>): Reply {
-    const keys = Array.isArray(params.key) ? params.key.map(String) : undefined;
-    const { configurationKey, unknownKey } = this.core.config.get(keys);
-    return unknownKey.length > 0 ? { configurationKey, unknownKey } : { configurationKey };
-  }
-
-  private triggerMessage(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const { connectors, boot, metering } = core.parts;
-    const requested = String(params.requestedMessage);
-    const connectorId = typeof params.connectorId === 'number' ? params.connectorId : undefined;
-    if (connectorId !== undefined && !connectors.find(connectorId)) return { status: 'Rejected' };
-    const targets = connectorId !== undefined ? [connectors.at(connectorId)] : connectors.all;
-    switch (requested) {
-      case 'BootNotification':
-        core.timers.immediate(() => void boot.boot(false));
-        return { status: 'Accepted' };
-      case 'Heartbeat':
-        core.timers.immediate(() => boot.heartbeat().catch((err: unknown) => core.warn('Heartbeat failed', err)));
-        return { status: 'Accepted' };
-      case 'StatusNotification':
-        core.timers.immediate(() => targets.forEach((c) => connectors.sendStatus(c.id)));
-        return { status: 'Accepted' };
-      case 'MeterValues':
-        core.timers.immediate(() => targets.filter((c) => c.id > 0).forEach((c) => metering.sendTriggered(c)));
-        return { status: 'Accepted' };
-      default:
-        return { status: 'NotImplemented' };
-    }
-  }
-
-  private reset(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const type = params.type === 'Hard' ? 'Hard' : 'Soft';
-    if (core.parts.boot.isResetting) return { status: 'Rejected' };
-    core.timers.immediate(() => {
-      core.parts.boot.reset(type).catch((err: unknown) => core.warn('reset failed', err));
-    });
-    return { status: 'Accepted' };
-  }
-
-  private unlockConnector(params: Record<string, unknown>): Reply {
-    const { core } = this;
-    const { connectors, transactions } = core.parts;
-    const connectorId = Number(params.connectorId);
-    const connector = connectors.find(connectorId);
-    if (!connector || connectorId === 0) return { status: 'NotSupported' };
-    core.timers.immediate(() => {
-      if (connector.session) transactions.end(connector, 'UnlockCommand');
-      else if (connector.status === 'Preparing' || connector.status === 'Finishing') {
-        connectors.setStatus(connector, 'Available');
-      }
-    });
-    return { status: 'Unlocked' };
-  }
+  const response = isReply(reply) ? reply : undefined;
+  core.record({ action, params, response, at });
+  core.emit('inboundResult', { action, params, response });
+  // ocpp-rpc treats the NOREPLY symbol as "send nothing"; its typings do not know it.
+  return reply as Reply;
 }

@@ -1,15 +1,17 @@
 /**
- * Charging sessions and their transaction messages: Authorize → StartTransaction → samples →
- * StopTransaction, through the ordered, persistent transaction queue, and what the station does
- * when the central system refuses the idTag of a started transaction.
+ * Charging sessions and their transaction messages: Authorize (or the local list/cache) →
+ * StartTransaction → samples → StopTransaction, through the ordered, persistent transaction
+ * queue; what the station does when the central system refuses the idTag of a started
+ * transaction; stops that take time; sessions a restart loses.
  */
 import { performance } from 'node:perf_hooks';
 import type { StationCore } from './core.ts';
 import { wholeWh, type ConnectorState } from './connectors.ts';
 import { energySamples } from './meter.ts';
-import type { AuthorizationStatus, StartTransactionConf, StopReason } from './ocpp-types.ts';
+import type { AuthorizationStatus, IdTagInfo, StartTransactionConf, StopReason, StopTransactionConf } from './ocpp-types.ts';
 import type { StartSessionResult, StopSessionResult } from './options.ts';
 import { EvBattery } from './power.ts';
+import type { Reservation } from './reservations.ts';
 import { TxQueue, type TxMessage } from './tx-queue.ts';
 
 export interface Session {
@@ -22,12 +24,21 @@ export interface Session {
   ev: EvBattery;
   lastAccrualMs: number;
   stopped: boolean;
+  /** A stop under way: power falls linearly from `fromW` to 0 over `durationMs` (performance.now() base). */
+  ramp?: { startMs: number; durationMs: number; fromW: number };
 }
 
 export interface EndedSession {
   message: TxMessage;
   meterStop: number;
   transactionId: number | undefined;
+}
+
+export interface StartOptions {
+  /** A RemoteStartTransaction: no Authorize unless AuthorizeRemoteTxRequests. */
+  remote?: boolean;
+  /** The connector was already marked as starting (by the remote start). */
+  reserved?: boolean;
 }
 
 export class Transactions {
@@ -51,64 +62,38 @@ export class Transactions {
   }
 
   /**
-   * Authorize (when online) → StartTransaction → Charging, then periodic MeterValues.
-   * Online, resolves once StartTransaction has been answered; offline, once it is queued.
+   * Authorize (when online, unless the local list pre-authorizes) → StartTransaction → Charging,
+   * then periodic MeterValues. Online, resolves once StartTransaction has been answered; offline,
+   * once it is queued.
    */
-  async start(connectorId: number, idTag: string, options: { remote?: boolean; reserved?: boolean } = {}): Promise<StartSessionResult> {
+  async start(connectorId: number, idTag: string, options: StartOptions = {}): Promise<StartSessionResult> {
     const { core } = this;
-    const { connectors, metering } = core.parts;
+    const { connectors, reservations } = core.parts;
     const connector = connectors.outlet(connectorId);
     if (!core.running) throw new Error(`${core.identity} is not started`);
     if (connector.session || (connector.starting && !options.reserved)) return { outcome: 'Busy' };
+    if (connector.error || connectors.inoperative(connector)) return { outcome: 'Unavailable', status: connectors.idleStatus(connector) };
     connector.starting = true;
     try {
-      if (connector.status === 'Available' || connector.status === 'Finishing') {
+      if (connector.status === 'Available' || connector.status === 'Finishing' || connector.status === 'Reserved') {
         connectors.setStatus(connector, 'Preparing');
       }
-      const authorize = !options.remote || core.config.getBool('AuthorizeRemoteTxRequests', false);
-      if (authorize && core.canSend()) {
-        let status: AuthorizationStatus;
-        try {
-          status = (await core.call('Authorize', { idTag })).idTagInfo.status;
-        } catch (err) {
-          return { outcome: 'Failed', error: err };
-        }
-        if (status !== 'Accepted') {
-          core.emit('authorizeRejected', { connectorId, idTag, status });
-          return { outcome: 'NotAuthorized', idTagStatus: status };
-        }
+      const verdict = await this.authorize(idTag, options);
+      if ('failed' in verdict) return { outcome: 'Failed', error: verdict.failed };
+      if (verdict.status !== 'Accepted') {
+        core.emit('authorizeRejected', { connectorId, idTag, status: verdict.status });
+        connectors.settle(connector);
+        return { outcome: 'NotAuthorized', idTagStatus: verdict.status };
       }
       if (!core.running) return { outcome: 'Failed', error: new Error('station stopped') };
       if (connector.session) return { outcome: 'Busy' };
-
-      const meterStart = wholeWh(connector.registerWh);
-      const session: Session = {
-        ref: ++this.sessionCounter,
-        idTag,
-        meterStart,
-        startedAt: core.clock.now(),
-        ev: new EvBattery(core.profile, core.options.ev),
-        lastAccrualMs: performance.now(),
-        stopped: false,
-      };
-      connector.session = session;
-      const online = core.canSend();
-      const message = this.queue.enqueue(connectorId, session.ref, {
-        action: 'StartTransaction',
-        body: { connectorId, idTag, meterStart, timestamp: core.clock.stamp(session.startedAt) },
-      });
-      connectors.setStatus(connector, 'Charging');
-      metering.scheduleSample(connector);
-      if (!online) return { outcome: 'Queued', sessionRef: session.ref };
-
-      const outcome = await message.done;
-      if (!outcome.delivered) {
-        return outcome.reason === 'stopped'
-          ? { outcome: 'Queued', sessionRef: session.ref }
-          : { outcome: 'Failed', error: outcome.error };
+      const reservation = reservations.claim(connector, idTag, verdict.parentIdTag);
+      if (reservation === 'blocked') {
+        connector.starting = false;
+        connectors.settle(connector);
+        return { outcome: 'Unavailable', status: 'Reserved' };
       }
-      const conf = outcome.result as StartTransactionConf;
-      return { outcome: 'Started', transactionId: conf.transactionId, idTagStatus: conf.idTagInfo.status };
+      return await this.begin(connector, idTag, reservation);
     } finally {
       connector.starting = false;
     }
@@ -134,10 +119,34 @@ export class Transactions {
     };
   }
 
-  /** Ends every running session (reset, stop, power loss). */
+  /**
+   * A stop that takes `delaySeconds` of simulated time: power falls to zero meanwhile, then
+   * StopTransaction. A second request while it runs changes nothing.
+   */
+  stopAfter(connector: ConnectorState, reason: StopReason, delaySeconds: number): void {
+    const { core } = this;
+    const session = connector.session;
+    if (!session || session.ramp) return;
+    if (delaySeconds <= 0) {
+      void this.stop(connector.id, reason).catch((err: unknown) => core.warn('stop failed', err));
+      return;
+    }
+    core.parts.metering.accrue(connector);
+    const durationMs = core.simToRealMs(delaySeconds);
+    session.ramp = { startMs: performance.now(), durationMs, fromW: core.parts.metering.currentPower(connector) };
+    core.timers.timeout(() => {
+      if (connector.session !== session) return;
+      void this.stop(connector.id, reason).catch((err: unknown) => core.warn('stop failed', err));
+    }, durationMs);
+  }
+
+  /** Ends every running session (reset, stop, power loss); with forgetSessionsOnRestart a restart loses them instead. */
   endAll(reason: StopReason): void {
+    const forget = this.core.options.forgetSessionsOnRestart === true && (reason === 'PowerLoss' || reason === 'HardReset');
     for (const connector of this.core.parts.connectors.all) {
-      if (connector.session) this.end(connector, reason);
+      if (!connector.session) continue;
+      if (forget) this.drop(connector, 'Forgotten');
+      else this.end(connector, reason);
     }
   }
 
@@ -150,7 +159,9 @@ export class Transactions {
     metering.stopSampling(connector);
     session.stopped = true;
     connector.session = undefined;
-    const meterStop = wholeWh(connector.registerWh);
+    const register = wholeWh(connector.registerWh);
+    // a faulty meter, as seen in the field: the stop register below the last reading
+    const meterStop = Math.max(0, register - (core.options.meterStopDeficitWh ?? 0));
     const stoppedAt = core.clock.now();
     const body = {
       idTag: session.idTag,
@@ -181,22 +192,130 @@ export class Transactions {
       reason,
       meterStop,
     });
-    if (!keepStatus) {
-      connectors.setStatus(connector, 'Finishing');
-      if (core.options.unplugAfterStop !== false) connectors.setStatus(connector, 'Available');
-    }
+    this.afterSession(connector, keepStatus);
     return { message, meterStop, transactionId: session.transactionId };
+  }
+
+  /**
+   * The station lets go of a session without any StopTransaction: refused and dropped by a
+   * charger without StopTransactionOnInvalidId, or lost in a restart. Its messages not yet sent
+   * go too; the connector is Available again.
+   */
+  drop(connector: ConnectorState, reason: 'InvalidId' | 'Forgotten'): void {
+    const { core } = this;
+    const session = connector.session;
+    if (!session) return;
+    core.parts.metering.accrue(connector);
+    core.parts.metering.discardHeld(connector);
+    core.parts.metering.stopSampling(connector);
+    session.stopped = true;
+    connector.session = undefined;
+    this.queue.discard(session.ref);
+    core.emit('sessionDropped', {
+      connectorId: connector.id,
+      transactionId: session.transactionId,
+      sessionRef: session.ref,
+      idTag: session.idTag,
+      reason,
+    });
+    this.afterSession(connector, false, true);
+  }
+
+  /** Authorize online (or decide locally), remembering the answer in the cache. */
+  private async authorize(idTag: string, options: StartOptions): Promise<{ status: AuthorizationStatus; parentIdTag?: string } | { failed: unknown }> {
+    const { core } = this;
+    const { localAuth } = core.parts;
+    const mustAsk = !options.remote || core.config.getBool('AuthorizeRemoteTxRequests', false);
+    if (!mustAsk) return { status: 'Accepted', ...this.parentOf(idTag) };
+    if (!core.canSend()) return { status: localAuth.offlineDecision(idTag), ...this.parentOf(idTag) };
+    if (localAuth.preAuthorized(idTag)) return { status: 'Accepted', ...this.parentOf(idTag) };
+    try {
+      const info = (await core.call('Authorize', { idTag })).idTagInfo;
+      localAuth.remember(idTag, info);
+      return { status: info.status, ...(info.parentIdTag !== undefined ? { parentIdTag: info.parentIdTag } : {}) };
+    } catch (err) {
+      return { failed: err };
+    }
+  }
+
+  private parentOf(idTag: string): { parentIdTag?: string } {
+    const parent = this.core.parts.localAuth.lookup(idTag)?.parentIdTag;
+    return parent === undefined ? {} : { parentIdTag: parent };
+  }
+
+  /** The session starts: StartTransaction queued, Charging, samples. */
+  private async begin(connector: ConnectorState, idTag: string, reservation: Reservation | undefined): Promise<StartSessionResult> {
+    const { core } = this;
+    const { connectors, metering, reservations } = core.parts;
+    const meterStart = wholeWh(connector.registerWh);
+    const session: Session = {
+      ref: ++this.sessionCounter,
+      idTag,
+      meterStart,
+      startedAt: core.clock.now(),
+      ev: new EvBattery(core.profile, core.options.ev),
+      lastAccrualMs: performance.now(),
+      stopped: false,
+    };
+    connector.session = session;
+    if (reservation) reservations.consume(reservation);
+    const online = core.canSend();
+    const message = this.queue.enqueue(connector.id, session.ref, {
+      action: 'StartTransaction',
+      body: {
+        connectorId: connector.id,
+        idTag,
+        meterStart,
+        ...(reservation ? { reservationId: reservation.id } : {}),
+        timestamp: core.clock.stamp(session.startedAt),
+      },
+    });
+    connectors.setStatus(connector, 'Charging');
+    metering.scheduleSample(connector);
+    metering.limitChanged(connector);
+    if (!online) return { outcome: 'Queued', sessionRef: session.ref };
+
+    const outcome = await message.done;
+    if (!outcome.delivered) {
+      return outcome.reason === 'stopped'
+        ? { outcome: 'Queued', sessionRef: session.ref }
+        : { outcome: 'Failed', error: outcome.error };
+    }
+    const conf = outcome.result as StartTransactionConf;
+    return { outcome: 'Started', transactionId: conf.transactionId, idTagStatus: conf.idTagInfo.status };
+  }
+
+  /** The connector after its session: TxProfiles removed, a scheduled Inoperative applied, Finishing → idle. */
+  private afterSession(connector: ConnectorState, keepStatus: boolean, skipFinishing = false): void {
+    const { connectors, smartCharging } = this.core.parts;
+    smartCharging.transactionEnded(connector.id);
+    this.core.parts.metering.limitChanged(connector);
+    if (connector.scheduledInoperative) {
+      connector.scheduledInoperative = false;
+      connector.availability = 'Inoperative';
+      this.core.emit('availability', { connectorId: connector.id, availability: 'Inoperative' });
+    }
+    if (keepStatus) return;
+    if (!skipFinishing) connectors.setStatus(connector, 'Finishing');
+    if (this.core.options.unplugAfterStop !== false || skipFinishing) connectors.setStatus(connector, connectors.idleStatus(connector));
   }
 
   private onDelivered(message: TxMessage, result: unknown): void {
     const { core } = this;
+    const { localAuth, connectors } = core.parts;
+    if (message.payload.action === 'StopTransaction') {
+      const info = (result as StopTransactionConf | undefined)?.idTagInfo;
+      if (message.payload.body.idTag) localAuth.remember(message.payload.body.idTag, info);
+      return;
+    }
     if (message.payload.action !== 'StartTransaction') return;
     const conf = result as StartTransactionConf;
     this.transactionIds.set(message.sessionRef, conf.transactionId);
-    const connector = core.parts.connectors.find(message.connectorId);
+    const connector = connectors.find(message.connectorId);
     const session = connector?.session?.ref === message.sessionRef ? connector.session : undefined;
     if (session) session.transactionId = conf.transactionId;
     const { body } = message.payload;
+    localAuth.remember(body.idTag, conf.idTagInfo as IdTagInfo);
     core.emit('sessionStarted', {
       connectorId: message.connectorId,
       transactionId: conf.transactionId,
@@ -205,14 +324,8 @@ export class Transactions {
       idTagStatus: conf.idTagInfo.status,
       sessionRef: message.sessionRef,
     });
-    if (
-      connector &&
-      session &&
-      !session.stopped &&
-      conf.idTagInfo.status !== 'Accepted' &&
-      core.config.getBool('StopTransactionOnInvalidId', true)
-    ) {
-      this.end(connector, 'DeAuthorized');
-    }
+    if (!connector || !session || session.stopped || conf.idTagInfo.status === 'Accepted') return;
+    if (core.options.dropRefusedTransactions) this.drop(connector, 'InvalidId');
+    else if (core.config.getBool('StopTransactionOnInvalidId', true)) this.end(connector, 'DeAuthorized');
   }
 }

@@ -111,6 +111,20 @@ export class TxQueue {
     return message;
   }
 
+  /**
+   * Removes the messages of a session that were not sent yet (the station let go of it). A
+   * message already on the wire stays: its answer is still awaited.
+   */
+  discard(sessionRef: number): void {
+    const inFlight = this.pumping ? this.items[0] : undefined;
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i]!;
+      if (item.sessionRef !== sessionRef || item === inFlight) continue;
+      this.items.splice(i, 1);
+      item.settle({ delivered: false, reason: 'dropped' });
+    }
+  }
+
   /** Resolves true once the queue is empty and idle, false after `timeoutMs` or when aborted. */
   async drained(timeoutMs: number): Promise<boolean> {
     if (this.items.length === 0 && !this.pumping) return true;
