@@ -45,6 +45,8 @@ export interface CentralSystemOptions {
   tls?: { cert: string; key: string; ca?: string; requestCert?: boolean };
   /** Delay before answering BootNotification, in ms. */
   bootDelayMs?: number;
+  /** Validate every message against the schemas (default true); false accepts vendor extras. */
+  strict?: boolean;
   /** Answers to other charger-initiated calls (default: their empty or Accepted answer). */
   answers?: Record<string, (params: Record<string, any>, identity: string) => unknown>;
 }
@@ -77,7 +79,7 @@ export class TestCentralSystem {
   private waiters: Array<() => void> = [];
 
   private constructor(private readonly options: CentralSystemOptions) {
-    this.server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: true, callTimeoutMs: 5_000 });
+    this.server = new RPCServer({ protocols: ['ocpp1.6'], strictMode: options.strict !== false, callTimeoutMs: 5_000 });
   }
 
   static async start(options: CentralSystemOptions = {}): Promise<TestCentralSystem> {
