@@ -134,6 +134,11 @@ export class Connection {
     return this.client.call(action, body, options.callTimeoutMs === undefined ? {} : { callTimeoutMs: options.callTimeoutMs });
   }
 
+  /** A frame written as is: no schema, no message bookkeeping (hostile-input tests). */
+  sendRaw(frame: string): void {
+    this.client.sendRaw(frame);
+  }
+
   /** HTTP Basic password for the next handshakes (AuthorizationKey). */
   setPassword(password: string | Buffer | undefined): void {
     this.password = password === undefined ? undefined : Buffer.from(password);

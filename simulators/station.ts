@@ -542,4 +542,9 @@ export class SimStation extends EventEmitter<StationEvents> {
   send(action: string, payload: unknown, options: { validate?: boolean; callTimeoutMs?: number } = {}): Promise<any> {
     return this.link.send(action, payload, options);
   }
+
+  /** Writes a frame as is (its answer, if any, is not awaited). */
+  sendRaw(frame: string): void {
+    this.link.sendRaw(frame);
+  }
 }
