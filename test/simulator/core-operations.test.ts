@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { booted, charging } from './harness.ts';
+import { booted, charging, setup } from './harness.ts';
 
 describe('answer book', () => {
   it('replaces an answer for every call or for the next ones, and records what was answered', async () => {
@@ -199,5 +199,22 @@ describe('TriggerMessage', () => {
     expect(await cs.send(id, 'TriggerMessage', { requestedMessage: 'MeterValues' })).toEqual({ status: 'NotImplemented' });
     await new Promise((r) => setTimeout(r, 50));
     expect(cs.callsOf(id, 'Heartbeat')).toHaveLength(0);
+  });
+});
+
+describe('manual mode', () => {
+  it('connects and sends only what it is told; answers remote start/stop without acting', async () => {
+    const { cs, station, id } = await setup({ manual: true });
+    expect(await station.start()).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 150)); // two heartbeat and sample intervals at 600×
+    expect(cs.callsOf(id)).toEqual([]);
+    const conf = await station.send('StartTransaction', { connectorId: 1, idTag: 'HAND', meterStart: 5, timestamp: '2026-01-01T00:00:00Z' });
+    expect(conf.transactionId).toBe(1000);
+    await expect(station.send('MeterValues', { connectorId: 1, meterValue: 'nope' })).rejects.toThrow(); // checked before sending
+    expect(await cs.send(id, 'RemoteStartTransaction', { idTag: 'X' })).toEqual({ status: 'Accepted' });
+    expect(await cs.send(id, 'RemoteStopTransaction', { transactionId: 1000 })).toEqual({ status: 'Accepted' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(station.hasSession(1)).toBe(false);
+    expect(cs.callsOf(id).map((c) => c.action)).toEqual(['StartTransaction']);
   });
 });
