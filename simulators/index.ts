@@ -1,14 +1,6 @@
 /** Public entry point of the OCPP 1.6J charge point simulator library. */
 export { SimStation } from './station.ts';
-export type {
-  ConnectorSnapshot,
-  FirmwareOutcome,
-  RemoteStopMode,
-  SimStationOptions,
-  StartSessionResult,
-  StopSessionResult,
-  UploadOutcome,
-} from './station.ts';
+export type * from './options.ts';
 export { AnswerBook } from './answers.ts';
 export type { Answer, AnswerRule, AnswerSpec } from './answers.ts';
 export type { ReceivedCall } from './core.ts';

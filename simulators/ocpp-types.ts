@@ -1,4 +1,6 @@
 /** The OCPP 1.6J (and Security extension) message shapes the simulator sends and answers. */
+import type { SecurityExtensionAction } from '../src/ocpp/schemas/index.ts';
+import { SECURITY_EXTENSION_ACTIONS } from '../src/ocpp/schemas/index.ts';
 
 export type ChargePointStatus =
   | 'Available'
@@ -210,8 +212,18 @@ export type OutboundAction = keyof OutboundCalls;
 /** Actions whose delivery must survive disconnections (OCPP 1.6 §4.7 "transaction-related"). */
 export type TransactionAction = 'StartTransaction' | 'MeterValues' | 'StopTransaction';
 
-/** Every call a central system can make to a charge point in OCPP 1.6J and its Security extension. */
-export const INBOUND_ACTIONS = [
+/** Security-extension messages a charge point sends; the central system sends the others. */
+const SECURITY_FROM_CHARGER = [
+  'LogStatusNotification',
+  'SecurityEventNotification',
+  'SignCertificate',
+  'SignedFirmwareStatusNotification',
+] as const satisfies readonly SecurityExtensionAction[];
+
+type SecurityToCharger = Exclude<SecurityExtensionAction, (typeof SECURITY_FROM_CHARGER)[number]>;
+
+/** Calls a central system can make to a charge point in OCPP 1.6J, by feature profile. */
+const PROFILE_ACTIONS = [
   // Core
   'ChangeAvailability',
   'ChangeConfiguration',
@@ -237,17 +249,17 @@ export const INBOUND_ACTIONS = [
   'SetChargingProfile',
   // Remote Trigger
   'TriggerMessage',
-  // Security extension
-  'CertificateSigned',
-  'DeleteCertificate',
-  'ExtendedTriggerMessage',
-  'GetInstalledCertificateIds',
-  'GetLog',
-  'InstallCertificate',
-  'SignedUpdateFirmware',
 ] as const;
 
-export type InboundAction = (typeof INBOUND_ACTIONS)[number];
+export type InboundAction = (typeof PROFILE_ACTIONS)[number] | SecurityToCharger;
+
+/** Every call a central system can make to a charge point in OCPP 1.6J and its Security extension. */
+export const INBOUND_ACTIONS: readonly InboundAction[] = [
+  ...PROFILE_ACTIONS,
+  ...SECURITY_EXTENSION_ACTIONS.filter(
+    (action): action is SecurityToCharger => !(SECURITY_FROM_CHARGER as readonly string[]).includes(action),
+  ),
+];
 
 /** OCPP 1.6 feature profiles (SupportedFeatureProfiles). */
 export type FeatureProfile =

@@ -43,15 +43,7 @@ import { Security, type CertificateUse, type ClientCertificate, type InstalledCe
 import { SmartCharging, type ChargingRateUnit, type InstalledProfile } from './smart-charging.ts';
 import { Transactions, type StartOptions } from './transactions.ts';
 
-export type {
-  ConnectorSnapshot,
-  FirmwareOutcome,
-  RemoteStopMode,
-  SimStationOptions,
-  StartSessionResult,
-  StopSessionResult,
-  UploadOutcome,
-} from './options.ts';
+export type * from './options.ts';
 
 export class SimStation extends EventEmitter<StationEvents> {
   readonly identity: string;

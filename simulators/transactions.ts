@@ -153,12 +153,8 @@ export class Transactions {
   /** Ends the connector's session: StopTransaction queued, then Finishing → Available unless `keepStatus`. */
   end(connector: ConnectorState, reason: StopReason, keepStatus = false): EndedSession {
     const { core } = this;
-    const { connectors, metering } = core.parts;
-    const session = connector.session!;
-    metering.accrue(connector);
-    metering.stopSampling(connector);
-    session.stopped = true;
-    connector.session = undefined;
+    const { metering } = core.parts;
+    const session = this.detach(connector);
     const register = wholeWh(connector.registerWh);
     // a faulty meter, as seen in the field: the stop register below the last reading
     const meterStop = Math.max(0, register - (core.options.meterStopDeficitWh ?? 0));
@@ -184,14 +180,7 @@ export class Transactions {
           }),
     };
     const message = this.queue.enqueue(connector.id, session.ref, { action: 'StopTransaction', body });
-    core.emit('sessionStopped', {
-      connectorId: connector.id,
-      transactionId: session.transactionId,
-      sessionRef: session.ref,
-      idTag: session.idTag,
-      reason,
-      meterStop,
-    });
+    core.emit('sessionStopped', { ...this.identify(connector, session), reason, meterStop });
     this.afterSession(connector, keepStatus);
     return { message, meterStop, transactionId: session.transactionId };
   }
@@ -202,23 +191,27 @@ export class Transactions {
    * go too; the connector is Available again.
    */
   drop(connector: ConnectorState, reason: 'InvalidId' | 'Forgotten'): void {
-    const { core } = this;
-    const session = connector.session;
-    if (!session) return;
-    core.parts.metering.accrue(connector);
-    core.parts.metering.discardHeld(connector);
-    core.parts.metering.stopSampling(connector);
+    if (!connector.session) return;
+    this.core.parts.metering.discardHeld(connector);
+    const session = this.detach(connector);
+    this.queue.discard(session.ref);
+    this.core.emit('sessionDropped', { ...this.identify(connector, session), reason });
+    this.afterSession(connector, false, true);
+  }
+
+  /** The session leaves its connector: energy counted up to now, samples stopped (held ones sent). */
+  private detach(connector: ConnectorState): Session {
+    const { metering } = this.core.parts;
+    const session = connector.session!;
+    metering.accrue(connector);
+    metering.stopSampling(connector);
     session.stopped = true;
     connector.session = undefined;
-    this.queue.discard(session.ref);
-    core.emit('sessionDropped', {
-      connectorId: connector.id,
-      transactionId: session.transactionId,
-      sessionRef: session.ref,
-      idTag: session.idTag,
-      reason,
-    });
-    this.afterSession(connector, false, true);
+    return session;
+  }
+
+  private identify(connector: ConnectorState, session: Session) {
+    return { connectorId: connector.id, transactionId: session.transactionId, sessionRef: session.ref, idTag: session.idTag };
   }
 
   /** Authorize online (or decide locally), remembering the answer in the cache. */

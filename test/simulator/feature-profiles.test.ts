@@ -70,7 +70,8 @@ describe('Local Auth List Management', () => {
 describe('Reservation', () => {
   it('reserves a connector; the idTag starts with the reservationId; others are refused', async () => {
     const { cs, station, id } = await booted();
-    const reserve = { connectorId: 1, expiryDate: inMs(60_000), idTag: 'MINE', reservationId: 42 };
+    // an hour ahead: 6 s at 600× (expiry is scaled like every duration)
+    const reserve = { connectorId: 1, expiryDate: inMs(3_600_000), idTag: 'MINE', reservationId: 42 };
     expect(await cs.send(id, 'ReserveNow', reserve)).toEqual(accepted);
     await cs.waitForCalls(id, 'StatusNotification', 1, (c) => c.params.status === 'Reserved');
     expect(station.snapshot(1).reservationId).toBe(42);
