@@ -39,6 +39,8 @@ export interface ConnectorState {
   held: HeldReading[];
   /** Wakes the station when the charging limit changes next. */
   limitTimer?: NodeJS.Timeout;
+  /** The charging limit last reported (chargingLimit event), W. */
+  lastLimitW?: number;
 }
 
 /** Integer Wh of the register, tolerant of floating-point dust (99.99999999 → 100). */

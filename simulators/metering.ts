@@ -87,7 +87,10 @@ export class Metering {
     core.timers.clear(connector.limitTimer);
     connector.limitTimer = undefined;
     const limit = this.limitW(connector);
-    core.emit('chargingLimit', { connectorId: connector.id, limitW: limit });
+    if (limit !== connector.lastLimitW) {
+      connector.lastLimitW = limit;
+      core.emit('chargingLimit', { connectorId: connector.id, limitW: limit });
+    }
     const session = connector.session;
     if (!session || !core.running) return;
     if (limit === 0 && connector.status === 'Charging') connectors.setStatus(connector, 'SuspendedEVSE');

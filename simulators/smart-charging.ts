@@ -150,7 +150,8 @@ export class SmartCharging {
     const offsets = new Set<number>([0]);
     for (const p of this.relevant(connectorId)) {
       for (const t of this.boundaries(p, txStart, now, durationS)) {
-        const offset = Math.round(((t - now) / 1000) * core.clock.timeScale);
+        // rounded up: evaluated at the whole second on or after the change, never just before it
+        const offset = Math.ceil(((t - now) / 1000) * core.clock.timeScale - 1e-9);
         if (offset > 0 && offset < durationS) offsets.add(offset);
       }
     }

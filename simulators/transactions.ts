@@ -71,10 +71,11 @@ export class Transactions {
     const { connectors, reservations } = core.parts;
     const connector = connectors.outlet(connectorId);
     if (!core.running) throw new Error(`${core.identity} is not started`);
-    if (connector.session || (connector.starting && !options.reserved)) return { outcome: 'Busy' };
-    if (connector.error || connectors.inoperative(connector)) return { outcome: 'Unavailable', status: connectors.idleStatus(connector) };
+    if (connector.starting && !options.reserved) return { outcome: 'Busy' };
     connector.starting = true;
     try {
+      if (connector.session) return { outcome: 'Busy' };
+      if (connector.error || connectors.inoperative(connector)) return { outcome: 'Unavailable', status: connectors.idleStatus(connector) };
       if (connector.status === 'Available' || connector.status === 'Finishing' || connector.status === 'Reserved') {
         connectors.setStatus(connector, 'Preparing');
       }

@@ -160,7 +160,8 @@ export function coreOperations(core: StationCore): Operations {
       decide(params) {
         const key = String(params.key);
         const value = String(params.value);
-        return { status: parts().security.vetoChange(key, value) ?? config.check(key, value) };
+        const status = config.check(key, value);
+        return { status: status === 'Accepted' ? (parts().security.vetoChange(key, value) ?? status) : status };
       },
       apply(params, reply) {
         const key = String(params.key);
