@@ -56,12 +56,13 @@ function misbehaves(index: number, ratio: number): boolean {
 
 function buildFleet(opts: CliOptions, log: Logger): Fleet {
   const station: StationTemplate = {
+    ...opts.station,
     connectors: opts.connectors,
     timeScale: opts.timeScale,
     powerProfile: opts.profile,
   };
   return new Fleet({
-    url: opts.url,
+    url: opts.urls,
     stations: opts.stations,
     prefix: opts.prefix,
     startIndex: opts.startIndex,
@@ -78,6 +79,7 @@ function buildFleet(opts: CliOptions, log: Logger): Fleet {
             remoteStop: opts.remoteStop,
             answerDelayMs: opts.answerDelayMs,
             stopTransactionOnInvalidId: !opts.keepChargingOnInvalidId,
+            ...opts.field,
           }
         : {},
   });
@@ -211,7 +213,7 @@ async function main(argv: string[]): Promise<number> {
   process.on('SIGTERM', onSignal);
 
   process.stdout.write(
-    `simulating ${options.stations} station(s) × ${options.connectors} connector(s) → ${options.url} ` +
+    `simulating ${options.stations} station(s) × ${options.connectors} connector(s) → ${options.urls.join(', ')} ` +
       `(profile ${options.profile}, time scale ${options.timeScale})\n`,
   );
   statusLoop();

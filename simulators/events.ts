@@ -4,7 +4,10 @@ import type {
   BootNotificationConf,
   ChargePointStatus,
   InboundAction,
+  SignedFirmwareStatus,
   StopReason,
+  UploadLogStatus,
+  DiagnosticsStatus,
 } from './ocpp-types.ts';
 
 export interface OutboundCallEvent {
@@ -54,6 +57,23 @@ export interface SessionStoppedEvent {
   meterStop: number;
 }
 
+/** A session the station let go of without any StopTransaction. */
+export interface SessionDroppedEvent {
+  connectorId: number;
+  transactionId: number | undefined;
+  sessionRef: number;
+  idTag: string;
+  /** `InvalidId`: refused by the central system (dropRefusedTransactions); `Forgotten`: lost in a restart. */
+  reason: 'InvalidId' | 'Forgotten';
+}
+
+export interface ReservationEvent {
+  connectorId: number;
+  reservationId: number;
+  idTag: string;
+  state: 'Reserved' | 'Used' | 'Expired' | 'Cancelled';
+}
+
 export interface StationEvents {
   connected: [];
   disconnected: [{ code: number; reason: string }];
@@ -76,5 +96,17 @@ export interface StationEvents {
   sessionStopped: [SessionStoppedEvent];
   meterSample: [{ connectorId: number; sessionRef: number; registerWh: number; powerW: number }];
   evFull: [{ connectorId: number }];
+  sessionDropped: [SessionDroppedEvent];
+  /** ChangeAvailability took effect (scheduled ones once the transaction ended). */
+  availability: [{ connectorId: number; availability: 'Operative' | 'Inoperative' }];
+  reservation: [ReservationEvent];
+  /** The charging limit in force on a connector changed (undefined: none). */
+  chargingLimit: [{ connectorId: number; limitW: number | undefined }];
+  /** A step of a firmware update (FirmwareStatusNotification or SignedFirmwareStatusNotification). */
+  firmwareStatus: [{ status: SignedFirmwareStatus; requestId?: number; signed: boolean }];
+  /** A step of a diagnostics or log upload. */
+  uploadStatus: [{ kind: 'Diagnostics' | 'Log'; status: DiagnosticsStatus | UploadLogStatus; requestId?: number }];
+  /** New credentials in use: a Basic-auth password (AuthorizationKey), a client certificate, a security profile. */
+  credentialsChanged: [{ kind: 'password' | 'certificate' | 'securityProfile' }];
   warning: [{ message: string; error?: unknown }];
 }

@@ -2,6 +2,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { StopReason } from './ocpp-types.ts';
+import { endpointList } from './connection.ts';
 import { SimStation, type SimStationOptions, type StartSessionResult } from './station.ts';
 import { CallStats, type ActionStats, type LatencySummary } from './stats.ts';
 import { sleep } from './timers.ts';
@@ -9,7 +10,11 @@ import { sleep } from './timers.ts';
 export type StationTemplate = Omit<SimStationOptions, 'url' | 'identity' | 'password' | 'log'>;
 
 export interface FleetOptions {
-  url: string;
+  /**
+   * Central system endpoint(s). With several, station i starts on URL i mod n and moves on to
+   * the others (in order) when its node fails.
+   */
+  url: string | readonly string[];
   /** Number of stations. */
   stations: number;
   /** Identity prefix (default 'SIM'); ids are `${prefix}${n}` with n zero-padded. */
@@ -112,13 +117,14 @@ export class Fleet {
     this.log = options.log;
 
     this.stations = [];
+    const urls = endpointList(options.url);
     for (let i = 0; i < options.stations; i++) {
       const identity = stationIdentity(prefix, first + i, padWidth);
       const password = typeof options.password === 'function' ? options.password(identity) : options.password;
       const station = new SimStation({
         ...options.station,
         ...options.configure?.(identity, i),
-        url: options.url,
+        url: Fleet.urlsFor(urls, i),
         identity,
         ...(password !== undefined ? { password } : {}),
         ...(options.log ? { log: options.log } : {}),
@@ -127,6 +133,12 @@ export class Fleet {
       this.stations.push(station);
       this.byIdentity.set(identity, station);
     }
+  }
+
+  /** The URLs station `index` uses, its own first. */
+  static urlsFor(urls: readonly string[], index: number): string[] {
+    const first = index % urls.length;
+    return [...urls.slice(first), ...urls.slice(0, first)];
   }
 
   station(identity: string): SimStation | undefined {

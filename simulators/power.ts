@@ -31,6 +31,12 @@ export function getPowerProfile(name: PowerProfileName): PowerProfile {
   return profile;
 }
 
+/** The profile at a fixed power: no taper, whatever the state of charge. */
+export function fixedPowerProfile(base: PowerProfile, powerW: number): PowerProfile {
+  if (!(powerW > 0)) throw new Error(`a fixed power must be > 0 W, got ${powerW}`);
+  return { ...base, maxPowerW: powerW, taperFromSoc: 1, taperFloor: 1 };
+}
+
 export function isPowerProfileName(value: string): value is PowerProfileName {
   return (POWER_PROFILES as readonly string[]).includes(value);
 }
@@ -88,15 +94,17 @@ export class EvBattery {
 
   /**
    * Charges for `simSeconds` of simulated time and returns the energy delivered in Wh.
-   * Integrates in steps so that the DC taper is followed.
+   * Integrates in steps so that the DC taper is followed, and so is `capW`: the most the station
+   * lets through at a simulated offset into this span (a charging limit, a stop ramping down).
    */
-  charge(simSeconds: number): number {
+  charge(simSeconds: number, capW?: (offsetSeconds: number) => number): number {
     if (simSeconds <= 0) return 0;
     const steps = Math.min(1_000, Math.max(1, Math.ceil(simSeconds / 10)));
     const dt = simSeconds / steps;
     let delivered = 0;
     for (let i = 0; i < steps && !this.full; i++) {
-      let energy = (this.powerW * dt) / 3600;
+      const power = capW ? Math.max(0, Math.min(this.powerW, capW((i + 0.5) * dt))) : this.powerW;
+      let energy = (power * dt) / 3600;
       const room = (this.targetSoc - this.socValue) * this.capacityWh;
       if (energy >= room) energy = Math.max(0, room);
       delivered += energy;

@@ -70,6 +70,8 @@ export class TxQueue {
   private readonly items: InternalMessage[] = [];
   private seq = 0;
   private pumping = false;
+  /** The message on the wire, awaiting its answer. */
+  private inFlight: InternalMessage | undefined;
   private drainWaiters: Array<() => void> = [];
 
   constructor(private readonly deps: TxQueueDeps) {}
@@ -109,6 +111,19 @@ export class TxQueue {
     this.items.push(message);
     void this.pump();
     return message;
+  }
+
+  /**
+   * Removes the messages of a session that were not sent yet (the station let go of it). A
+   * message already on the wire stays: its answer is still awaited.
+   */
+  discard(sessionRef: number): void {
+    for (let i = this.items.length - 1; i >= 0; i--) {
+      const item = this.items[i]!;
+      if (item.sessionRef !== sessionRef || item === this.inFlight) continue;
+      this.items.splice(i, 1);
+      item.settle({ delivered: false, reason: 'dropped' });
+    }
   }
 
   /** Resolves true once the queue is empty and idle, false after `timeoutMs` or when aborted. */
@@ -155,7 +170,9 @@ export class TxQueue {
           continue;
         }
         try {
+          this.inFlight = head;
           const result = await this.deps.call(head.payload.action, payload);
+          this.inFlight = undefined;
           this.items.shift();
           this.deps.onDelivered(head, result);
           if (head.payload.action !== 'StartTransaction' && this.deps.duplicate(head.payload.action)) {
@@ -165,6 +182,7 @@ export class TxQueue {
           }
           head.settle({ delivered: true, result, payload });
         } catch (err) {
+          this.inFlight = undefined;
           if (!isDeliveryFailure(err)) break; // connection gone: wait for the next pump (reconnect)
           head.attempts++;
           if (head.attempts >= Math.max(1, this.deps.maxAttempts())) {

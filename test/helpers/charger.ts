@@ -1,47 +1,56 @@
-import { stationClient, eventually, type TestStation } from './station.ts';
+import { SimStation } from '../../simulators/index.ts';
+import { eventually } from './station.ts';
 
 export type StopPolicy = 'Accepted' | 'Rejected' | 'rejectFirst' | 'silent';
 
 /**
- * A hand-driven RPCClient charger for exact scenarios: it records the calls the gateway sends
- * and answers RemoteStopTransaction as told. It sends only what the test tells it to.
+ * A hand-driven charger for exact scenarios: the simulator in manual mode. It sends only what
+ * the test tells it to (no boot, no heartbeats, no sessions of its own), records the
+ * RemoteStart/RemoteStopTransaction calls it receives and answers them as told.
  */
 export async function aCharger(
   url: string,
   identity: string,
   opts: { stopPolicy?: StopPolicy; password?: string; remoteStart?: 'Accepted' | 'Rejected'; startDelayMs?: number } = {},
 ) {
-  const client = stationClient(url, identity, opts.password ? { password: opts.password } : {});
+  const station = new SimStation({
+    url,
+    identity,
+    manual: true,
+    ...(opts.password ? { password: opts.password } : {}),
+    rpcOptions: { reconnect: false, callTimeoutMs: 10_000 },
+  });
   const remoteStops: number[] = [];
   const remoteStarts: { connectorId?: number; idTag: string }[] = [];
-  let stopCalls = 0;
-  client.handle('ChangeConfiguration', async () => ({ status: 'Accepted' }));
-  client.handle('RemoteStopTransaction', async ({ params }) => {
-    stopCalls += 1;
-    remoteStops.push(params.transactionId);
-    const policy = opts.stopPolicy ?? 'Accepted';
-    if (policy === 'silent') return new Promise(() => {}); // never answers
-    if (policy === 'Rejected' || (policy === 'rejectFirst' && stopCalls === 1)) return { status: 'Rejected' };
-    return { status: 'Accepted' };
+  station.on('inboundCall', ({ action, params }) => {
+    if (action === 'RemoteStopTransaction') remoteStops.push(params.transactionId as number);
+    if (action === 'RemoteStartTransaction') remoteStarts.push(params as { connectorId?: number; idTag: string });
   });
-  client.handle('RemoteStartTransaction', async ({ params }) => {
-    remoteStarts.push(params);
-    if (opts.startDelayMs) await new Promise((r) => setTimeout(r, opts.startDelayMs));
-    return { status: opts.remoteStart ?? 'Accepted' };
-  });
-  await client.connect();
+  const { answers } = station;
+  answers.set('ChangeConfiguration', 'Accepted');
+  answers.set('RemoteStartTransaction', { status: opts.remoteStart ?? 'Accepted', ...(opts.startDelayMs ? { delayMs: opts.startDelayMs } : {}) });
+  const policy = opts.stopPolicy ?? 'Accepted';
+  if (policy === 'silent') answers.set('RemoteStopTransaction', { noReply: true });
+  else answers.set('RemoteStopTransaction', policy === 'Rejected' ? 'Rejected' : 'Accepted');
+  if (policy === 'rejectFirst') answers.once('RemoteStopTransaction', 'Rejected');
+  await station.start();
 
   const at = (offsetMs = 0) => new Date(Date.now() + offsetMs).toISOString();
   return {
-    client,
+    station,
+    /** What tests need of the raw connection: any call, any frame. */
+    client: {
+      call: (action: string, params?: unknown, options?: { callTimeoutMs?: number }) => station.send(action, params, options),
+      sendRaw: (frame: string) => station.sendRaw(frame),
+    },
     remoteStops,
     remoteStarts,
     async start(idTag: string, meterStart: number, connectorId = 1, timestamp = at()) {
-      const res = await client.call('StartTransaction', { connectorId, idTag, meterStart, timestamp });
+      const res = await station.send('StartTransaction', { connectorId, idTag, meterStart, timestamp });
       return res as { transactionId: number; idTagInfo: { status: string } };
     },
     meter(transactionId: number | undefined, wh: number | string, opts2: { connectorId?: number; unit?: string; timestamp?: string } = {}) {
-      return client.call('MeterValues', {
+      return station.send('MeterValues', {
         connectorId: opts2.connectorId ?? 1,
         ...(transactionId !== undefined ? { transactionId } : {}),
         meterValue: [
@@ -55,14 +64,13 @@ export async function aCharger(
       });
     },
     stop(transactionId: number, meterStop: number, reason = 'Local', extra: Record<string, unknown> = {}) {
-      return client.call('StopTransaction', { transactionId, meterStop, timestamp: at(), reason, ...extra });
+      return station.send('StopTransaction', { transactionId, meterStop, timestamp: at(), reason, ...extra });
     },
     waitForStop(transactionId: number, ms = 5000) {
       return eventually(() => remoteStops.includes(transactionId), ms);
     },
-    close: () => client.close({ force: true }),
+    close: () => station.stop({ force: true }),
   };
 }
 
 export type Charger = Awaited<ReturnType<typeof aCharger>>;
-export type { TestStation };

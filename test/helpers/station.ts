@@ -8,7 +8,13 @@ export interface ClientOptions {
   wsOpts?: Record<string, unknown>;
 }
 
-/** A bare RPCClient charger (strict mode, no reconnect) that records every frame it receives. */
+/**
+ * A bare RPCClient charger (strict mode, no reconnect) that records every frame it receives.
+ * Kept apart from the simulator on purpose: the handshake and hostile-input tests need a client
+ * that offers arbitrary subprotocol lists (or none), turns strict mode off, and reads every raw
+ * frame, none of which a charge point (and so the simulator) ever does. Every test that plays a
+ * well-behaved charger uses the simulator (aCharger is its manual mode).
+ */
 export function stationClient(url: string, identity: string, options: ClientOptions = {}) {
   // ocpp-rpc's typings mark every option required; it fills defaults itself.
   const client = new RPCClient({

@@ -63,6 +63,64 @@ describe('CLI argument parsing', () => {
     expect(() => parseCliArgs(['--url', 'ws://x', '--bogus'])).toThrow();
   });
 
+  it('parses several URLs, per-operation answers and the field behaviours', () => {
+    const opts = parseCliArgs([
+      '--url', 'ws://a:9000/ocpp,ws://b:9000/ocpp/',
+      '--url', 'ws://c:9000/ocpp',
+      '--answer', 'TriggerMessage=ignore',
+      '--answer', 'ChangeConfiguration=Rejected',
+      '--answer', 'GetDiagnostics=error:NotSupported',
+      '--stop-delay', '1:5',
+      '--power', '150',
+      '--sample-interval', '60',
+      '--clock-aligned-interval', '900',
+      '--no-stop-on-invalid-id',
+      '--meter-stop-deficit', '150',
+      '--status-vendor', 'Acme:E17:door open',
+      '--vendor-extras',
+      '--timestamps-without-zone',
+      '--clock-skew=-30',
+      '--pongless',
+      '--basic-auth-challenge',
+      '--reading-burst', '3',
+      '--remote-stop', 'acceptNoStop',
+      '--features', 'Core,SmartCharging',
+    ]);
+    expect(opts).not.toBe('help');
+    if (opts === 'help') return;
+    expect(opts.urls).toEqual(['ws://a:9000/ocpp', 'ws://b:9000/ocpp', 'ws://c:9000/ocpp']);
+    expect(opts.url).toBe('ws://a:9000/ocpp');
+    expect(opts.remoteStop).toBe('acceptNoStop');
+    expect(opts.station).toMatchObject({
+      basicAuth: 'challenge',
+      fixedPowerW: 150_000,
+      meterValueSampleInterval: 60,
+      clockAlignedDataInterval: 900,
+      features: ['Core', 'SmartCharging'],
+      answers: {
+        TriggerMessage: { noReply: true },
+        ChangeConfiguration: 'Rejected',
+        GetDiagnostics: { callError: 'NotSupported' },
+      },
+    });
+    expect(opts.field).toEqual({
+      stopDelaySeconds: [1, 5],
+      dropRefusedTransactions: true,
+      meterStopDeficitWh: 150,
+      statusDetails: { vendorId: 'Acme', vendorErrorCode: 'E17', info: 'door open' },
+      vendorExtras: true,
+      timestampFormat: 'no-zone',
+      clockSkewSeconds: -30,
+      pongless: true,
+      readingBurst: 3,
+    });
+    expect(() => parseCliArgs(['--url', 'ws://x', '--answer', 'Bogus=Accepted'])).toThrow(/--answer/);
+    expect(() => parseCliArgs(['--url', 'ws://x', '--stop-delay', '5:1'])).toThrow(/stop-delay/);
+    expect(() => parseCliArgs(['--url', 'ws://x,http://y'])).toThrow(/ws:\/\//);
+    expect(() => parseCliArgs(['--url', 'ws://x', '--tls-cert', '/nonexistent.pem', '--tls-key', '/nonexistent.pem'])).toThrow(/cannot read/);
+    expect(() => parseCliArgs(['--url', 'ws://x', '--features', 'Core,Teleport'])).toThrow(/Teleport/);
+  });
+
   it('expands idTag templates', () => {
     expect(expandIdTag('TAG{n}-{c}', 12, 2)).toBe('TAG12-2');
     expect(expandIdTag('X'.repeat(30), 1, 1)).toHaveLength(20);
@@ -104,6 +162,30 @@ describe('CLI process', () => {
     expect(stops.every((c) => c.params.reason === 'Local')).toBe(true);
     expect(cs.calls.filter((c) => c.action === 'MeterValues').length).toBeGreaterThanOrEqual(6);
     expect(cs.validationFailures).toEqual([]);
+  });
+
+  it('spreads stations over several URLs and sends clock-aligned readings', async () => {
+    cs = await TestCentralSystem.start();
+    const other = await TestCentralSystem.start();
+    try {
+      const result = await runCli([
+        '--url', `${cs.url},${other.url}`,
+        '--stations', '2',
+        '--prefix', 'DUO',
+        '--time-scale', '600',
+        '--clock-aligned-interval', '60',
+        '--duration', '1',
+        '--status-interval', '0.5',
+      ]);
+      expect(result.code).toBe(0);
+      expect(cs.calls.filter((c) => c.action === 'BootNotification').map((c) => c.identity)).toEqual(['DUO0001']);
+      expect(other.calls.filter((c) => c.action === 'BootNotification').map((c) => c.identity)).toEqual(['DUO0002']);
+      const clock = cs.calls.filter((c) => c.action === 'MeterValues' && c.params.meterValue[0].sampledValue[0].context === 'Sample.Clock');
+      expect(clock.length).toBeGreaterThanOrEqual(2);
+      expect(cs.validationFailures).toEqual([]);
+    } finally {
+      await other.close();
+    }
   });
 
   it('stops cleanly on SIGINT', async () => {

@@ -321,7 +321,7 @@ describe('SimStation answers to the central system', () => {
     expect(cs.validationFailures).toEqual([]);
   });
 
-  it('TriggerMessage sends the requested message; unsupported ones are NotImplemented', async () => {
+  it('TriggerMessage sends the requested message; a connector that does not exist is Rejected', async () => {
     const { cs, station, id } = await setup({ timeScale: 1 });
     await station.start();
     expect(await cs.send(id, 'TriggerMessage', { requestedMessage: 'Heartbeat' })).toEqual({ status: 'Accepted' });
@@ -338,8 +338,10 @@ describe('SimStation answers to the central system', () => {
     expect(await cs.send(id, 'TriggerMessage', { requestedMessage: 'BootNotification' })).toEqual({ status: 'Accepted' });
     await cs.waitForCalls(id, 'BootNotification', 2);
     expect(await cs.send(id, 'TriggerMessage', { requestedMessage: 'FirmwareStatusNotification' })).toEqual({
-      status: 'NotImplemented',
+      status: 'Accepted',
     });
+    const [firmware] = await cs.waitForCalls(id, 'FirmwareStatusNotification');
+    expect(firmware!.params).toEqual({ status: 'Idle' }); // no update running
     expect(await cs.send(id, 'TriggerMessage', { requestedMessage: 'Heartbeat', connectorId: 7 })).toEqual({
       status: 'Rejected',
     });
@@ -377,10 +379,14 @@ describe('SimStation answers to the central system', () => {
     expect(Date.now() - t0).toBeGreaterThanOrEqual(140);
   });
 
-  it('unknown actions get a NotImplemented CALLERROR', async () => {
-    const { cs, station, id } = await setup();
+  it('operations of a feature profile the station lacks get a NotImplemented CALLERROR', async () => {
+    const { cs, station, id } = await setup({ features: ['Core'] });
     await station.start();
-    await expect(cs.send(id, 'ClearCache', {})).rejects.toMatchObject({ rpcErrorCode: 'NotImplemented' });
+    await expect(cs.send(id, 'ReserveNow', { connectorId: 1, expiryDate: new Date(Date.now() + 60_000).toISOString(), idTag: 'T', reservationId: 1 })).rejects.toMatchObject({
+      rpcErrorCode: 'NotImplemented',
+    });
+    expect(station.config.get(['SupportedFeatureProfiles']).configurationKey[0]?.value).toBe('Core');
+    expect(await cs.send(id, 'ClearCache', {})).toEqual({ status: 'Accepted' });
   });
 });
 

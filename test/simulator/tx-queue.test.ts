@@ -83,4 +83,24 @@ describe('TxQueue', () => {
       'StopTransaction',
     ]);
   });
+
+  it('discards the unsent messages of a session it lets go of, also from onDelivered', async () => {
+    const { queue, sent, state } = harness({
+      onDelivered: (message) => {
+        if (message.payload.action === 'StartTransaction') queue.discard(message.sessionRef);
+      },
+    });
+    state.online = false;
+    queue.enqueue(1, 4, start);
+    const meterOf4 = queue.enqueue(1, 4, meter('t1'));
+    const other = queue.enqueue(2, 5, { ...start, body: { ...start.body, connectorId: 2 } });
+    state.online = true;
+    await queue.pump();
+    expect(await meterOf4.done).toMatchObject({ delivered: false, reason: 'dropped' });
+    expect((await other.done).delivered).toBe(true);
+    expect(sent.map((s) => [s.action, (s.payload as { connectorId: number }).connectorId])).toEqual([
+      ['StartTransaction', 1],
+      ['StartTransaction', 2],
+    ]);
+  });
 });
