@@ -29,6 +29,8 @@ export const sessionSchema = z
     stop_reason: z.string().nullable(),
     termination: z.string().nullable(),
     refusal_reason: z.string().nullable(),
+    stop_requested_at: isoDate.nullable().describe('when the gateway first asked the station to stop'),
+    stop_attempts: z.number().int().describe('RemoteStopTransaction calls sent so far'),
     cost: z.object({
       amount: z.number().int().describe('cents; live for running sessions (TIME up to now)'),
       debited: z.number().int().describe('cents taken from the wallet for this session so far'),
@@ -68,6 +70,8 @@ export function sessionRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
     stop_reason: s.stop_reason,
     termination: s.termination,
     refusal_reason: s.refusal_reason,
+    stop_requested_at: iso(s.stop_requested_at),
+    stop_attempts: s.stop_attempts,
     cost: { amount: deps.sessions.liveCost(s), debited: s.debited, currency: s.currency },
     rate: s.rate_snapshot
       ? { _id: s.rate_snapshot.rate_id, currency: s.rate_snapshot.currency, price_components: s.rate_snapshot.price_components }
