@@ -9,6 +9,7 @@ import { ApiKeyVerifier, ensureBootstrapKey } from './domain/apikeys/api-keys.ts
 import { LocalConnections } from './ocpp/connections.ts';
 import { SessionService } from './domain/sessions/service.ts';
 import { StationWrites } from './domain/chargers/station-writes.ts';
+import { LocalLiveEvents } from './shared/events.ts';
 
 /** Replaceable parts, for tests. */
 export interface AppOverrides {
@@ -48,6 +49,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
   let sessions: SessionService | undefined;
   let writes: StationWrites | undefined;
   let stopping: Promise<void> | undefined;
+  const events = new LocalLiveEvents((err) => log.error({ err }, 'live event listener failed'));
 
   const app: App = {
     config,
@@ -80,7 +82,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
 
         const connections = new LocalConnections(log.child({ component: 'ocpp' }));
         sessions = new SessionService(
-          { db: dbHandle.db, clock, log: log.child({ component: 'sessions' }), connections },
+          { db: dbHandle.db, clock, log: log.child({ component: 'sessions' }), connections, events },
           {
             sweepIntervalMs: config.billingSweepIntervalS * 1000,
             ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
@@ -106,6 +108,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
             connections,
             sessions,
             stationWrites,
+            events,
             settings: {
               heartbeatIntervalS: config.heartbeatIntervalS,
               meterValueSampleIntervalS: config.meterValueSampleIntervalS,
@@ -119,6 +122,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
           connections,
           sessions,
           apiKeys: new ApiKeyVerifier(dbHandle.db, config.adminApiKey),
+          events,
           authFailuresPerSource: config.authFailuresPerSource,
         });
         const ocppAddr = await ocpp.listen();
@@ -145,6 +149,7 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
     stop() {
       stopping ??= (async () => {
         // Stop taking new work on both ports, let stations' pending calls finish, then the db.
+        events.close();
         await Promise.allSettled([ocpp?.close(), admin?.close()]);
         await sessions?.close();
         await writes?.drain();

@@ -5,6 +5,7 @@ import { createManualTopUp, getTopUp, MAX_TOP_UP_CENTS } from '../../domain/wall
 import type { AdminDeps } from '../server.ts';
 import { scopeOf } from '../scope.ts';
 import { cents, commonErrors, conflictErrors, idParams, isoDate, objectId } from '../schemas.ts';
+import { walletChanged } from '../../domain/live.ts';
 
 export const topUpSchema = z
   .object({
@@ -66,6 +67,7 @@ export function topUpRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
         );
         if (created) {
           deps.log.info({ topUp: topUp.id, wallet: topUp.wallet_id, amount: topUp.wallet_amount }, 'wallet topped up');
+          deps.events?.publish(walletChanged(topUp.wallet_id));
         } else {
           reply.header('Idempotent-Replayed', 'true');
         }

@@ -8,6 +8,8 @@ import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter
 import { recordAlert } from './alerts.ts';
 import { planBilling, type BillingPlan } from './billing.ts';
 import type { StationRef } from './transactions.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionBilled } from '../live.ts';
 
 const OPEN = ['active', 'stopping', 'stop_failed'];
 
@@ -113,7 +115,7 @@ export class MeterBatcher {
   private running = 0;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; events?: LiveEvents | undefined },
     private readonly onBatch: (result: BatchResult) => void,
     private readonly options: { maxBatch: number; concurrency: number } = { maxBatch: 400, concurrency: 1 },
   ) {}
@@ -366,6 +368,7 @@ export class MeterBatcher {
         debited: s.debited + (s.wallet_id ? plan.delta : 0),
         status: r.stop ? 'stopping' : s.status,
       });
+      this.deps.events?.publish(sessionBilled(s, plan, balanceAfter, list));
       if (r.stop) {
         result.stopNow.push({ sessionId: r.id, transactionId: s.transaction_id, identity: list[0]!.sub.station.identity, stationId: s.station_id });
       }
@@ -442,6 +445,7 @@ export class MeterBatcher {
           },
           now,
         );
+        this.deps.events?.publish(alertRaised({ stationId: b.session.station_id, sessionId: b.session.id, kind: 'meter_backwards' }));
       }
       for (const i of batch) {
         if (i.session || i.wh === undefined) continue;
@@ -456,6 +460,7 @@ export class MeterBatcher {
           },
           now,
         );
+        this.deps.events?.publish(alertRaised({ stationId: i.sub.station.stationId, kind: 'meter_values_without_session' }));
       }
     } catch (err) {
       this.deps.log.error({ err }, 'could not record meter alerts');

@@ -5,6 +5,8 @@ import type { Clock } from '../../shared/clock.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import type { StationConnections } from '../../ocpp/connections.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionChanged } from '../live.ts';
 import { computeCost } from '../billing/cost.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { durationS, energyOf } from './billing.ts';
@@ -40,7 +42,7 @@ export class SessionService {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections; events?: LiveEvents | undefined },
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
@@ -61,6 +63,7 @@ export class SessionService {
 
   async start(station: StationRef, input: StartInput) {
     const result = await startTransaction(this.deps.db, this.deps.clock, station, input);
+    if (result.created) this.deps.events?.publish(sessionChanged(result.session));
     if (result.created && result.session.status === 'rejected') {
       this.deps.log.info(
         { transactionId: result.session.transaction_id, idTag: input.idTag, reason: result.session.refusal_reason },
@@ -87,6 +90,7 @@ export class SessionService {
   async stop(station: StationRef, input: StopInput) {
     const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input);
     this.meter.forget(input.transactionId);
+    this.deps.events?.publish(result.session ? sessionChanged(result.session) : alertRaised({ stationId: station.stationId, kind: 'unknown_transaction' }));
     this.walletAtZero(result.walletAtZero);
     return result;
   }

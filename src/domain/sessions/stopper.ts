@@ -6,6 +6,8 @@ import type { Clock } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { StationConnections } from '../../ocpp/connections.ts';
 import { recordAlert } from './alerts.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionChanged } from '../live.ts';
 
 /**
  * A session (alias `s`) that still owes its station a RemoteStopTransaction: marked for a stop
@@ -45,7 +47,7 @@ export class RemoteStopper {
   private closed = false;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; connections: StationConnections; events?: LiveEvents | undefined },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
@@ -132,6 +134,7 @@ export class RemoteStopper {
   }
 
   private async request(target: Target): Promise<StopOutcome> {
+    this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     let state = this.inFlight.get(target.sessionId);
     if (state?.running) return 'Accepted';
     if (state?.timer) clearTimeout(state.timer);
@@ -187,6 +190,7 @@ export class RemoteStopper {
       .where('id', '=', target.sessionId)
       .execute()
       .catch(() => {});
+    this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     // Running until here: a reconnect meanwhile asks this chain for another attempt (`again`)
     // rather than starting a second one.
     state.running = false;
@@ -246,6 +250,7 @@ export class RemoteStopper {
         );
       });
       this.deps.log.warn({ identity: target.identity, transactionId: target.transactionId, last }, 'remote stop failed after retries');
+      this.deps.events?.publish(alertRaised({ stationId: target.stationId, sessionId: target.sessionId, kind: 'remote_stop_failed' }));
     } catch (err) {
       this.deps.log.error({ err }, 'could not record a failed remote stop');
     }

@@ -5,6 +5,7 @@ import type { StationConnections } from '../connections.ts';
 import type { SessionService } from '../../domain/sessions/service.ts';
 import type { StationWrites } from '../../domain/chargers/station-writes.ts';
 import type { InboundAction, InboundRequest, InboundResponses } from '../messages.ts';
+import type { LiveEvents } from '../../shared/events.ts';
 
 /** What every OCPP handler may use; built once by the composition root. */
 export interface OcppDeps {
@@ -15,6 +16,8 @@ export interface OcppDeps {
   sessions: SessionService;
   /** boot, heartbeat and configuration records, group-committed */
   stationWrites: StationWrites;
+  /** what the console watches live (published after each change) */
+  events?: LiveEvents | undefined;
   settings: {
     heartbeatIntervalS: number;
     meterValueSampleIntervalS: number;
