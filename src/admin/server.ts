@@ -26,6 +26,11 @@ import { rateRoutes } from './routes/rates.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { eventRoutes } from './routes/events.ts';
+import { overviewRoutes } from './routes/overview.ts';
+import { ConsoleAuth } from './console-session.ts';
+import { consoleRoutes } from '../console/routes.ts';
+import type { LiveEvents } from '../shared/events.ts';
 
 export interface AdminDeps {
   db: Db;
@@ -34,6 +39,8 @@ export interface AdminDeps {
   connections: StationConnections;
   sessions: SessionService;
   apiKeys: ApiKeyVerifier;
+  /** live changes for GET /v1/events/stream (the console) */
+  events?: LiveEvents | undefined;
   /** bad API keys per minute from one source before it gets 429 */
   authFailuresPerSource?: number;
 }
@@ -108,6 +115,8 @@ export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const badKeys = new FailureThrottle(deps.authFailuresPerSource ?? 100, 60_000);
+  const consoleAuth = new ConsoleAuth(deps);
+  await app.register(consoleRoutes(consoleAuth));
 
   await app.register(
     async (v1) => {
@@ -123,7 +132,8 @@ export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
         }
         const header = req.headers.authorization;
         const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-        const principal = match ? await deps.apiKeys.verify(match[1]!) : undefined;
+        // No Bearer key: the operator console's session cookie (src/admin/console-session.ts).
+        const principal = match ? await deps.apiKeys.verify(match[1]!) : await consoleAuth.principal(req);
         if (!principal) {
           badKeys.fail(source);
           return reply
@@ -143,6 +153,8 @@ export async function createAdminServer(deps: AdminDeps): Promise<AdminServer> {
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,
+        overviewRoutes,
+        eventRoutes,
       ]) {
         await v1.register(routes(deps));
       }

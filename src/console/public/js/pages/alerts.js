@@ -1,0 +1,55 @@
+import { useState } from 'preact/hooks';
+import { api, get, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
+import { Badge, ErrorNotice, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+
+export function Alerts() {
+  const [open, setOpen] = useState('true');
+  const cursor = useCursor(open);
+  const list = useLoad(() => get(`/v1/alerts${qs({ limit: 25, open, cursor: cursor.cursor })}`), [open, cursor.cursor]);
+  const [msg, setMsg] = useState();
+  const refresh = useThrottled(list.reload, 1000);
+  const live = useLive({ types: 'alert' }, refresh);
+  const ack = async (a) => {
+    try {
+      await api('POST', `/v1/alerts/${a._id}/ack`);
+      setMsg({ kind: 'ok', text: `Alert “${a.message}” acknowledged.` });
+      list.reload();
+    } catch (err) {
+      setMsg({ kind: 'error', text: err.message });
+    }
+  };
+  return html`
+    <${Page} title="Alerts" live=${live}>
+      <form class="inline" onSubmit=${(e) => e.preventDefault()}>
+        <${Field} id="alert-filter" label="Show">
+          <select id="alert-filter" onChange=${(e) => setOpen(e.currentTarget.value)}>
+            <option value="true">open alerts</option>
+            <option value="false">acknowledged alerts</option>
+            <option value="">all alerts</option>
+          </select>
+        </${Field}>
+      </form>
+      ${msg ? html`<${Notice} kind=${msg.kind}>${msg.text}</${Notice}>` : null}
+      <${ErrorNotice} error=${list.error} />
+      ${list.data
+        ? html`
+            <${Table} caption="Alerts, newest first" head=${['When', 'Kind', 'Message', 'Station', 'Session', 'State', 'Action']}>
+              ${list.data.data.map(
+                (a) => html`<tr>
+                  <td>${when(a.createdAt)}</td>
+                  <td>${a.kind.replace(/_/g, ' ')}</td>
+                  <td>${a.message}</td>
+                  <td>${a.chargestation ? html`<a href=${`#/stations/${a.chargestation}`}>station</a>` : '–'}</td>
+                  <td>${a.session ? html`<a href=${`#/sessions/${a.session}`}>${a.transaction_id ?? 'session'}</a>` : '–'}</td>
+                  <td><${Badge} value=${a.acknowledged ? 'acknowledged' : 'open'} /></td>
+                  <td>${a.acknowledged ? when(a.acknowledgedAt) : html`<button type="button" class="secondary" onClick=${() => ack(a)}>Acknowledge</button>`}</td>
+                </tr>`,
+              )}
+            </${Table}>
+            ${list.data.data.length ? null : html`<p>No alerts here.</p>`}
+            <${Pager} label="Alerts" cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
+          `
+        : html`<p>Loading…</p>`}
+    </${Page}>
+  `;
+}

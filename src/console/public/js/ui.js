@@ -1,0 +1,98 @@
+import { h } from 'preact';
+import { useEffect, useRef } from 'preact/hooks';
+import htm from 'htm';
+
+export const html = htm.bind(h);
+
+/** A page: its title becomes the document title and takes focus when the page opens. */
+export function Page({ title, children, live }) {
+  const heading = useRef(null);
+  useEffect(() => {
+    document.title = `${title} · Gateway console`;
+    heading.current?.focus();
+  }, [title]);
+  return html`
+    <h1 ref=${heading} tabindex="-1">${title}</h1>
+    ${live ? html`<p class="muted visually-hidden" data-live=${live}>Live updates: ${live}</p>` : null}
+    ${children}
+  `;
+}
+
+export function Notice({ kind = 'info', children }) {
+  return html`<div class=${`notice ${kind}`} role=${kind === 'error' ? 'alert' : 'status'}>${children}</div>`;
+}
+
+export function ErrorNotice({ error }) {
+  if (!error) return null;
+  return html`<${Notice} kind="error">${error.message ?? String(error)}</${Notice}>`;
+}
+
+const TONES = {
+  active: 'ok',
+  online: 'ok',
+  Available: 'ok',
+  completed: 'neutral',
+  Charging: 'ok',
+  Preparing: 'warn',
+  SuspendedEV: 'warn',
+  SuspendedEVSE: 'warn',
+  Finishing: 'warn',
+  stopping: 'warn',
+  rejected: 'bad',
+  stop_failed: 'bad',
+  Faulted: 'bad',
+  Unavailable: 'bad',
+  offline: 'bad',
+  inactive: 'bad',
+  open: 'bad',
+  acknowledged: 'neutral',
+};
+
+/** A status as text in a badge (the colour only repeats what the text says). */
+export function Badge({ value, tone }) {
+  if (value === null || value === undefined) return html`<span class="badge neutral">unknown</span>`;
+  return html`<span class=${`badge ${tone ?? TONES[value] ?? 'neutral'}`}>${value.replace(/_/g, ' ')}</span>`;
+}
+
+export function Pager({ cursor, label, onPrev, onNext, nextCursor }) {
+  return html`
+    <nav class="pager" aria-label=${`${label} pages`}>
+      <button type="button" class="secondary" onClick=${onPrev} disabled=${cursor.page <= 1}>Previous</button>
+      <span>Page ${cursor.page}</span>
+      <button type="button" class="secondary" onClick=${() => onNext(nextCursor)} disabled=${!nextCursor}>Next</button>
+    </nav>
+  `;
+}
+
+/** A table that scrolls sideways on a small screen and can be reached with the keyboard to do so. */
+export function Table({ caption, head, children }) {
+  return html`
+    <div class="table-wrap" role="region" aria-label=${caption} tabindex="0">
+      <table>
+        <caption class="visually-hidden">${caption}</caption>
+        <thead>
+          <tr>${head.map((c) => html`<th scope="col" class=${c.num ? 'num' : ''}>${c.label ?? c}</th>`)}</tr>
+        </thead>
+        <tbody>${children}</tbody>
+      </table>
+    </div>
+  `;
+}
+
+export function Facts({ items }) {
+  return html`
+    <dl class="facts">
+      ${items.map(([k, v, testId]) => html`<dt>${k}</dt><dd data-testid=${testId}>${v ?? '–'}</dd>`)}
+    </dl>
+  `;
+}
+
+export function Field({ id, label, children, hint }) {
+  return html`
+    <div class="field">
+      <label for=${id}>${label}</label>
+      ${children}
+      ${hint ? html`<small class="muted" id=${`${id}-hint`}>${hint}</small>` : null}
+    </div>
+  `;
+}
