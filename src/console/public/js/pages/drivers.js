@@ -131,7 +131,7 @@ function AutoTopUp({ user, wallet, onDone }) {
       <${Field} id="auto-method" label="Payment method">
         <input id="auto-method" name="auto-method" value=${a.payment_method ?? ''} autocomplete="off" />
       </${Field}>
-      <${Field} id="auto-amount" label=${`Amount (${wallet.currency})`}>
+      <${Field} id="auto-amount" label=${`Auto top-up amount (${wallet.currency})`}>
         <input id="auto-amount" name="auto-amount" inputmode="decimal" value=${(a.amount / 100).toFixed(2)} autocomplete="off" />
       </${Field}>
       <button type="submit" class="secondary">Save auto top-up</button>

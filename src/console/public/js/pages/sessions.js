@@ -72,7 +72,9 @@ function Chart({ id, caption, series, data, axisLabel, format }) {
       series: [{}, ...series.map((s) => ({ label: s.label, stroke: s.color, width: 2, spanGaps: true, value: (_u, v) => format(v) }))],
     };
     plot.current = new uPlot(opts, data, box.current);
-    const resize = new ResizeObserver(() => plot.current?.setSize({ width: Math.max(280, box.current.clientWidth), height: 220 }));
+    const resize = new ResizeObserver(() => {
+      if (box.current && plot.current) plot.current.setSize({ width: Math.max(280, box.current.clientWidth), height: 220 });
+    });
     resize.observe(box.current);
     return () => {
       resize.disconnect();
@@ -156,6 +158,10 @@ export function SessionPage({ id }) {
     history(s).then(merge, () => merge([]));
   }, [s?._id]);
 
+  // What was just read from the API is newer than the events before it (a settlement, a top-up).
+  useEffect(() => setLatest(({ balance }) => ({ balance })), [session.data]);
+  useEffect(() => setLatest(({ balance, ...rest }) => rest), [wallet.data]);
+
   const refresh = useThrottled(() => {
     session.reload();
     wallet.reload();
@@ -211,7 +217,7 @@ export function SessionPage({ id }) {
           ${running ? html`<p><button type="button" class="danger" onClick=${stop}>Stop this session</button></p>` : null}
         </section>
         <section aria-labelledby="end-title">
-          <h2 id="end-title">How it ended</h2>
+          <h2 id="end-title">${running ? 'Stopping' : 'How it ended'}</h2>
           <p data-testid="session-ending">${ending(s)}</p>
           <${Facts}
             items=${[
