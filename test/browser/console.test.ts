@@ -101,7 +101,10 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     expect(cookies).toHaveLength(1);
     expect(cookies[0]).toMatchObject({ name: 'gw_console', httpOnly: true, sameSite: 'Strict', path: '/' });
     expect(cookies[0]!.value).not.toContain(TEST_API_KEY);
-    const stored = await page.evaluate(() => JSON.stringify({ ...localStorage }) + JSON.stringify({ ...sessionStorage }) + document.cookie);
+    const stored = await page.evaluate(() => {
+      const w = globalThis as unknown as { localStorage: object; sessionStorage: object; document: { cookie: string } };
+      return JSON.stringify({ ...w.localStorage }) + JSON.stringify({ ...w.sessionStorage }) + w.document.cookie;
+    });
     expect(stored).not.toContain(TEST_API_KEY);
     expect(requested.some((u) => u.includes(TEST_API_KEY))).toBe(false);
     expect(gw.logs.some((l) => l.includes(TEST_API_KEY) || l.includes(cookies[0]!.value))).toBe(false);
@@ -167,7 +170,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
       return value;
     };
     // several distinct, falling balances on screen while it charges
-    await expect.poll(async () => (await cents(), balances.length), { timeout: 20_000, intervals: [100] }).toBeGreaterThanOrEqual(4);
+    await expect.poll(async () => (await cents(), balances.length), { timeout: 20_000, interval: 100 }).toBeGreaterThanOrEqual(4);
     expect(balances.slice(0, 4)).toEqual([...balances.slice(0, 4)].sort((a, b) => b - a));
     expect(await page.getByTestId('session-status').textContent()).toBe('active');
     await shot(page, 'session-live');
@@ -203,7 +206,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     await expect.poll(() => page.getByTestId('driver-balance').textContent()).toBe('$5.00');
     await page.getByLabel('Amount (USD)', { exact: true }).fill('12.34');
     // two submits of the same form before the first is answered (a double click, a retry)
-    await page.locator('form#top-up').evaluate((form: HTMLFormElement) => {
+    await page.locator('form#top-up').evaluate((form: { requestSubmit(): void }) => {
       form.requestSubmit();
       form.requestSubmit();
     });

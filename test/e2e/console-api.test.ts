@@ -47,11 +47,11 @@ async function streamEvents(headers: Record<string, string>, query: string, act:
   const deadline = Date.now() + ms;
   let acted = false;
   // One read in flight at a time: a read abandoned to a timeout would swallow its chunk.
-  let pending: Promise<ReadableStreamReadResult<Uint8Array>> | undefined;
+  let pending: ReturnType<typeof reader.read> | undefined;
   try {
     while (Date.now() < deadline && !until(events)) {
       pending ??= reader.read();
-      const chunk = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(r, 200))]);
+      const chunk = await Promise.race([pending, new Promise<undefined>((r) => setTimeout(() => r(undefined), 200))]);
       if (chunk) pending = undefined;
       if (chunk?.value) buffer += decoder.decode(chunk.value, { stream: true });
       let end: number;
