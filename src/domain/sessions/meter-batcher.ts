@@ -368,7 +368,7 @@ export class MeterBatcher {
         debited: s.debited + (s.wallet_id ? plan.delta : 0),
         status: r.stop ? 'stopping' : s.status,
       });
-      this.deps.events?.publish(sessionBilled(s, plan, balanceAfter, list));
+      if (this.deps.events?.watched) this.deps.events.publish(sessionBilled(s, plan, balanceAfter, list));
       if (r.stop) {
         result.stopNow.push({ sessionId: r.id, transactionId: s.transaction_id, identity: list[0]!.sub.station.identity, stationId: s.station_id });
       }

@@ -1,6 +1,7 @@
 import { h } from 'preact';
 import { useEffect, useRef } from 'preact/hooks';
 import htm from 'htm';
+import { api } from './api.js';
 
 export const html = htm.bind(h);
 
@@ -95,4 +96,25 @@ export function Field({ id, label, children, hint }) {
       ${hint ? html`<small class="muted" id=${`${id}-hint`}>${hint}</small>` : null}
     </div>
   `;
+}
+
+/** A detail page whose resource has not arrived: loading, or why it cannot be shown. */
+export function Pending({ title, state }) {
+  return html`<${Page} title=${title}><${ErrorNotice} error=${state.error} />${state.error ? null : html`<p>Loading…</p>`}</${Page}>`;
+}
+
+/** Runs an operator action; what it returns (or its error) becomes the page's notice. */
+export async function act(setMsg, action, then) {
+  try {
+    setMsg(await action());
+    then?.();
+  } catch (err) {
+    setMsg({ kind: 'error', text: err.message });
+  }
+}
+
+/** POST /v1/sessions/:id/stop, as a notice: the station's first answer. */
+export async function remoteStop(sessionId) {
+  const r = await api('POST', `/v1/sessions/${sessionId}/stop`);
+  return { kind: r.status === 'Accepted' ? 'ok' : 'error', text: `RemoteStopTransaction: ${r.status}.` };
 }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, get, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { Badge, ErrorNotice, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+import { act, Badge, ErrorNotice, Field, html, Notice, Page, Pager, Table } from '../ui.js';
 
 export function Alerts() {
   const [open, setOpen] = useState('true');
@@ -9,15 +9,11 @@ export function Alerts() {
   const [msg, setMsg] = useState();
   const refresh = useThrottled(list.reload, 1000);
   const live = useLive({ types: 'alert' }, refresh);
-  const ack = async (a) => {
-    try {
+  const ack = (a) =>
+    act(setMsg, async () => {
       await api('POST', `/v1/alerts/${a._id}/ack`);
-      setMsg({ kind: 'ok', text: `Alert “${a.message}” acknowledged.` });
-      list.reload();
-    } catch (err) {
-      setMsg({ kind: 'error', text: err.message });
-    }
-  };
+      return { kind: 'ok', text: `Alert “${a.message}” acknowledged.` };
+    }, list.reload);
   return html`
     <${Page} title="Alerts" live=${live}>
       <form class="inline" onSubmit=${(e) => e.preventDefault()}>

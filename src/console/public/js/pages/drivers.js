@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, get, money, parseAmount, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 
@@ -151,7 +151,7 @@ export function DriverPage({ id }) {
   }, 1000);
   const wallet = user.data?.wallet;
   const live = useLive(wallet ? { types: 'session,wallet', wallet: wallet._id } : null, refresh);
-  if (!user.data) return html`<${Page} title="Driver"><${ErrorNotice} error=${user.error} />${user.error ? null : html`<p>Loading…</p>`}</${Page}>`;
+  if (!user.data) return html`<${Pending} title="Driver" state=${user} />`;
   const u = user.data;
   return html`
     <${Page} title=${`Driver ${fullName(u)}`} live=${live}>

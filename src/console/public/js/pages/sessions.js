@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
-import { api, energy, get, money, power, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+import { energy, get, money, power, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
+import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, remoteStop, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 const OPEN = ['active', 'stopping', 'stop_failed'];
@@ -180,17 +180,9 @@ export function SessionPage({ id }) {
     }
   });
 
-  const stop = async () => {
-    try {
-      const r = await api('POST', `/v1/sessions/${id}/stop`);
-      setMsg({ kind: r.status === 'Accepted' ? 'ok' : 'error', text: `RemoteStopTransaction: ${r.status}.` });
-      refresh();
-    } catch (err) {
-      setMsg({ kind: 'error', text: err.message });
-    }
-  };
+  const stop = () => act(setMsg, () => remoteStop(id), refresh);
 
-  if (!s) return html`<${Page} title="Session"><${ErrorNotice} error=${session.error} />${session.error ? null : html`<p>Loading…</p>`}</${Page}>`;
+  if (!s) return html`<${Pending} title="Session" state=${session} />`;
   const currency = s.cost.currency;
   const running = OPEN.includes(s.status);
   const balance = latest.balance ?? wallet.data?.wallet.balance;

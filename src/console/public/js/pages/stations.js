@@ -1,6 +1,6 @@
 import { useRef, useState } from 'preact/hooks';
 import { ago, api, energy, get, money, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, remoteStop, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 
@@ -114,26 +114,15 @@ export function StationPage({ id }) {
   const refresh = useThrottled(reloadAll, 1000);
   const live = useLive({ station: id }, refresh);
   const s = station.data;
-  const deactivate = async () => {
+  const deactivate = () => {
     if (!confirm(`Deactivate ${s.ocpp_id}? Its connection is closed and it cannot connect again until reactivated.`)) return;
-    try {
+    act(setMsg, async () => {
       await api('DELETE', `/v1/chargestations/${id}`);
-      setMsg({ kind: 'ok', text: `${s.ocpp_id} is deactivated.` });
-      reloadAll();
-    } catch (err) {
-      setMsg({ kind: 'error', text: err.message });
-    }
+      return { kind: 'ok', text: `${s.ocpp_id} is deactivated.` };
+    }, reloadAll);
   };
-  const stop = async (sessionId) => {
-    try {
-      const r = await api('POST', `/v1/sessions/${sessionId}/stop`);
-      setMsg({ kind: r.status === 'Accepted' ? 'ok' : 'error', text: `RemoteStopTransaction: ${r.status}.` });
-      reloadAll();
-    } catch (err) {
-      setMsg({ kind: 'error', text: err.message });
-    }
-  };
-  if (!s) return html`<${Page} title="Station"><${ErrorNotice} error=${station.error} />${station.error ? null : html`<p>Loading…</p>`}</${Page}>`;
+  const stop = (sessionId) => act(setMsg, () => remoteStop(sessionId), reloadAll);
+  if (!s) return html`<${Pending} title="Station" state=${station} />`;
   const open = (running.data?.data ?? []).filter((x) => ['active', 'stopping', 'stop_failed'].includes(x.status));
   return html`
     <${Page} title=${`Station ${s.ocpp_id}`} live=${live}>
