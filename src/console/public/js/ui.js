@@ -80,6 +80,17 @@ export function Table({ caption, head, children }) {
   `;
 }
 
+/** One page of a keyset-paged list: the table, an empty-list sentence, and Previous/Next. */
+export function PagedTable({ list, cursor, label, caption, head, empty, row }) {
+  if (!list.data) return html`<${ErrorNotice} error=${list.error} />${list.error ? null : html`<p>Loading…</p>`}`;
+  return html`
+    <${ErrorNotice} error=${list.error} />
+    <${Table} caption=${caption} head=${head}>${list.data.data.map(row)}</${Table}>
+    ${list.data.data.length ? null : html`<p>${empty}</p>`}
+    <${Pager} label=${label} cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
+  `;
+}
+
 export function Facts({ items }) {
   return html`
     <dl class="facts">

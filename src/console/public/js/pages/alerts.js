@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, get, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { act, Badge, ErrorNotice, Field, html, Notice, Page, Pager, Table } from '../ui.js';
+import { act, Badge, Field, html, Notice, Page, PagedTable } from '../ui.js';
 
 export function Alerts() {
   const [open, setOpen] = useState('true');
@@ -26,26 +26,23 @@ export function Alerts() {
         </${Field}>
       </form>
       ${msg ? html`<${Notice} kind=${msg.kind}>${msg.text}</${Notice}>` : null}
-      <${ErrorNotice} error=${list.error} />
-      ${list.data
-        ? html`
-            <${Table} caption="Alerts, newest first" head=${['When', 'Kind', 'Message', 'Station', 'Session', 'State', 'Action']}>
-              ${list.data.data.map(
-                (a) => html`<tr>
-                  <td>${when(a.createdAt)}</td>
-                  <td>${a.kind.replace(/_/g, ' ')}</td>
-                  <td>${a.message}</td>
-                  <td>${a.chargestation ? html`<a href=${`#/stations/${a.chargestation}`}>station</a>` : '–'}</td>
-                  <td>${a.session ? html`<a href=${`#/sessions/${a.session}`}>${a.transaction_id ?? 'session'}</a>` : '–'}</td>
-                  <td><${Badge} value=${a.acknowledged ? 'acknowledged' : 'open'} /></td>
-                  <td>${a.acknowledged ? when(a.acknowledgedAt) : html`<button type="button" class="secondary" onClick=${() => ack(a)}>Acknowledge</button>`}</td>
-                </tr>`,
-              )}
-            </${Table}>
-            ${list.data.data.length ? null : html`<p>No alerts here.</p>`}
-            <${Pager} label="Alerts" cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
-          `
-        : html`<p>Loading…</p>`}
+      <${PagedTable}
+        list=${list}
+        cursor=${cursor}
+        label="Alerts"
+        caption="Alerts, newest first"
+        head=${['When', 'Kind', 'Message', 'Station', 'Session', 'State', 'Action']}
+        empty=${html`No alerts here.`}
+        row=${(a) => html`<tr>
+            <td>${when(a.createdAt)}</td>
+            <td>${a.kind.replace(/_/g, ' ')}</td>
+            <td>${a.message}</td>
+            <td>${a.chargestation ? html`<a href=${`#/stations/${a.chargestation}`}>station</a>` : '–'}</td>
+            <td>${a.session ? html`<a href=${`#/sessions/${a.session}`}>${a.transaction_id ?? 'session'}</a>` : '–'}</td>
+            <td><${Badge} value=${a.acknowledged ? 'acknowledged' : 'open'} /></td>
+            <td>${a.acknowledged ? when(a.acknowledgedAt) : html`<button type="button" class="secondary" onClick=${() => ack(a)}>Acknowledge</button>`}</td>
+          </tr>`}
+      />
     </${Page}>
   `;
 }

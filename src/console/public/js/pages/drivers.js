@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import { api, ApiError, get, money, parseAmount, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, Table } from '../ui.js';
+import { Badge, ErrorNotice, Facts, Field, html, Notice, Page, PagedTable, Pending, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 
@@ -27,23 +27,20 @@ export function DriverList() {
         </${Field}>
         <button type="submit">Find</button>
       </form>
-      <${ErrorNotice} error=${list.error} />
-      ${list.data
-        ? html`
-            <${Table} caption="Drivers" head=${['Name', 'E-mail', 'Active', 'Created']}>
-              ${list.data.data.map(
-                (u) => html`<tr>
-                  <td><a href=${`#/drivers/${u._id}`}>${fullName(u)}</a></td>
-                  <td>${u.email ?? '–'}</td>
-                  <td>${u.active ? 'yes' : html`<${Badge} value="inactive" />`}</td>
-                  <td>${when(u.createdAt)}</td>
-                </tr>`,
-              )}
-            </${Table}>
-            ${list.data.data.length ? null : html`<p>No drivers${email ? ` with e-mail ${email}` : ''}.</p>`}
-            <${Pager} label="Drivers" cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
-          `
-        : html`<p>Loading…</p>`}
+      <${PagedTable}
+        list=${list}
+        cursor=${cursor}
+        label="Drivers"
+        caption="Drivers"
+        head=${['Name', 'E-mail', 'Active', 'Created']}
+        empty=${html`No drivers${email ? ` with e-mail ${email}` : ''}.`}
+        row=${(u) => html`<tr>
+            <td><a href=${`#/drivers/${u._id}`}>${fullName(u)}</a></td>
+            <td>${u.email ?? '–'}</td>
+            <td>${u.active ? 'yes' : html`<${Badge} value="inactive" />`}</td>
+            <td>${when(u.createdAt)}</td>
+          </tr>`}
+      />
     </${Page}>
   `;
 }
@@ -193,27 +190,21 @@ export function DriverPage({ id }) {
       <h2 id="auto-title">Auto top-up</h2>
       <${AutoTopUp} user=${id} wallet=${wallet} onDone=${refresh} />
       <h2>Ledger</h2>
-      <${ErrorNotice} error=${ledger.error} />
-      ${ledger.data
-        ? html`
-            <${Table}
-              caption="Wallet ledger, oldest first"
-              head=${['When', 'Type', { label: 'Amount', num: true }, { label: 'Balance after', num: true }, 'For']}
-            >
-              ${ledger.data.data.map(
-                (e) => html`<tr>
-                  <td>${when(e.createdAt)}</td>
-                  <td>${e.type}</td>
-                  <td class="num">${e.type === 'debit' ? '−' : '+'}${money(e.amount, wallet.currency)}</td>
-                  <td class="num">${money(e.balance_after, wallet.currency)}</td>
-                  <td>${e.session ? html`<a href=${`#/sessions/${e.session}`}>session</a>` : e.top_up ? 'top-up' : '–'}</td>
-                </tr>`,
-              )}
-            </${Table}>
-            ${ledger.data.data.length ? null : html`<p>No entries yet.</p>`}
-            <${Pager} label="Ledger" cursor=${cursor} nextCursor=${ledger.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
-          `
-        : null}
+      <${PagedTable}
+        list=${ledger}
+        cursor=${cursor}
+        label="Ledger"
+        caption="Wallet ledger, oldest first"
+        head=${['When', 'Type', { label: 'Amount', num: true }, { label: 'Balance after', num: true }, 'For']}
+        empty=${html`No entries yet.`}
+        row=${(e) => html`<tr>
+            <td>${when(e.createdAt)}</td>
+            <td>${e.type}</td>
+            <td class="num">${e.type === 'debit' ? '−' : '+'}${money(e.amount, wallet.currency)}</td>
+            <td class="num">${money(e.balance_after, wallet.currency)}</td>
+            <td>${e.session ? html`<a href=${`#/sessions/${e.session}`}>session</a>` : e.top_up ? 'top-up' : '–'}</td>
+          </tr>`}
+      />
     </${Page}>
   `;
 }

@@ -1,7 +1,7 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import { energy, get, money, power, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, remoteStop, Table } from '../ui.js';
+import { act, Badge, Facts, Field, html, Notice, Page, PagedTable, Pending, remoteStop, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 const OPEN = ['active', 'stopping', 'stop_failed'];
@@ -28,31 +28,27 @@ export function SessionList() {
           </select>
         </${Field}>
       </form>
-      <${ErrorNotice} error=${list.error} />
-      ${list.data
-        ? html`
-            <${Table}
-              caption="Sessions, newest first"
-              head=${['Transaction', 'Status', 'Started', 'Station', 'Energy', 'Power', { label: 'Cost', num: true }, 'Ended because']}
-            >
-              ${list.data.data.map((s) => {
-                const f = figures[s._id] ?? {};
-                return html`<tr>
-                  <td><a href=${`#/sessions/${s._id}`}>${s.transaction_id}</a></td>
-                  <td><${Badge} value=${s.status} /></td>
-                  <td>${when(s.started_at)}</td>
-                  <td><a href=${`#/stations/${s.chargestation}`}>connector ${s.connector_id}</a></td>
-                  <td class="num">${energy(f.energy_wh ?? s.energy_wh)}</td>
-                  <td class="num">${OPEN.includes(s.status) ? power(f.power_w ?? s.power_w) : '–'}</td>
-                  <td class="num">${money(f.cost ?? s.cost.amount, s.cost.currency)}</td>
-                  <td>${s.termination ? s.termination.replace(/_/g, ' ') : '–'}</td>
-                </tr>`;
-              })}
-            </${Table}>
-            ${list.data.data.length ? null : html`<p>No sessions.</p>`}
-            <${Pager} label="Sessions" cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
-          `
-        : html`<p>Loading…</p>`}
+      <${PagedTable}
+        list=${list}
+        cursor=${cursor}
+        label="Sessions"
+        caption="Sessions, newest first"
+        head=${['Transaction', 'Status', 'Started', 'Station', 'Energy', 'Power', { label: 'Cost', num: true }, 'Ended because']}
+        empty=${html`No sessions.`}
+        row=${(s) => {
+          const f = figures[s._id] ?? {};
+          return html`<tr>
+            <td><a href=${`#/sessions/${s._id}`}>${s.transaction_id}</a></td>
+            <td><${Badge} value=${s.status} /></td>
+            <td>${when(s.started_at)}</td>
+            <td><a href=${`#/stations/${s.chargestation}`}>connector ${s.connector_id}</a></td>
+            <td class="num">${energy(f.energy_wh ?? s.energy_wh)}</td>
+            <td class="num">${OPEN.includes(s.status) ? power(f.power_w ?? s.power_w) : '–'}</td>
+            <td class="num">${money(f.cost ?? s.cost.amount, s.cost.currency)}</td>
+            <td>${s.termination ? s.termination.replace(/_/g, ' ') : '–'}</td>
+          </tr>`;
+        }}
+      />
     </${Page}>
   `;
 }

@@ -1,6 +1,6 @@
 import { useRef, useState } from 'preact/hooks';
 import { ago, api, energy, get, money, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
-import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, Pager, Pending, remoteStop, Table } from '../ui.js';
+import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, PagedTable, Pending, remoteStop, Table } from '../ui.js';
 
 const PAGE_SIZE = 25;
 
@@ -32,28 +32,22 @@ export function StationList() {
           <input id="station-search" type="search" onInput=${onSearch} aria-describedby="station-search-hint" />
         </${Field}>
       </form>
-      <${ErrorNotice} error=${list.error} />
-      ${list.data
-        ? html`
-            <${Table}
-              caption="Charge stations"
-              head=${['Identity', 'Connection', 'Connectors', 'Last heartbeat', 'Model', 'Active']}
-            >
-              ${list.data.data.map(
-                (s) => html`<tr>
-                  <td><a href=${`#/stations/${s._id}`}>${s.ocpp_id}</a></td>
-                  <td><${Badge} value=${s.online ? 'online' : 'offline'} /></td>
-                  <td><${Connectors} connectors=${s.connectors} /></td>
-                  <td>${ago(s.lastHeartbeat)}</td>
-                  <td>${[s.boot.vendor, s.boot.model].filter(Boolean).join(' ') || '–'}</td>
-                  <td>${s.active ? 'yes' : html`<${Badge} value="inactive" />`}</td>
-                </tr>`,
-              )}
-            </${Table}>
-            ${list.data.data.length ? null : html`<p>No stations${q ? ` starting with “${q}”` : ''}.</p>`}
-            <${Pager} label="Stations" cursor=${cursor} nextCursor=${list.data.next_cursor} onNext=${cursor.next} onPrev=${cursor.prev} />
-          `
-        : html`<p>Loading…</p>`}
+      <${PagedTable}
+        list=${list}
+        cursor=${cursor}
+        label="Stations"
+        caption="Charge stations"
+        head=${['Identity', 'Connection', 'Connectors', 'Last heartbeat', 'Model', 'Active']}
+        empty=${html`No stations${q ? ` starting with “${q}”` : ''}.`}
+        row=${(s) => html`<tr>
+            <td><a href=${`#/stations/${s._id}`}>${s.ocpp_id}</a></td>
+            <td><${Badge} value=${s.online ? 'online' : 'offline'} /></td>
+            <td><${Connectors} connectors=${s.connectors} /></td>
+            <td>${ago(s.lastHeartbeat)}</td>
+            <td>${[s.boot.vendor, s.boot.model].filter(Boolean).join(' ') || '–'}</td>
+            <td>${s.active ? 'yes' : html`<${Badge} value="inactive" />`}</td>
+          </tr>`}
+      />
     </${Page}>
   `;
 }
