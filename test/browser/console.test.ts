@@ -73,6 +73,12 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     return { context, page, problems };
   }
 
+  /** A booted simulated station billed at `price` c/kWh, and a driver whose wallet holds `balance`. */
+  async function stationAndDriver(price: number, balance: number) {
+    const rate = await aRate(gw, { description: `${price} c/kWh`, price_components: [{ type: 'ENERGY', price }] });
+    return { ...(await stations.boot(gw, rate._id)), ...(await aUserWithWallet(gw, { organization: org._id, balance })) };
+  }
+
   async function shot(page: Page, name: string) {
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   }
@@ -150,9 +156,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
 
   it("watches a session's balance fall to zero, then shows the gateway's stop and why", async () => {
     // 20 c/kWh, ~208 Wh per 250 ms sample: ~4 cents a sample, 2.00 lasts about 12 s
-    const rate = await aRate(gw, { description: '20 c/kWh', price_components: [{ type: 'ENERGY', price: 20 }] });
-    const { station, record } = await stations.boot(gw, rate._id);
-    const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
+    const { station, record, user, token } = await stationAndDriver(20, 200);
     const { context, page, problems } = await signedIn();
 
     const stopped = station.waitFor('sessionStopped', () => true, 40_000);
@@ -261,9 +265,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
   });
 
   it('passes an axe-core accessibility check on every page, on a laptop and on a phone', async () => {
-    const rate = await aRate(gw, { description: '30 c/kWh', price_components: [{ type: 'ENERGY', price: 30 }] });
-    const { station, record } = await stations.boot(gw, rate._id);
-    const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 5000 });
+    const { station, record, user, token } = await stationAndDriver(30, 5000);
     const started = await station.startSession(1, token.physicalId);
     if (started.outcome !== 'Started') throw new Error(`not started: ${started.outcome}`);
     const session = await sessionOf(gw, record._id, started.transactionId);
