@@ -163,7 +163,11 @@ export function eventRoutes(deps: AdminDeps): FastifyPluginAsyncZod {
           'changed than the event carries: read the resource again. The stream opens with a `ready` event. An ' +
           "organization-scoped key receives only its organization's events.",
         querystring: streamQuery,
-        response: { 200: z.string().describe('text/event-stream'), ...commonErrors, 503: errorSchema },
+        response: {
+          200: { description: 'the event stream', content: { 'text/event-stream': { schema: z.string() } } },
+          ...commonErrors,
+          503: errorSchema,
+        },
       },
       handler: async (req, reply) => {
         if (!deps.events) return reply.status(503).send(errorBody('service_unavailable', 'live events are not enabled'));
