@@ -1,6 +1,7 @@
 /**
  * The operator console in real Chromium, against the real gateway and the bundled charge point
- * simulator: sign-in, a station coming online, a wallet charged to zero watched live, a
+ * simulator: sign-in, a station coming online, remote start and stop and deactivation from the
+ * station page, a wallet charged to zero watched live, a
  * double-submitted top-up, tenant isolation, and an axe-core check of every page.
  *
  * One browser for the whole file. Screenshots go to docs/screenshots/ when
@@ -150,6 +151,40 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
 
     await page.goto(url('#/'));
     await expect.poll(async () => Number((await page.getByTestId('stations-online').textContent())?.split(' ')[0])).toBeGreaterThanOrEqual(1);
+    expectClean(problems);
+    await context.close();
+  });
+
+  it('starts and stops a charge from the station page, then deactivates the station', async () => {
+    const { station, record, user } = await stationAndDriver(30, 5000);
+    const { context, page, problems } = await signedIn();
+    page.on('dialog', (d) => void d.accept());
+    await page.goto(url(`#/stations/${record._id}`));
+    await page.getByRole('heading', { name: `Station ${record.ocpp_id}` }).waitFor();
+    await expect.poll(() => page.getByTestId('station-online').textContent()).toBe('online');
+
+    const started = station.waitFor('sessionStarted', () => true, 10_000);
+    await page.getByLabel('Connector', { exact: true }).selectOption('1');
+    await page.getByLabel('Driver e-mail').fill(user.email);
+    await page.getByRole('button', { name: 'Start charging' }).click();
+    await page.getByText('The station answered Accepted.').waitFor();
+    const [{ transactionId }] = await started;
+    // the new session appears on the page by itself (server-sent events)
+    const stop = page.getByRole('button', { name: `Stop transaction ${transactionId}` });
+    await stop.waitFor({ timeout: 10_000 });
+
+    const stopped = station.waitFor('sessionStopped', () => true, 10_000);
+    await stop.click();
+    await page.getByText('RemoteStopTransaction: Accepted.').waitFor();
+    expect((await stopped)[0]).toMatchObject({ transactionId, reason: 'Remote' });
+    await expect.poll(() => stop.count(), { timeout: 10_000 }).toBe(0);
+    const s = await settled(gw, record._id, transactionId);
+    expect(s).toMatchObject({ status: 'completed', termination: 'remote', stop_reason: 'Remote' });
+
+    await page.getByRole('button', { name: `Deactivate ${record.ocpp_id}` }).click();
+    await page.getByText(`${record.ocpp_id} is deactivated.`).waitFor();
+    await expect.poll(() => page.getByTestId('station-online').textContent(), { timeout: 10_000 }).toBe('offline');
+    expect((await gw.api('GET', `/v1/chargestations/${record._id}`)).body).toMatchObject({ active: false, online: false });
     expectClean(problems);
     await context.close();
   });
