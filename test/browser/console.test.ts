@@ -1,8 +1,8 @@
 /**
  * The operator console in real Chromium, against the real gateway and the bundled charge point
  * simulator: sign-in, a station coming online, remote start and stop and deactivation from the
- * station page, a wallet charged to zero watched live, a
- * double-submitted top-up, tenant isolation, and an axe-core check of every page.
+ * station page, a wallet charged to zero watched live, a double-submitted top-up, tenant
+ * isolation, and an axe-core check of every page.
  *
  * One browser for the whole file. Screenshots go to docs/screenshots/ when
  * UPDATE_SCREENSHOTS=1, otherwise to a temporary folder (so a test run leaves the tree clean).
