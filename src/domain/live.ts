@@ -37,7 +37,8 @@ export function sessionBilled(
       debited: s.debited + (s.wallet_id ? plan.delta : 0),
       ...(powerW !== undefined ? { power_w: powerW } : {}),
       ...(balanceAfter !== undefined ? { balance: balanceAfter } : {}),
-      at: new Date().toISOString(),
+      /** ms since the epoch (a string is built only if someone reads it) */
+      at: Date.now(),
     },
   };
 }

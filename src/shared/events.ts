@@ -28,6 +28,7 @@ export interface LiveEvent {
 export interface LiveEvents {
   /** False when nobody watches: publishers may skip building an event. */
   readonly watched: boolean;
+  /** The event is the publisher's no more: it must not be changed after this call. */
   publish(event: LiveEvent): void;
   /** The listener gets each flush's events (one per subject); returns the unsubscribe function. */
   subscribe(listener: (batch: readonly LiveEvent[]) => void): () => void;
@@ -38,14 +39,20 @@ export function subjectOf(e: Pick<LiveEvent, 'type' | 'id'>): string {
   return `${e.type}:${e.id}`;
 }
 
-/** Merges an event into the pending one of its subject: later data wins, `refresh` sticks. */
+/**
+ * Merges an event into the pending one of its subject: later data wins, `refresh` sticks. The
+ * first event of a subject is kept as it is and later ones are merged into a copy, so the
+ * objects handed to listeners are never changed afterwards.
+ */
 export function coalesce(pending: Map<string, LiveEvent>, event: LiveEvent): void {
   const key = subjectOf(event);
-  const prev = pending.get(key);
-  if (!prev) {
-    pending.set(key, { ...event, ...(event.data ? { data: { ...event.data } } : {}) });
+  const first = pending.get(key);
+  if (!first) {
+    pending.set(key, event);
     return;
   }
+  const prev = { ...first };
+  pending.set(key, prev);
   if (event.data) prev.data = { ...prev.data, ...event.data };
   if (event.refresh) prev.refresh = true;
   prev.station = event.station ?? prev.station;

@@ -167,7 +167,7 @@ export function SessionPage({ id }) {
     if (type === 'session' && e.id === id) {
       if (e.energy_wh !== undefined || e.balance !== undefined) {
         setLatest((l) => ({ ...l, ...e }));
-        const t = Date.parse(e.at ?? new Date().toISOString()) / 1000;
+        const t = (e.at ?? Date.now()) / 1000;
         setPoints((p) => [...(p ?? []), { t, ...e }]);
       }
       if (e.refresh) refresh();
