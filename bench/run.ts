@@ -7,7 +7,8 @@
  * measure one after the other while the other processes sit idle. Writes
  * bench/results/<timestamp>.json, latest.json, latest.md and latest.svg.
  *
- * Options: --quick; --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>.
+ * Options: --quick; --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
+ * its p99 at 2,000 MV/s with the operator console open on a busy session page vs closed).
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
  * 2 = the harness itself failed.
  */
@@ -24,9 +25,11 @@ import { runHotWallet } from './scenarios/hot-wallet.ts';
 import { prepareIdleFleet, runIdleFleet } from './scenarios/idle-fleet.ts';
 import { prepareSteady, runSteady, type SteadyState } from './scenarios/steady.ts';
 import { prepareZeroStop, runZeroStop } from './scenarios/zero-stop.ts';
+import { runConsoleComparison } from './scenarios/console.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const withConsole = args.includes('--console');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',').map(Number);
 const outDir = args.find((a) => a.startsWith('--out='))?.slice(6) ?? path.join(ROOT, 'bench', 'results');
 const cfg = quick ? QUICK : FULL;
@@ -127,6 +130,7 @@ try {
     await step('scenario 1', async () => {
       steady = await runSteady(ctx, await prep1());
     });
+    if (steady && withConsole) await step('console', () => runConsoleComparison(ctx, steady!));
     if (steady && wanted(4)) await step('scenario 4', () => runHotWallet(ctx, steady!));
     await prep1().then(
       (p) => p.gw.close().catch((err) => void report.errors.push(`closing scenario 1's gateway: ${err}`)),

@@ -102,6 +102,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     stop() {
       stopping ??= (async () => {
         // Stop taking new work on both ports, let stations' pending calls finish, then the db.
+        context.events.close();
         await Promise.allSettled([ocpp.close(), admin.close()]);
         await context.sessions.close();
         await context.stationWrites.drain();

@@ -6,6 +6,7 @@ import { LocalConnections } from './ocpp/connections.ts';
 import { ApiKeyVerifier } from './domain/apikeys/api-keys.ts';
 import { SessionService } from './domain/sessions/service.ts';
 import { StationWrites } from './domain/chargers/station-writes.ts';
+import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
@@ -23,6 +24,8 @@ export interface AppContext {
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
   readonly apiKeys: ApiKeyVerifier;
+  /** what changed, for whoever watches live (the console), published after each commit */
+  readonly events: LiveEvents;
 }
 
 /** Parts tests replace; anything not given is built from the configuration. */
@@ -41,6 +44,7 @@ export function buildContext(
 ): AppContext {
   const { clock, log } = base;
   const stations = new LocalConnections(log.child({ component: 'ocpp' }));
+  const events = new LocalLiveEvents((err) => log.error({ err }, 'live event listener failed'));
   return {
     config,
     db,
@@ -49,7 +53,7 @@ export function buildContext(
     stations,
     stationWrites: new StationWrites(db),
     sessions: new SessionService(
-      { db, clock, log: log.child({ component: 'sessions' }), stations },
+      { db, clock, log: log.child({ component: 'sessions' }), stations, events },
       {
         sweepIntervalMs: config.billingSweepIntervalS * 1000,
         defaultMaxPowerW: config.maxStationPowerW,
@@ -59,5 +63,6 @@ export function buildContext(
       },
     ),
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
+    events,
   };
 }

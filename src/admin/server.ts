@@ -23,6 +23,10 @@ import { rateRoutes } from './routes/rates.ts';
 import { apiKeyRoutes } from './routes/api-keys.ts';
 import { sessionRoutes } from './routes/sessions.ts';
 import { alertRoutes } from './routes/alerts.ts';
+import { eventRoutes } from './routes/events.ts';
+import { overviewRoutes } from './routes/overview.ts';
+import { ConsoleAuth } from './console-session.ts';
+import { consoleRoutes } from '../console/routes.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -94,6 +98,8 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
   app.get('/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   const badKeys = new FailureThrottle(deps.config.authFailuresPerSource, 60_000);
+  const consoleAuth = new ConsoleAuth({ ...deps, authFailuresPerSource: deps.config.authFailuresPerSource });
+  await app.register(consoleRoutes(consoleAuth));
 
   await app.register(
     async (v1) => {
@@ -111,7 +117,8 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         }
         const header = req.headers.authorization;
         const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-        const principal = match ? await deps.apiKeys.verify(match[1]!) : undefined;
+        // No Bearer key: the operator console's session cookie (src/admin/console-session.ts).
+        const principal = match ? await deps.apiKeys.verify(match[1]!) : await consoleAuth.principal(req);
         if (!principal) {
           badKeys.fail(source);
           return reply
@@ -132,6 +139,8 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,
+        overviewRoutes,
+        eventRoutes,
       ]) {
         await v1.register(routes(deps));
       }

@@ -11,6 +11,7 @@ import type {
   WalletsTable,
 } from './tables/wallets.ts';
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
+import type { ConsoleSessionsTable } from './tables/console-sessions.ts';
 
 export interface Database {
   organizations: OrganizationsTable;
@@ -25,6 +26,7 @@ export interface Database {
   rates: RatesTable;
   sessions: SessionsTable;
   alerts: AlertsTable;
+  console_sessions: ConsoleSessionsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -13,6 +13,7 @@ import type { StationSession } from './handlers/context.ts';
 import type { AppContext } from '../context.ts';
 import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
+import { stationChanged } from '../domain/live.ts';
 
 export const OCPP_SUBPROTOCOL = 'ocpp1.6';
 /** Frames above this size close the connection (WebSocket code 1009). */
@@ -135,6 +136,7 @@ export function createOcppServer(
     const clog = log.child({ identity: session.identity });
     clog.info({ remoteAddress: client.handshake.remoteAddress }, 'station connected');
     connections.attach(client);
+    deps.events.publish(stationChanged(session.stationId, { online: true }));
     client.on('badMessage', ({ error }: { error: Error }) => {
       clog.warn({ reason: error.message }, 'bad message from station');
     });
@@ -143,6 +145,7 @@ export function createOcppServer(
     });
     client.once('close', ({ code, reason }: { code: number; reason: string }) => {
       clog.info({ code, reason }, 'station disconnected');
+      deps.events.publish(stationChanged(session.stationId, { online: connections.isOnline(session.identity) }));
     });
     attachHandlers(client, { deps, station: session, log: clog });
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop

@@ -48,6 +48,11 @@ export function newApiKey(): string {
   return API_KEY_PREFIX + randomBytes(32).toString('base64url');
 }
 
+/** Console session tokens: 32 random bytes like API keys, stored as the same SHA-256 digest. */
+export function newSessionToken(): string {
+  return randomBytes(32).toString('base64url');
+}
+
 export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }

@@ -5,7 +5,7 @@ import { migrateToLatest, MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { createPostgresDatabase, migratedDb, ON_POSTGRES, POSTGRES_URL } from '../helpers/db.ts';
 
 const EXPECTED_TABLES = [
-  'alerts', 'api_keys', 'charge_stations', 'connectors', 'ledger_entries', 'organizations', 'rates', 'sessions', 'tokens',
+  'alerts', 'api_keys', 'charge_stations', 'connectors', 'console_sessions', 'ledger_entries', 'organizations', 'rates', 'sessions', 'tokens',
   'top_ups', 'users', 'wallets',
 ];
 

@@ -1,8 +1,10 @@
 import { z } from 'zod';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import type { Alert } from '../../db/tables/sessions.ts';
 import type { AppContext } from '../../context.ts';
-import { commonErrors, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
-import { listAlerts } from '../../domain/sessions/alerts.ts';
+import { commonErrors, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
+import { acknowledgeAlert, listAlerts } from '../../domain/sessions/alerts.ts';
+import { alertRaised } from '../../domain/live.ts';
 
 const alertSchema = z
   .object({
@@ -13,37 +15,68 @@ const alertSchema = z
     transaction_id: z.number().int().nullable(),
     message: z.string(),
     details: z.record(z.string(), z.unknown()),
+    acknowledged: z.boolean(),
+    acknowledgedAt: isoDate.nullable(),
+    acknowledgedBy: z.string().nullable().describe('the API key id that acknowledged it'),
     createdAt: isoDate,
   })
   .meta({ id: 'Alert' });
 
+function json(a: Alert): z.infer<typeof alertSchema> {
+  return {
+    _id: a.id,
+    kind: a.kind,
+    chargestation: a.station_id,
+    session: a.session_id,
+    transaction_id: a.transaction_id,
+    message: a.message,
+    details: a.details,
+    acknowledged: a.acknowledged_at !== null,
+    acknowledgedAt: iso(a.acknowledged_at),
+    acknowledgedBy: a.acknowledged_by,
+    createdAt: a.created_at.toISOString(),
+  };
+}
+
 export function alertRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
+    const tags = ['alerts'];
+
     app.get('/alerts', {
       config: { tenancy: 'filtered' },
       schema: {
-        tags: ['alerts'],
+        tags,
         summary: 'What stations did that an operator should look at, newest first',
         description:
-          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session, remote_stop_failed.',
-        querystring: listQuery.extend({ chargestation: objectId.optional(), kind: z.string().max(64).optional() }),
+          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session, remote_stop_failed. ' +
+          '`open=true` lists only those not acknowledged yet.',
+        querystring: listQuery.extend({
+          chargestation: objectId.optional(),
+          session: objectId.optional(),
+          kind: z.string().max(64).optional(),
+          open: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+        }),
         response: { 200: pageOf(alertSchema), ...commonErrors },
       },
       handler: async (req) => {
         const page = await listAlerts(deps.db, { ...req.query, organization: req.tenant.filter(undefined) });
-        return {
-          data: page.data.map((a) => ({
-            _id: a.id,
-            kind: a.kind,
-            chargestation: a.station_id,
-            session: a.session_id,
-            transaction_id: a.transaction_id,
-            message: a.message,
-            details: a.details,
-            createdAt: a.created_at.toISOString(),
-          })),
-          next_cursor: page.next_cursor,
-        };
+        return { data: page.data.map(json), next_cursor: page.next_cursor };
+      },
+    });
+
+    app.post('/alerts/:id/ack', {
+      config: { tenancy: { params: { id: 'alert' } } },
+      schema: {
+        tags,
+        summary: 'Acknowledge an alert',
+        description: 'Marks the alert as seen by an operator; it leaves the open list. Acknowledging it again changes nothing.',
+        params: idParams,
+        response: { 200: alertSchema, ...commonErrors },
+      },
+      handler: async (req) => {
+        const alert = await acknowledgeAlert(deps.db, req.params.id, deps.clock.now(), req.principal?.keyId ?? null);
+        deps.events.publish(alertRaised({ stationId: alert.station_id ?? undefined, sessionId: alert.session_id ?? undefined, kind: alert.kind }));
+        return json(alert);
       },
     });
   };

@@ -164,6 +164,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         querystring: listQuery.extend({
           organization: z.string().optional(),
           active: z.enum(['true', 'false']).transform((v) => v === 'true').optional(),
+          q: z.string().min(1).max(48).optional().describe('only stations whose ocpp_id starts with this (ignoring case)'),
         }),
         response: { 200: pageOf(stationSchema), ...commonErrors },
       },

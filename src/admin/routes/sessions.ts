@@ -33,6 +33,8 @@ export const sessionSchema = z
       .describe("what ended it: its StopTransaction, its connector's status, a new transaction there, an operator"),
     closed_by: z.string().nullable().describe('the API key that closed it by hand'),
     refusal_reason: z.string().nullable(),
+    stop_requested_at: isoDate.nullable().describe('when the gateway first asked the station to stop'),
+    stop_attempts: z.number().int().describe('RemoteStopTransaction calls sent so far'),
     cost: z.object({
       amount: z.number().int().describe('cents; live for running sessions (TIME up to now)'),
       debited: z.number().int().describe('cents taken from the wallet for this session so far'),
@@ -74,6 +76,8 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
     ended_by: s.ended_by,
     closed_by: s.closed_by,
     refusal_reason: s.refusal_reason,
+    stop_requested_at: iso(s.stop_requested_at),
+    stop_attempts: s.stop_attempts,
     cost: { amount: deps.sessions.liveCost(s), debited: s.debited, currency: s.currency },
     rate: s.rate_snapshot
       ? { _id: s.rate_snapshot.rate_id, currency: s.rate_snapshot.currency, price_components: s.rate_snapshot.price_components }

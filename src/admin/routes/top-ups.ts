@@ -4,6 +4,7 @@ import type { TopUp } from '../../db/tables/wallets.ts';
 import { createManualTopUp, getTopUp, MAX_TOP_UP_CENTS } from '../../domain/wallets/top-ups.ts';
 import type { AppContext } from '../../context.ts';
 import { cents, commonErrors, conflictErrors, idParams, isoDate, objectId } from '../schemas.ts';
+import { walletChanged } from '../../domain/live.ts';
 
 export const topUpSchema = z
   .object({
@@ -67,6 +68,7 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
         );
         if (created) {
           deps.log.info({ topUp: topUp.id, wallet: topUp.wallet_id, amount: topUp.wallet_amount }, 'wallet topped up');
+          deps.events?.publish(walletChanged(topUp.wallet_id));
         } else {
           reply.header('Idempotent-Replayed', 'true');
         }

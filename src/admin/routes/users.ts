@@ -222,7 +222,7 @@ export function userRoutes(deps: AppContext): FastifyPluginAsyncZod {
         tags: ['wallets'],
         summary: "The wallet's ledger, oldest first",
         params: idParams,
-        querystring: listQuery,
+        querystring: listQuery.extend({ session: objectId.optional().describe("only this session's entries") }),
         response: { 200: pageOf(ledgerEntrySchema), ...commonErrors },
       },
       handler: async (req) => {

@@ -74,5 +74,8 @@ export interface AlertsTable {
   message: string;
   details: ColumnType<Record<string, unknown>, string | undefined, string>;
   created_at: GeneratedTimestamp;
+  acknowledged_at: NullableTimestamp;
+  /** the API key id that acknowledged it */
+  acknowledged_by: ColumnType<string | null, string | null | undefined, string | null>;
 }
 export type Alert = Selectable<AlertsTable>;

@@ -50,7 +50,11 @@ export class ApiKeyVerifier {
 
   /** The principal a presented key stands for, or undefined when it is not valid. */
   async verify(presented: string): Promise<Principal | undefined> {
-    const hash = hashApiKey(presented);
+    return this.verifyDigest(hashApiKey(presented));
+  }
+
+  /** The same check by the key's digest (a console session keeps the digest, never the key). */
+  async verifyDigest(hash: string): Promise<Principal | undefined> {
     if (this.bootstrapHash && digestsEqual(hash, this.bootstrapHash)) {
       return { keyId: 'bootstrap', organizationId: null };
     }

@@ -258,6 +258,13 @@ export interface ListStationsQuery {
   cursor?: string | undefined;
   organization?: string | undefined;
   active?: boolean | undefined;
+  /** identities starting with this, ignoring case */
+  q?: string | undefined;
+}
+
+/** A LIKE pattern matching values that start with `prefix` literally. */
+function startsWith(prefix: string): string {
+  return prefix.replace(/[\\%_]/g, (c) => '\\' + c) + '%';
 }
 
 export async function listStations(
@@ -269,6 +276,7 @@ export async function listStations(
   if (after) q = q.where('id', '>', after);
   if (query.organization) q = q.where('organization_id', '=', query.organization);
   if (query.active !== undefined) q = q.where('active', '=', query.active);
+  if (query.q) q = q.where((eb) => eb(eb.fn('lower', ['ocpp_id']), 'like', startsWith(query.q!.toLowerCase())));
   const { data: page, next_cursor } = toPage(await q.execute(), query.limit, (s) => s.id);
   const connectors = page.length
     ? await db

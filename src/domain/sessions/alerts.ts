@@ -2,6 +2,7 @@ import type { Db } from '../../db/index.ts';
 import type { Alert } from '../../db/tables/sessions.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
+import { NotFoundError } from '../../shared/errors.ts';
 
 export type AlertKind =
   | 'unknown_transaction'
@@ -71,19 +72,47 @@ export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date
     .execute();
 }
 
-/** Alerts, newest first; `organization` keeps those of that organization's stations. */
+/**
+ * Alerts, newest first; `organization` keeps those of that organization's stations, `open`
+ * those not acknowledged yet (false: only acknowledged ones).
+ */
 export async function listAlerts(
   db: Db,
-  q: { limit: number; cursor?: string | undefined; chargestation?: string | undefined; kind?: string | undefined; organization?: string | undefined },
+  q: {
+    limit: number;
+    cursor?: string | undefined;
+    chargestation?: string | undefined;
+    session?: string | undefined;
+    kind?: string | undefined;
+    open?: boolean | undefined;
+    organization?: string | undefined;
+  },
 ): Promise<Page<Alert>> {
   let query = db.selectFrom('alerts').selectAll().orderBy('id', 'desc').limit(q.limit + 1);
   const before = decodeCursor(q.cursor);
   if (before) query = query.where('id', '<', before);
   if (q.chargestation) query = query.where('station_id', '=', q.chargestation);
+  if (q.session) query = query.where('session_id', '=', q.session);
   if (q.kind) query = query.where('kind', '=', q.kind);
+  if (q.open !== undefined) query = query.where('acknowledged_at', q.open ? 'is' : 'is not', null);
   if (q.organization) {
     const org = q.organization;
     query = query.where('station_id', 'in', db.selectFrom('charge_stations').select('id').where('organization_id', '=', org));
   }
   return toPage(await query.execute(), q.limit, (a) => a.id);
+}
+
+/** Marks an alert as seen by an operator (the first acknowledgement stays). */
+export async function acknowledgeAlert(db: Db, id: string, at: Date, by: string | null): Promise<Alert> {
+  const alert = await db
+    .updateTable('alerts')
+    .set((eb) => ({
+      acknowledged_at: eb.fn.coalesce('acknowledged_at', eb.val(at)),
+      acknowledged_by: eb.fn.coalesce('acknowledged_by', eb.val(by)),
+    }))
+    .where('id', '=', id)
+    .returningAll()
+    .executeTakeFirst();
+  if (!alert) throw new NotFoundError('alert', id);
+  return alert;
 }

@@ -2,6 +2,8 @@ import type { Db } from '../../db/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionBilled } from '../live.ts';
 import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter-values.ts';
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
@@ -62,7 +64,7 @@ export class MeterBatcher {
   private readonly alertWrites = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; events?: LiveEvents | undefined },
     /** after a batch's commit, before its stations are answered: stop what must stop */
     private readonly onCommitted: (result: BatchResult) => void,
     options: { maxBatch: number; concurrency: number } = { maxBatch: 400, concurrency: 1 },
@@ -165,6 +167,7 @@ export class MeterBatcher {
           last_reading_at: write.readingAt && (!row.last_reading_at || write.readingAt > row.last_reading_at) ? write.readingAt : row.last_reading_at,
         });
         for (const wh of backwardsWh) alerts.push(backwardsAlert(row, wh));
+        if (this.deps.events?.watched) this.deps.events.publish(sessionBilled(row, plan, balanceAfter, [write]));
       }
       const planned = new Set(writes.map((w) => w.row.id));
       pending = pending.filter((r) => {
@@ -236,6 +239,7 @@ export class MeterBatcher {
     }
     try {
       await recordAlerts(this.deps.db, alerts, now);
+      for (const a of alerts) this.deps.events?.publish(alertRaised(a));
     } catch (err) {
       this.deps.log.error({ err }, 'could not record meter alerts');
     }

@@ -7,6 +7,8 @@ import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionChanged } from '../live.ts';
 import { closeByOperator, endOpenOnConnector } from './endings.ts';
 import { connectorBusy } from './session-rows.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
@@ -59,7 +61,7 @@ export class SessionService {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined },
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
@@ -114,6 +116,7 @@ export class SessionService {
       };
       setImmediate(() => void this.stopper.stopMarked(target));
     }
+    if (result.created) this.deps.events?.publish(sessionChanged(result.session));
     if (result.replaced) await this.ended(result.replaced, 'transaction_replaced', 'a new StartTransaction on its connector');
     this.walletsAtZero([result.walletAtZero]);
     return result;
@@ -138,7 +141,10 @@ export class SessionService {
       .transaction()
       .execute((tx) => endOpenOnConnector(tx, { stationId: station.stationId, connectorId: report.connectorId, startedBefore: after }, 'connector_status', now));
     if (!ended.length) return;
-    for (const e of ended) this.meter.forget(e.session.transaction_id);
+    for (const e of ended) {
+      this.meter.forget(e.session.transaction_id);
+      this.deps.events?.publish(sessionChanged(e.session));
+    }
     this.walletsAtZero(ended.map((e) => e.ended.billing?.walletAtZero));
     // Stations often report Available on reconnecting before they flush their queued
     // StopTransaction: the operator is told only if none arrives within the grace.
@@ -173,6 +179,8 @@ export class SessionService {
     for (const s of sessions) {
       this.meter.forget(s.transaction_id);
       this.deps.log.info({ transactionId: s.transaction_id }, `transaction ended by ${why}`);
+      this.deps.events?.publish(sessionChanged(s));
+      this.deps.events?.publish(alertRaised({ stationId: s.station_id, sessionId: s.id, kind }));
     }
     await recordAlerts(
       this.deps.db,
@@ -189,6 +197,7 @@ export class SessionService {
   async closeSession(sessionId: string, input: { meterStop?: number | undefined; closedBy: string }): Promise<Session> {
     const { session, ended } = await closeByOperator(this.deps.db, this.deps.clock.now(), sessionId, input);
     this.meter.forget(session.transaction_id);
+    this.deps.events?.publish(sessionChanged(session));
     this.deps.log.info({ transactionId: session.transaction_id, closedBy: input.closedBy }, 'session closed by an operator');
     this.walletsAtZero([ended.billing?.walletAtZero]);
     return session;
@@ -202,6 +211,9 @@ export class SessionService {
   async stop(station: StationRef, input: StopInput) {
     const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input);
     this.meter.forget(input.transactionId);
+    this.deps.events?.publish(
+      result.session ? sessionChanged(result.session) : alertRaised({ stationId: station.stationId, kind: 'unknown_transaction' }),
+    );
     this.walletsAtZero([result.walletAtZero]);
     return result;
   }

@@ -5,6 +5,8 @@ import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
 import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
+import type { LiveEvents } from '../../shared/events.ts';
+import { alertRaised, sessionChanged } from '../live.ts';
 
 /** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
 export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
@@ -31,7 +33,7 @@ export class RemoteStopper {
   private closed = false;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
@@ -87,6 +89,7 @@ export class RemoteStopper {
   }
 
   private async request(target: StopTarget): Promise<StopOutcome> {
+    this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     let state = this.inFlight.get(target.sessionId);
     if (state?.running) return 'Accepted';
     if (state?.timer) clearTimeout(state.timer);
@@ -143,6 +146,7 @@ export class RemoteStopper {
       .catch((err: unknown) => {
         this.deps.log.warn({ err, sessionId: target.sessionId }, 'could not count a stop attempt');
       });
+    this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     // Running until here: a reconnect meanwhile asks this chain for another attempt (`again`)
     // rather than starting a second one.
     state.running = false;
@@ -202,6 +206,7 @@ export class RemoteStopper {
         );
       });
       this.deps.log.warn({ identity: target.identity, transactionId: target.transactionId, last }, 'remote stop failed after retries');
+      this.deps.events?.publish(alertRaised({ stationId: target.stationId, sessionId: target.sessionId, kind: 'remote_stop_failed' }));
     } catch (err) {
       this.deps.log.error({ err }, 'could not record a failed remote stop');
     }

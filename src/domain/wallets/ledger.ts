@@ -118,7 +118,7 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
 export async function listEntries(
   db: Db,
   walletId: string,
-  q: { limit: number; cursor?: string | undefined },
+  q: { limit: number; cursor?: string | undefined; session?: string | undefined },
 ): Promise<Page<LedgerEntry>> {
   let query = db
     .selectFrom('ledger_entries')
@@ -128,5 +128,6 @@ export async function listEntries(
     .limit(q.limit + 1);
   const after = decodeSeqCursor(q.cursor);
   if (after !== undefined) query = query.where('seq', '>', after);
+  if (q.session) query = query.where('session_id', '=', q.session);
   return toPage(await query.execute(), q.limit, (e) => e.seq);
 }

@@ -1,10 +1,12 @@
 import { recordDiagnosticsStatus, recordFirmwareStatus, recordStatus } from '../../domain/chargers/stations.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { Handler, HandlerContext } from './context.ts';
+import { stationChanged } from '../../domain/live.ts';
 
 export const bootNotification: Handler<'BootNotification'> = async (ctx, req) => {
   const now = ctx.deps.clock.now();
   await ctx.deps.stationWrites.boot(ctx.station.stationId, req, now);
+  ctx.deps.events.publish(stationChanged(ctx.station.stationId));
   ctx.log.info(
     { vendor: req.chargePointVendor, model: req.chargePointModel, firmware: req.firmwareVersion },
     'station booted',
@@ -49,6 +51,7 @@ export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
 export const heartbeat: Handler<'Heartbeat'> = async (ctx) => {
   const now = ctx.deps.clock.now();
   await ctx.deps.stationWrites.heartbeat(ctx.station.stationId, now);
+  ctx.deps.events.publish(stationChanged(ctx.station.stationId, { lastHeartbeat: now.toISOString() }));
   return { currentTime: now.toISOString() };
 };
 
@@ -67,6 +70,7 @@ export const statusNotification: Handler<'StatusNotification'> = async (ctx, req
     },
     ctx.deps.clock.now(),
   );
+  ctx.deps.events.publish(stationChanged(ctx.station.stationId));
   await ctx.deps.sessions.connectorStatus(
     { stationId: ctx.station.stationId, identity: ctx.station.identity },
     { connectorId: req.connectorId, status: req.status, timestamp: req.timestamp ? new Date(req.timestamp) : undefined },
