@@ -103,7 +103,7 @@ export interface Config {
   readonly dbPoolSize: number;
   /** failed logins per minute (OCPP handshakes and admin keys) before a source gets 429 */
   readonly authFailuresPerSource: number;
-  /** failed station logins per minute before an identity gets 429 */
+  /** failed station logins per minute for one identity from one address before that pair backs off */
   readonly authFailuresPerIdentity: number;
 }
 

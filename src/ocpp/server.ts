@@ -25,7 +25,7 @@ export interface OcppServerOptions {
   callTimeoutS: number;
   /** consecutive malformed frames before the station is disconnected; 0 = never */
   maxBadMessages: number;
-  /** failed handshakes per minute per source address / per identity before 429 */
+  /** failed handshakes per minute per source address / per identity and source before they back off */
   authFailuresPerSource: number;
   authFailuresPerIdentity: number;
 }
@@ -83,8 +83,6 @@ export function createOcppServer(
     ) => {
       const { identity } = handshake;
       const source = handshake.remoteAddress ?? 'unknown';
-      const wait = authenticator.throttled(identity, source);
-      if (wait !== undefined) return reject(429, 'Too Many Requests');
       if (!handshake.protocols.has(OCPP_SUBPROTOCOL)) {
         return reject(400, `subprotocol ${OCPP_SUBPROTOCOL} required`);
       }
@@ -96,15 +94,12 @@ export function createOcppServer(
         return reject(503, 'Service Unavailable');
       }
       if (!station || !station.active) {
-        authenticator.failed(undefined, source);
-        return reject(404, 'Not Found');
+        // Unknown identities back off only further unknown identities from this source.
+        return authenticator.unknownIdentity(source) === undefined ? reject(404, 'Not Found') : reject(429, 'Too Many Requests');
       }
       if (station.password_hash) {
-        const ok = await authenticator.check(identity, handshake.password, station.password_hash);
-        if (!ok) {
-          authenticator.failed(identity, source);
-          return reject(401, 'Unauthorized');
-        }
+        const verdict = await authenticator.verify(source, identity, handshake.password, station.password_hash);
+        if (!verdict.ok) return verdict.retryAfterS ? reject(429, 'Too Many Requests') : reject(401, 'Unauthorized');
       }
       accept(
         { stationId: station.id, identity, organizationId: station.organization_id, stopsPending: station.stops_pending },
