@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
 import { RPCServer } from './rpc.ts';
 import { findStationsForHandshake, type HandshakeStation } from '../domain/chargers/stations.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { BatchLoader } from '../shared/group-commit.ts';
 import { StationAuthenticator } from './station-auth.ts';
 import { LocalConnections } from './connections.ts';
@@ -12,8 +12,9 @@ import { attachHandlers } from './handlers/index.ts';
 import type { OcppDeps, StationSession } from './handlers/context.ts';
 import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
+import { OCPP_SUBPROTOCOL, UpgradeGate } from './handshake.ts';
 
-export const OCPP_SUBPROTOCOL = 'ocpp1.6';
+export { OCPP_SUBPROTOCOL };
 /** Frames above this size close the connection (WebSocket code 1009). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -35,13 +36,6 @@ export interface OcppServer {
   listen(): Promise<AddressInfo>;
   /** Stops accepting, closes stations after their pending calls, closes the port. */
   close(): Promise<void>;
-}
-
-interface Handshake {
-  identity: string;
-  protocols: Set<string>;
-  password?: Buffer;
-  remoteAddress?: string;
 }
 
 /** The OCPP-J WebSocket endpoint: handshake checks, one RPC client per station, handlers. */
@@ -72,41 +66,36 @@ export function createOcppServer(
     windowMs: 60_000,
   });
 
-  // Handshakes arriving together (a fleet reconnecting) share one station query.
-  const stations = new BatchLoader<string, HandshakeStation>((ids) => findStationsForHandshake(deps.db, ids), 500);
-
-  rpc.auth(
-    async (
-      accept: (session?: StationSession, protocol?: string) => void,
-      reject: (code: number, message: string) => void,
-      handshake: Handshake,
-    ) => {
-      const { identity } = handshake;
-      const source = handshake.remoteAddress ?? 'unknown';
-      if (!handshake.protocols.has(OCPP_SUBPROTOCOL)) {
-        return reject(400, `subprotocol ${OCPP_SUBPROTOCOL} required`);
-      }
-      let station;
-      try {
-        station = await stations.get(identity);
-      } catch (err) {
-        log.error({ err, identity }, 'station lookup failed during handshake');
-        return reject(503, 'Service Unavailable');
-      }
-      if (!station || !station.active) {
-        // Unknown identities back off only further unknown identities from this source.
-        return authenticator.unknownIdentity(source) === undefined ? reject(404, 'Not Found') : reject(429, 'Too Many Requests');
-      }
-      if (station.password_hash) {
-        const verdict = await authenticator.verify(source, identity, handshake.password, station.password_hash);
-        if (!verdict.ok) return verdict.retryAfterS ? reject(429, 'Too Many Requests') : reject(401, 'Unauthorized');
-      }
-      accept(
-        { stationId: station.id, identity, organizationId: station.organization_id, stopsPending: station.stops_pending },
-        OCPP_SUBPROTOCOL,
-      );
-    },
+  // Handshakes arriving together (a fleet reconnecting) share one station query; a key the
+  // database refuses fails only its own handshake.
+  const stations = new BatchLoader<string, HandshakeStation>(
+    (keys) => findStationsForHandshake(deps.db, keys),
+    500,
+    (err) => !isDatabaseUnavailable(err),
   );
+
+  let server: Server;
+  if (options.tls) {
+    server = createHttpsServer({
+      cert: readFileSync(options.tls.certFile),
+      key: readFileSync(options.tls.keyFile),
+    });
+  } else {
+    server = createHttpServer();
+  }
+  const gate = new UpgradeGate({
+    stations,
+    authenticator,
+    log,
+    rpc,
+  });
+  rpc.auth(gate.authorize);
+  server.on('upgrade', gate.onUpgrade);
+  server.on('request', (req, res) => {
+    res.statusCode = 426;
+    res.setHeader('Upgrade', 'websocket');
+    res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
+  });
 
   rpc.on(
     'upgradeAborted',
@@ -142,24 +131,6 @@ export function createOcppServer(
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop
     // marked after the handshake's look-up is retried by the stopper's own timer.)
     if (session.stopsPending) deps.sessions.onStationConnected(session.identity);
-  });
-
-  let server: Server;
-  if (options.tls) {
-    server = createHttpsServer({
-      cert: readFileSync(options.tls.certFile),
-      key: readFileSync(options.tls.keyFile),
-    });
-  } else {
-    server = createHttpServer();
-  }
-  server.on('request', (_req, res) => {
-    res.statusCode = 426;
-    res.setHeader('Upgrade', 'websocket');
-    res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
-  });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    rpc.handleUpgrade(req, socket as Socket, head);
   });
 
   return {

@@ -1,6 +1,7 @@
+import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, uniqueIdentity, type TestGateway } from '../helpers/gateway.ts';
-import { handshakeStatus, stationClient } from '../helpers/station.ts';
+import { handshakeStatus, openSocket, stationClient } from '../helpers/station.ts';
 
 /**
  * Failed logins slow down whoever fails, never whoever presents credentials that verify.
@@ -78,6 +79,33 @@ describe('station logins', () => {
     for (const id of ids) statuses.push(await handshakeStatus(stationClient(gw.ocppUrl, id, { password: 'wrong-guess-xx', ...from('127.0.0.5') })));
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(8);
     expect(statuses).toContain(429);
+  });
+
+  it('answers a missing password with a Basic challenge, and a client that logs in after it gets in', async () => {
+    const id = uniqueIdentity();
+    const password = 'challenge-first-pw';
+    await register(id, password);
+    const localAddress = '127.0.0.6';
+    const challenge = await new Promise<{ status: number; header: string | undefined }>((resolve, reject) => {
+      const ws = new WebSocket(`${gw.ocppUrl}/${id}`, ['ocpp1.6'], { localAddress });
+      ws.once('unexpected-response', (_req, res) => {
+        resolve({ status: res.statusCode ?? 0, header: res.headers['www-authenticate'] });
+        ws.terminate();
+      });
+      ws.once('open', () => reject(new Error('accepted without a password')));
+      ws.once('error', () => {});
+    });
+    expect(challenge.status).toBe(401);
+    expect(challenge.header).toMatch(/^Basic realm="[^"]+"/);
+    // challenges are not failures: more of them (past AUTH_FAILURES_PER_IDENTITY = 3) ...
+    for (let i = 0; i < 5; i++) expect(await handshakeStatus(stationClient(gw.ocppUrl, id, from(localAddress)))).toBe(401);
+    // ... and the same client answering with its credentials (a password not seen before) gets in
+    const ws = await openSocket(gw.ocppUrl, id, {
+      localAddress,
+      headers: { authorization: `Basic ${Buffer.from(`${id}:${password}`).toString('base64')}` },
+    });
+    expect(gw.app.ocpp.connections.isOnline(id)).toBe(true);
+    ws.close();
   });
 });
 

@@ -8,6 +8,7 @@ import {
   updateStation,
   type StationWithConnectors,
 } from '../../domain/chargers/stations.ts';
+import { IDENTITY_PATTERN, IDENTITY_RULE } from '../../domain/chargers/identity.ts';
 import type { AdminDeps } from '../server.ts';
 import { scopeOf } from '../scope.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
@@ -20,7 +21,8 @@ const password = z
 const createBody = z.strictObject({
   ocpp_id: z
     .string()
-    .regex(/^[^\s/]{1,48}$/, 'must be 1-48 characters without spaces or slashes'),
+    .regex(IDENTITY_PATTERN, `must be an OCPP identity: ${IDENTITY_RULE}`)
+    .describe('the charge point identity, the last segment of its connection URL; matched ignoring case'),
   organization: z.string().optional(),
   password: password.optional().describe('HTTP Basic auth password the station must present (write-only)'),
   active: z.boolean().optional(),

@@ -10,10 +10,13 @@ import { isUniqueViolation } from '../db-errors.ts';
 import { getRate } from '../billing/rates.ts';
 import { defaultOrganizationId, requireOrganization } from '../organizations/organizations.ts';
 import { STOP_PENDING } from '../sessions/stopper.ts';
+import { identityKey } from './identity.ts';
 
 /** What the OCPP handshake needs to know about an identity. */
 export interface HandshakeStation {
   id: string;
+  /** the identity as registered (a station may connect as `cp-001` to reach `CP-001`) */
+  ocpp_id: string;
   organization_id: string;
   active: boolean;
   password_hash: string | null;
@@ -23,17 +26,18 @@ export interface HandshakeStation {
 
 /**
  * The stations behind some OCPP identities, and whether a stop must be sent to each once it is
- * connected: one query for many handshakes (a fleet reconnecting after a restart).
+ * connected: one query for many handshakes (a fleet reconnecting after a restart). Identities
+ * match ignoring case; the map is keyed by `identityKey` (lower case).
  */
-export async function findStationsForHandshake(db: Db, ocppIds: readonly string[]): Promise<Map<string, HandshakeStation>> {
-  if (!ocppIds.length) return new Map();
+export async function findStationsForHandshake(db: Db, keys: readonly string[]): Promise<Map<string, HandshakeStation>> {
+  if (!keys.length) return new Map();
   const rows = await db
     .selectFrom('charge_stations as c')
     .select(['c.ocpp_id', 'c.id', 'c.organization_id', 'c.active', 'c.password_hash'])
     .select(sql<boolean>`exists (select 1 from sessions s where s.station_id = c.id and ${STOP_PENDING})`.as('stops_pending'))
-    .where('c.ocpp_id', 'in', [...ocppIds])
+    .where(sql<string>`lower(c.ocpp_id)`, 'in', keys.map(identityKey))
     .execute();
-  return new Map(rows.map(({ ocpp_id, ...station }) => [ocpp_id, station]));
+  return new Map(rows.map((station) => [identityKey(station.ocpp_id), station]));
 }
 
 export interface BootInfo {
@@ -225,6 +229,7 @@ export async function createStation(
       .execute();
   } catch (err) {
     if (isUniqueViolation(err)) {
+      // The unique index is on lower(ocpp_id): `cp-001` is taken when `CP-001` exists.
       throw new ConflictError('ocpp_id_taken', `a charge station with ocpp_id ${input.ocpp_id} exists`, {
         ocpp_id: input.ocpp_id,
       });
