@@ -98,6 +98,8 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
             maxBadMessages: config.ocppMaxBadMessages,
             authFailuresPerSource: config.authFailuresPerSource,
             authFailuresPerIdentity: config.authFailuresPerIdentity,
+            maxConnections: config.ocppMaxConnections,
+            handshakeTimeoutS: config.ocppHandshakeTimeoutS,
           },
           {
             db: dbHandle.db,

@@ -18,6 +18,14 @@ const seconds = (min: number) =>
     .min(min, `must be at least ${min}`)
     .max(86_400, 'must be at most 86400 (one day)');
 
+/** A whole number of something (calls, connections, failures) with a lower and optional upper bound. */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER, minMessage = `must be at least ${min}`) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, minMessage)
+    .max(max, `must be at most ${max}`);
+
 const optionalText = z
   .string()
   .optional()
@@ -49,27 +57,12 @@ const schema = z
     WS_PING_INTERVAL_S: seconds(0).default(30),
     OCPP_CALL_TIMEOUT_S: seconds(1).default(30),
     BILLING_SWEEP_INTERVAL_S: seconds(0).default(15),
-    DB_POOL_SIZE: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(2, 'must be at least 2')
-      .max(500, 'must be at most 500')
-      .default(20),
-    AUTH_FAILURES_PER_SOURCE: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .default(100),
-    AUTH_FAILURES_PER_IDENTITY: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .default(10),
-    OCPP_MAX_BAD_MESSAGES: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(0, 'must be 0 (never) or more')
-      .default(20),
+    DB_POOL_SIZE: whole(2, 500).default(20),
+    AUTH_FAILURES_PER_SOURCE: whole(1).default(100),
+    AUTH_FAILURES_PER_IDENTITY: whole(1).default(10),
+    OCPP_MAX_BAD_MESSAGES: whole(0, undefined, 'must be 0 (never) or more').default(20),
+    OCPP_MAX_CONNECTIONS: whole(1).default(10_000),
+    OCPP_HANDSHAKE_TIMEOUT_S: seconds(1).default(20),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -105,6 +98,10 @@ export interface Config {
   readonly authFailuresPerSource: number;
   /** failed station logins per minute for one identity from one address before that pair backs off */
   readonly authFailuresPerIdentity: number;
+  /** sockets open on the OCPP port (handshaking or connected); more are refused with 503 */
+  readonly ocppMaxConnections: number;
+  /** from TCP accept to a completed WebSocket upgrade; slower sockets are closed */
+  readonly ocppHandshakeTimeoutS: number;
 }
 
 export class ConfigError extends Error {
@@ -149,5 +146,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: e.DB_POOL_SIZE,
     authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
+    ocppMaxConnections: e.OCPP_MAX_CONNECTIONS,
+    ocppHandshakeTimeoutS: e.OCPP_HANDSHAKE_TIMEOUT_S,
   });
 }

@@ -13,6 +13,7 @@ import type { OcppDeps, StationSession } from './handlers/context.ts';
 import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
 import { OCPP_SUBPROTOCOL, UpgradeGate } from './handshake.ts';
+import { SocketGuard } from './sockets.ts';
 
 export { OCPP_SUBPROTOCOL };
 /** Frames above this size close the connection (WebSocket code 1009). */
@@ -29,6 +30,10 @@ export interface OcppServerOptions {
   /** failed handshakes per minute per source address / per identity and source before they back off */
   authFailuresPerSource: number;
   authFailuresPerIdentity: number;
+  /** sockets open on the port at once; more are refused (503) */
+  maxConnections: number;
+  /** from accept to a completed upgrade */
+  handshakeTimeoutS: number;
 }
 
 export interface OcppServer {
@@ -79,19 +84,30 @@ export function createOcppServer(
     server = createHttpsServer({
       cert: readFileSync(options.tls.certFile),
       key: readFileSync(options.tls.keyFile),
+      handshakeTimeout: options.handshakeTimeoutS * 1000,
     });
   } else {
     server = createHttpServer();
   }
+  const sockets = new SocketGuard(
+    server,
+    { maxConnections: options.maxConnections, handshakeTimeoutMs: options.handshakeTimeoutS * 1000, tls: Boolean(options.tls) },
+    log,
+  );
   const gate = new UpgradeGate({
     stations,
     authenticator,
     log,
     rpc,
+    overCapacity: (socket) => sockets.isOverCapacity(socket),
   });
   rpc.auth(gate.authorize);
   server.on('upgrade', gate.onUpgrade);
   server.on('request', (req, res) => {
+    if (sockets.isOverCapacity(req.socket)) {
+      res.writeHead(503, { 'Retry-After': '10', Connection: 'close' }).end();
+      return;
+    }
     res.statusCode = 426;
     res.setHeader('Upgrade', 'websocket');
     res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
@@ -115,6 +131,8 @@ export function createOcppServer(
   rpc.on('client', (client: any) => {
     enforceOcpp16ErrorSpelling(client);
     const session = client.session as StationSession;
+    const socket = client.handshake.request.socket;
+    sockets.upgraded(socket);
     const clog = log.child({ identity: session.identity });
     clog.info({ remoteAddress: client.handshake.remoteAddress }, 'station connected');
     connections.attach(client);

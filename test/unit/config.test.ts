@@ -57,6 +57,22 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the OCPP port limits, with their defaults', () => {
+    expect(loadConfig({})).toMatchObject({
+      ocppMaxConnections: 10_000,
+      ocppHandshakeTimeoutS: 20,
+    });
+    expect(
+      loadConfig({
+        OCPP_MAX_CONNECTIONS: '500',
+        OCPP_HANDSHAKE_TIMEOUT_S: '5',
+      }),
+    ).toMatchObject({
+      ocppMaxConnections: 500,
+      ocppHandshakeTimeoutS: 5,
+    });
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', ADMIN_API_KEY: ' ' })).toMatchObject({
       databaseUrl: undefined,
@@ -77,6 +93,8 @@ describe('loadConfig', () => {
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY'],
     [{ TLS_CERT_FILE: '/c.pem' }, 'TLS_KEY_FILE'],
     [{ TLS_KEY_FILE: '/k.pem' }, 'TLS_CERT_FILE'],
+    [{ OCPP_MAX_CONNECTIONS: '0' }, 'OCPP_MAX_CONNECTIONS'],
+    [{ OCPP_HANDSHAKE_TIMEOUT_S: '0' }, 'OCPP_HANDSHAKE_TIMEOUT_S'],
   ])('%j is refused with a message naming %s', (env, variable) => {
     const found = problems(env);
     expect(found.map((p) => p.variable)).toContain(variable);
