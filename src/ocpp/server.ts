@@ -14,6 +14,7 @@ import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
 import { OCPP_SUBPROTOCOL, UpgradeGate } from './handshake.ts';
 import { SocketGuard } from './sockets.ts';
+import { watchLiveness } from './liveness.ts';
 
 export { OCPP_SUBPROTOCOL };
 /** Frames above this size close the connection (WebSocket code 1009). */
@@ -56,7 +57,9 @@ export function createOcppServer(
     strictMode: true,
     // ocpp-rpc types validators as its own class; ours has the same two members it uses.
     strictModeValidators: [ocpp16Validator as never],
-    pingIntervalMs: options.pingIntervalS * 1000,
+    // Liveness is ours (liveness.ts): ocpp-rpc's keepalive drops a station that misses a pong
+    // even while it sends calls.
+    pingIntervalMs: 0,
     callTimeoutMs: options.callTimeoutS * 1000,
     respondWithDetailedErrors: false,
     // LocalConnections orders calls itself (one at a time, urgent stops excepted).
@@ -145,6 +148,12 @@ export function createOcppServer(
     client.once('close', ({ code, reason }: { code: number; reason: string }) => {
       clog.info({ code, reason }, 'station disconnected');
     });
+    watchLiveness(
+      client,
+      socket,
+      { pingIntervalMs: options.pingIntervalS * 1000, heartbeatIntervalMs: deps.settings.heartbeatIntervalS * 1000 },
+      clog,
+    );
     attachHandlers(client, { deps, station: session, log: clog });
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop
     // marked after the handshake's look-up is retried by the stopper's own timer.)
