@@ -100,6 +100,12 @@ export function createApp(config: Config, overrides: AppOverrides = {}): App {
             authFailuresPerIdentity: config.authFailuresPerIdentity,
             maxConnections: config.ocppMaxConnections,
             handshakeTimeoutS: config.ocppHandshakeTimeoutS,
+            calls: {
+              maxQueued: config.ocppMaxQueuedCalls,
+              maxRefused: config.ocppMaxRefusedCalls,
+              maxConnectorId: config.ocppMaxConnectorId,
+              refusedStartsPerMinute: config.ocppRefusedStartsPerMinute,
+            },
           },
           {
             db: dbHandle.db,

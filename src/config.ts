@@ -63,6 +63,10 @@ const schema = z
     OCPP_MAX_BAD_MESSAGES: whole(0, undefined, 'must be 0 (never) or more').default(20),
     OCPP_MAX_CONNECTIONS: whole(1).default(10_000),
     OCPP_HANDSHAKE_TIMEOUT_S: seconds(1).default(20),
+    OCPP_MAX_QUEUED_CALLS: whole(0, 10_000).default(10),
+    OCPP_MAX_REFUSED_CALLS: whole(0, undefined, 'must be 0 (never) or more').default(100),
+    OCPP_MAX_CONNECTOR_ID: whole(1, 10_000).default(32),
+    OCPP_REFUSED_STARTS_PER_MINUTE: whole(0, undefined, 'must be 0 (no limit) or more').default(10),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -102,6 +106,14 @@ export interface Config {
   readonly ocppMaxConnections: number;
   /** from TCP accept to a completed WebSocket upgrade; slower sockets are closed */
   readonly ocppHandshakeTimeoutS: number;
+  /** calls from one station waiting behind the one being handled; more get a CALLERROR */
+  readonly ocppMaxQueuedCalls: number;
+  /** refused calls (queue full) before a flooding station is disconnected; 0 = never */
+  readonly ocppMaxRefusedCalls: number;
+  /** highest connectorId a station may report */
+  readonly ocppMaxConnectorId: number;
+  /** StartTransactions per station per minute that may be refused before further starts wait; 0 = no limit */
+  readonly ocppRefusedStartsPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -148,5 +160,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
     ocppMaxConnections: e.OCPP_MAX_CONNECTIONS,
     ocppHandshakeTimeoutS: e.OCPP_HANDSHAKE_TIMEOUT_S,
+    ocppMaxQueuedCalls: e.OCPP_MAX_QUEUED_CALLS,
+    ocppMaxRefusedCalls: e.OCPP_MAX_REFUSED_CALLS,
+    ocppMaxConnectorId: e.OCPP_MAX_CONNECTOR_ID,
+    ocppRefusedStartsPerMinute: e.OCPP_REFUSED_STARTS_PER_MINUTE,
   });
 }

@@ -15,6 +15,7 @@ import { ocpp16Validator } from './validator.ts';
 import { OCPP_SUBPROTOCOL, UpgradeGate } from './handshake.ts';
 import { SocketGuard } from './sockets.ts';
 import { watchLiveness } from './liveness.ts';
+import { RefusedStartBudget, StationCallLimits, type CallLimitOptions } from './limits.ts';
 
 export { OCPP_SUBPROTOCOL };
 /** Frames above this size close the connection (WebSocket code 1009). */
@@ -35,6 +36,8 @@ export interface OcppServerOptions {
   maxConnections: number;
   /** from accept to a completed upgrade */
   handshakeTimeoutS: number;
+  /** per-station limits on inbound calls */
+  calls: CallLimitOptions;
 }
 
 export interface OcppServer {
@@ -115,6 +118,7 @@ export function createOcppServer(
     res.setHeader('Upgrade', 'websocket');
     res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
   });
+  const starts = new RefusedStartBudget(options.calls.refusedStartsPerMinute);
 
   rpc.on(
     'upgradeAborted',
@@ -154,7 +158,16 @@ export function createOcppServer(
       { pingIntervalMs: options.pingIntervalS * 1000, heartbeatIntervalMs: deps.settings.heartbeatIntervalS * 1000 },
       clog,
     );
-    attachHandlers(client, { deps, station: session, log: clog });
+    const limits = new StationCallLimits(options.calls, session, starts, () => {
+      clog.warn({ refused: options.calls.maxRefused }, 'station flooding calls; disconnected');
+      // Dropped, not closed gracefully: a closing handshake would first read (and refuse) every
+      // frame the station has already pushed into the socket, which can be hundreds of
+      // thousands. Nothing more is read from it; the refusals already decided go out first
+      // (next turn of the event loop), then the socket is destroyed.
+      socket.pause();
+      setImmediate(() => void client.close({ force: true }).catch(() => {}));
+    });
+    attachHandlers(client, { deps, station: session, log: clog }, undefined, limits);
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop
     // marked after the handshake's look-up is retried by the stopper's own timer.)
     if (session.stopsPending) deps.sessions.onStationConnected(session.identity);
