@@ -10,8 +10,6 @@
  * Identities match ignoring case: `cp-001` reaches the station registered as `CP-001`. The
  * registry keeps one station per case-folded identity (a unique index on `lower(ocpp_id)`).
  */
-export const IDENTITY_MAX_LENGTH = 48;
-
 export const IDENTITY_PATTERN = /^(?!\.\.?$)[A-Za-z0-9\-._~!$&'()*+,;=:@]{1,48}$/;
 
 export const IDENTITY_RULE =
