@@ -66,6 +66,14 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         maxBadMessages: config.ocppMaxBadMessages,
         authFailuresPerSource: config.authFailuresPerSource,
         authFailuresPerIdentity: config.authFailuresPerIdentity,
+        maxConnections: config.ocppMaxConnections,
+        handshakeTimeoutS: config.ocppHandshakeTimeoutS,
+        calls: {
+          maxQueued: config.ocppMaxQueuedCalls,
+          maxRefused: config.ocppMaxRefusedCalls,
+          maxConnectorId: config.ocppMaxConnectorId,
+          refusedStartsPerMinute: config.ocppRefusedStartsPerMinute,
+        },
       },
       context,
     );

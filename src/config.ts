@@ -18,6 +18,14 @@ const seconds = (min: number) =>
     .min(min, `must be at least ${min}`)
     .max(86_400, 'must be at most 86400 (one day)');
 
+/** A whole number of something (calls, connections, failures) with a lower and optional upper bound. */
+const whole = (min: number, max = Number.MAX_SAFE_INTEGER, minMessage = `must be at least ${min}`) =>
+  z.coerce
+    .number({ error: 'must be a number' })
+    .int('must be a whole number')
+    .min(min, minMessage)
+    .max(max, `must be at most ${max}`);
+
 const optionalText = z
   .string()
   .optional()
@@ -49,34 +57,18 @@ const schema = z
     WS_PING_INTERVAL_S: seconds(0).default(30),
     OCPP_CALL_TIMEOUT_S: seconds(1).default(30),
     BILLING_SWEEP_INTERVAL_S: seconds(0).default(15),
-    DB_POOL_SIZE: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(2, 'must be at least 2')
-      .max(500, 'must be at most 500')
-      .default(20),
-    AUTH_FAILURES_PER_SOURCE: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .default(100),
-    AUTH_FAILURES_PER_IDENTITY: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(1, 'must be at least 1')
-      .default(10),
-    MAX_STATION_POWER_KW: z.coerce
-      .number({ error: 'must be a number of kW' })
-      .int('must be a whole number of kW')
-      .min(0, 'must be 0 (no check) or more')
-      .max(100_000, 'must be at most 100000')
-      .default(400),
+    DB_POOL_SIZE: whole(2, 500).default(20),
+    AUTH_FAILURES_PER_SOURCE: whole(1).default(100),
+    AUTH_FAILURES_PER_IDENTITY: whole(1).default(10),
+    MAX_STATION_POWER_KW: whole(0, 100_000, 'must be 0 (no check) or more').default(400),
     TIME_BILLING_SILENCE_CAP_S: seconds(60).default(900),
-    OCPP_MAX_BAD_MESSAGES: z.coerce
-      .number({ error: 'must be a number' })
-      .int('must be a whole number')
-      .min(0, 'must be 0 (never) or more')
-      .default(20),
+    OCPP_MAX_BAD_MESSAGES: whole(0, undefined, 'must be 0 (never) or more').default(20),
+    OCPP_MAX_CONNECTIONS: whole(1).default(10_000),
+    OCPP_HANDSHAKE_TIMEOUT_S: seconds(1).default(20),
+    OCPP_MAX_QUEUED_CALLS: whole(0, 10_000).default(10),
+    OCPP_MAX_REFUSED_CALLS: whole(0, undefined, 'must be 0 (never) or more').default(100),
+    OCPP_MAX_CONNECTOR_ID: whole(1, 10_000).default(32),
+    OCPP_REFUSED_STARTS_PER_MINUTE: whole(0, undefined, 'must be 0 (no limit) or more').default(10),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -110,12 +102,24 @@ export interface Config {
   readonly dbPoolSize: number;
   /** failed logins per minute (OCPP handshakes and admin keys) before a source gets 429 */
   readonly authFailuresPerSource: number;
-  /** failed station logins per minute before an identity gets 429 */
+  /** failed station logins per minute for one identity from one address before that pair backs off */
   readonly authFailuresPerIdentity: number;
   /** the most power a station without its own maximum delivers (W); null = readings not checked */
   readonly maxStationPowerW: number | null;
   /** TIME accrues for a gone station's sessions only this long after its last sign of life */
   readonly timeBillingSilenceCapS: number;
+  /** sockets open on the OCPP port (handshaking or connected); more are refused with 503 */
+  readonly ocppMaxConnections: number;
+  /** from TCP accept to a completed WebSocket upgrade; slower sockets are closed */
+  readonly ocppHandshakeTimeoutS: number;
+  /** calls from one station waiting behind the one being handled; more get a CALLERROR */
+  readonly ocppMaxQueuedCalls: number;
+  /** refused calls (queue full) before a flooding station is disconnected; 0 = never */
+  readonly ocppMaxRefusedCalls: number;
+  /** highest connectorId a station may report */
+  readonly ocppMaxConnectorId: number;
+  /** StartTransactions per station per minute that may be refused before further starts wait; 0 = no limit */
+  readonly ocppRefusedStartsPerMinute: number;
 }
 
 export class ConfigError extends Error {
@@ -162,5 +166,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
     maxStationPowerW: e.MAX_STATION_POWER_KW === 0 ? null : e.MAX_STATION_POWER_KW * 1000,
     timeBillingSilenceCapS: e.TIME_BILLING_SILENCE_CAP_S,
+    ocppMaxConnections: e.OCPP_MAX_CONNECTIONS,
+    ocppHandshakeTimeoutS: e.OCPP_HANDSHAKE_TIMEOUT_S,
+    ocppMaxQueuedCalls: e.OCPP_MAX_QUEUED_CALLS,
+    ocppMaxRefusedCalls: e.OCPP_MAX_REFUSED_CALLS,
+    ocppMaxConnectorId: e.OCPP_MAX_CONNECTOR_ID,
+    ocppRefusedStartsPerMinute: e.OCPP_REFUSED_STARTS_PER_MINUTE,
   });
 }

@@ -14,6 +14,8 @@ export interface GatewayOptions {
   env?: Record<string, string>;
   /** run under `node --cpu-prof`, the profile written here when the gateway exits */
   cpuProfileDir?: string;
+  /** run the gateway of another checkout (e.g. an older commit, for a before/after figure) */
+  root?: string;
 }
 
 /** The gateway under test, `node --import tsx src/main.ts` in a child process. */
@@ -77,7 +79,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {
     const t0 = now();
-    const child = spawnNode(`gateway-${o.database}`, 'src/main.ts', env, nodeArgs);
+    const child = spawnNode(`gateway-${o.database}`, 'src/main.ts', env, nodeArgs, o.root);
     try {
       await waitHttpOk(`${adminUrl}/healthz`, child, o.database === 'pglite' ? 120_000 : 60_000);
     } catch (err) {

@@ -83,13 +83,14 @@ const children = new Set<Child>();
 /** Each child stopped: CPU seconds used, seconds alive, how long it took to exit, whether SIGKILL was needed. */
 export const childStops: { name: string; cpuS: number; wallS: number; stopMs: number; killed: boolean }[] = [];
 
-export function spawnNode(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = []): Child {
+/** `cwd`: the checkout to run `script` from (default this one; bench/flood.ts can measure an older one). */
+export function spawnNode(name: string, script: string, env: Record<string, string>, nodeArgs: string[] = [], cwd = ROOT): Child {
   // Raise the soft open-file limit to the hard one for the child (10,000 sockets need it).
   const args = nodeArgs.map((a) => `'${a.replaceAll("'", "'\\''")}'`).join(' ');
   const cmd = `${RAISE_NOFILE}; exec node ${args} --import tsx ${script}`;
   const started = Date.now();
   const proc: ChildProcess = spawn('bash', ['-c', cmd], {
-    cwd: ROOT,
+    cwd,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

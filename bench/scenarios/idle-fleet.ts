@@ -69,7 +69,11 @@ export interface IdlePrep {
  */
 export async function prepareIdleFleet(ctx: Ctx): Promise<IdlePrep> {
   const c = ctx.cfg.idle;
-  const gw = await startGateway({ database: 'postgres', env: { WS_PING_INTERVAL_S: '0', HEARTBEAT_INTERVAL_S: String(c.heartbeatS) } });
+  const gw = await startGateway({
+    database: 'postgres',
+    // the fleet plus reconnect overlap must fit under the OCPP port's connection cap
+    env: { WS_PING_INTERVAL_S: '0', HEARTBEAT_INTERVAL_S: String(c.heartbeatS), OCPP_MAX_CONNECTIONS: String(c.stations + 1_000) },
+  });
   const fx = await createFixture(gw.api, 'Bench idle', PRICE_CENTS_PER_KWH);
   const t0 = now();
   await createStations(gw.api, fx, identities('IDLE-', c.stations));

@@ -108,19 +108,22 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
       v1.addHook('onRequest', async (req, reply) => {
         const path = req.url.split('?')[0]!;
         if (PUBLIC_PATHS.has(path) || path.startsWith('/v1/docs')) return;
-        const source = req.socket.remoteAddress ?? 'unknown';
-        if (badKeys.blocked(source)) {
-          return reply
-            .status(429)
-            .header('Retry-After', String(badKeys.retryAfterS(source)))
-            .send(errorBody('too_many_requests', 'too many requests with an invalid API key; retry later'));
-        }
+        // The key is checked first (a SHA-256 and an index probe, cheap): a valid key always
+        // works, whatever else came from its address. Only invalid keys back off (429).
         const header = req.headers.authorization;
         const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
         // No Bearer key: the operator console's session cookie (src/admin/console-session.ts).
         const principal = match ? await deps.apiKeys.verify(match[1]!) : await consoleAuth.principal(req);
         if (!principal) {
+          const source = req.socket.remoteAddress ?? 'unknown';
+          const wait = badKeys.retryAfterS(source);
           badKeys.fail(source);
+          if (wait > 0) {
+            return reply
+              .status(429)
+              .header('Retry-After', String(wait))
+              .send(errorBody('too_many_requests', 'too many requests with an invalid API key; retry later'));
+          }
           return reply
             .status(401)
             .header('WWW-Authenticate', 'Bearer')

@@ -1,10 +1,10 @@
 import { readFileSync } from 'node:fs';
 import { createServer as createHttpServer, type IncomingMessage, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { AddressInfo } from 'node:net';
 import { RPCServer } from './rpc.ts';
 import { findStationsForHandshake, type HandshakeStation } from '../domain/chargers/stations.ts';
+import { isDatabaseUnavailable } from '../db/errors.ts';
 import { BatchLoader } from '../shared/group-commit.ts';
 import { StationAuthenticator } from './station-auth.ts';
 import type { LocalConnections } from './connections.ts';
@@ -14,8 +14,12 @@ import type { AppContext } from '../context.ts';
 import { enforceOcpp16ErrorSpelling } from './wire.ts';
 import { ocpp16Validator } from './validator.ts';
 import { stationChanged } from '../domain/live.ts';
+import { OCPP_SUBPROTOCOL, UpgradeGate } from './handshake.ts';
+import { SocketGuard } from './sockets.ts';
+import { watchLiveness } from './liveness.ts';
+import { RefusedStartBudget, StationCallLimits, type CallLimitOptions } from './limits.ts';
 
-export const OCPP_SUBPROTOCOL = 'ocpp1.6';
+export { OCPP_SUBPROTOCOL };
 /** Frames above this size close the connection (WebSocket code 1009). */
 export const MAX_FRAME_BYTES = 64 * 1024;
 
@@ -27,9 +31,15 @@ export interface OcppServerOptions {
   callTimeoutS: number;
   /** consecutive malformed frames before the station is disconnected; 0 = never */
   maxBadMessages: number;
-  /** failed handshakes per minute per source address / per identity before 429 */
+  /** failed handshakes per minute per source address / per identity and source before they back off */
   authFailuresPerSource: number;
   authFailuresPerIdentity: number;
+  /** sockets open on the port at once; more are refused (503) */
+  maxConnections: number;
+  /** from accept to a completed upgrade */
+  handshakeTimeoutS: number;
+  /** per-station limits on inbound calls */
+  calls: CallLimitOptions;
 }
 
 export interface OcppServer {
@@ -37,13 +47,6 @@ export interface OcppServer {
   listen(): Promise<AddressInfo>;
   /** Stops accepting, closes stations after their pending calls, closes the port. */
   close(): Promise<void>;
-}
-
-interface Handshake {
-  identity: string;
-  protocols: Set<string>;
-  password?: Buffer;
-  remoteAddress?: string;
 }
 
 /** The OCPP-J WebSocket endpoint: handshake checks, one RPC client per station, handlers. */
@@ -59,7 +62,9 @@ export function createOcppServer(
     strictMode: true,
     // ocpp-rpc types validators as its own class; ours has the same two members it uses.
     strictModeValidators: [ocpp16Validator as never],
-    pingIntervalMs: options.pingIntervalS * 1000,
+    // Liveness is ours (liveness.ts): ocpp-rpc's keepalive drops a station that misses a pong
+    // even while it sends calls.
+    pingIntervalMs: 0,
     callTimeoutMs: options.callTimeoutS * 1000,
     respondWithDetailedErrors: false,
     // LocalConnections orders calls itself (one at a time, urgent stops excepted).
@@ -74,46 +79,48 @@ export function createOcppServer(
     windowMs: 60_000,
   });
 
-  // Handshakes arriving together (a fleet reconnecting) share one station query.
-  const stations = new BatchLoader<string, HandshakeStation>((ids) => findStationsForHandshake(deps.db, ids), 500);
-
-  rpc.auth(
-    async (
-      accept: (session?: StationSession, protocol?: string) => void,
-      reject: (code: number, message: string) => void,
-      handshake: Handshake,
-    ) => {
-      const { identity } = handshake;
-      const source = handshake.remoteAddress ?? 'unknown';
-      const wait = authenticator.throttled(identity, source);
-      if (wait !== undefined) return reject(429, 'Too Many Requests');
-      if (!handshake.protocols.has(OCPP_SUBPROTOCOL)) {
-        return reject(400, `subprotocol ${OCPP_SUBPROTOCOL} required`);
-      }
-      let station;
-      try {
-        station = await stations.get(identity);
-      } catch (err) {
-        log.error({ err, identity }, 'station lookup failed during handshake');
-        return reject(503, 'Service Unavailable');
-      }
-      if (!station || !station.active) {
-        authenticator.failed(undefined, source);
-        return reject(404, 'Not Found');
-      }
-      if (station.password_hash) {
-        const ok = await authenticator.check(identity, handshake.password, station.password_hash);
-        if (!ok) {
-          authenticator.failed(identity, source);
-          return reject(401, 'Unauthorized');
-        }
-      }
-      accept(
-        { stationId: station.id, identity, organizationId: station.organization_id, stopsPending: station.stops_pending },
-        OCPP_SUBPROTOCOL,
-      );
-    },
+  // Handshakes arriving together (a fleet reconnecting) share one station query; a key the
+  // database refuses fails only its own handshake.
+  const stations = new BatchLoader<string, HandshakeStation>(
+    (keys) => findStationsForHandshake(deps.db, keys),
+    500,
+    (err) => !isDatabaseUnavailable(err),
   );
+
+  let server: Server;
+  if (options.tls) {
+    server = createHttpsServer({
+      cert: readFileSync(options.tls.certFile),
+      key: readFileSync(options.tls.keyFile),
+      handshakeTimeout: options.handshakeTimeoutS * 1000,
+    });
+  } else {
+    server = createHttpServer();
+  }
+  const sockets = new SocketGuard(
+    server,
+    { maxConnections: options.maxConnections, handshakeTimeoutMs: options.handshakeTimeoutS * 1000, tls: Boolean(options.tls) },
+    log,
+  );
+  const gate = new UpgradeGate({
+    stations,
+    authenticator,
+    log,
+    rpc,
+    overCapacity: (socket) => sockets.isOverCapacity(socket),
+  });
+  rpc.auth(gate.authorize);
+  server.on('upgrade', gate.onUpgrade);
+  server.on('request', (req, res) => {
+    if (sockets.isOverCapacity(req.socket)) {
+      res.writeHead(503, { 'Retry-After': '10', Connection: 'close' }).end();
+      return;
+    }
+    res.statusCode = 426;
+    res.setHeader('Upgrade', 'websocket');
+    res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
+  });
+  const starts = new RefusedStartBudget(options.calls.refusedStartsPerMinute);
 
   rpc.on(
     'upgradeAborted',
@@ -133,6 +140,8 @@ export function createOcppServer(
   rpc.on('client', (client: any) => {
     enforceOcpp16ErrorSpelling(client);
     const session = client.session as StationSession;
+    const socket = client.handshake.request.socket;
+    sockets.upgraded(socket);
     const clog = log.child({ identity: session.identity });
     clog.info({ remoteAddress: client.handshake.remoteAddress }, 'station connected');
     connections.attach(client);
@@ -147,28 +156,25 @@ export function createOcppServer(
       clog.info({ code, reason }, 'station disconnected');
       deps.events.publish(stationChanged(session.stationId, { online: connections.isOnline(session.identity) }));
     });
-    attachHandlers(client, { deps, station: session, log: clog });
+    watchLiveness(
+      client,
+      socket,
+      { pingIntervalMs: options.pingIntervalS * 1000, heartbeatIntervalMs: deps.config.heartbeatIntervalS * 1000 },
+      clog,
+    );
+    const limits = new StationCallLimits(options.calls, session, starts, () => {
+      clog.warn({ refused: options.calls.maxRefused }, 'station flooding calls; disconnected');
+      // Dropped, not closed gracefully: a closing handshake would first read (and refuse) every
+      // frame the station has already pushed into the socket, which can be hundreds of
+      // thousands. Nothing more is read from it; the refusals already decided go out first
+      // (next turn of the event loop), then the socket is destroyed.
+      socket.pause();
+      setImmediate(() => void client.close({ force: true }).catch(() => {}));
+    });
+    attachHandlers(client, { deps, station: session, log: clog }, undefined, limits);
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop
     // marked after the handshake's look-up is retried by the stopper's own timer.)
     if (session.stopsPending) deps.sessions.onStationConnected(session.identity);
-  });
-
-  let server: Server;
-  if (options.tls) {
-    server = createHttpsServer({
-      cert: readFileSync(options.tls.certFile),
-      key: readFileSync(options.tls.keyFile),
-    });
-  } else {
-    server = createHttpServer();
-  }
-  server.on('request', (_req, res) => {
-    res.statusCode = 426;
-    res.setHeader('Upgrade', 'websocket');
-    res.end('OCPP 1.6J endpoint: connect with a WebSocket to /ocpp/<chargePointId>\n');
-  });
-  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
-    rpc.handleUpgrade(req, socket as Socket, head);
   });
 
   return {

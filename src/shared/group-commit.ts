@@ -84,15 +84,19 @@ export class GroupCommit<T, R = void> {
 
 /**
  * Coalesces lookups by key: keys asked for while a lookup is in progress are looked up
- * together by the next one (one query). A failed lookup fails the keys it held.
+ * together by the next one (one query). A failed lookup fails only the keys that cause it:
+ * when `isolate(err)` says the error may come from one key (bad data rather than, say, the
+ * database being down), the batch is split in halves and retried until the culprit stands
+ * alone, so one bad key costs its batch O(log n) extra queries and fails only itself.
  */
 export class BatchLoader<K, V> {
-  private queue = new Map<K, { resolve: (v: V | undefined) => void; reject: (err: unknown) => void }[]>();
+  private queue = new Map<K, Waiter<V>[]>();
   private running = false;
 
   constructor(
     private readonly load: (keys: K[]) => Promise<Map<K, V>>,
     private readonly maxBatch = 1_000,
+    private readonly isolate: (err: unknown) => boolean = () => true,
   ) {}
 
   get(key: K): Promise<V | undefined> {
@@ -106,25 +110,39 @@ export class BatchLoader<K, V> {
 
   private pump(): void {
     if (this.running || !this.queue.size) return;
-    const batch = new Map<K, { resolve: (v: V | undefined) => void; reject: (err: unknown) => void }[]>();
+    const batch = new Map<K, Waiter<V>[]>();
     for (const [key, waiting] of this.queue) {
       if (batch.size >= this.maxBatch) break;
       batch.set(key, waiting);
       this.queue.delete(key);
     }
     this.running = true;
-    this.load([...batch.keys()])
-      .then(
-        (found) => {
-          for (const [key, waiting] of batch) for (const w of waiting) w.resolve(found.get(key));
-        },
-        (err: unknown) => {
-          for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
-        },
-      )
-      .finally(() => {
-        this.running = false;
-        this.pump();
-      });
+    void this.settle(batch).finally(() => {
+      this.running = false;
+      this.pump();
+    });
   }
+
+  private async settle(batch: Map<K, Waiter<V>[]>): Promise<void> {
+    let found: Map<K, V>;
+    try {
+      found = await this.load([...batch.keys()]);
+    } catch (err) {
+      if (batch.size > 1 && this.isolate(err)) {
+        const entries = [...batch];
+        const half = Math.ceil(entries.length / 2);
+        await this.settle(new Map(entries.slice(0, half)));
+        await this.settle(new Map(entries.slice(half)));
+      } else {
+        for (const waiting of batch.values()) for (const w of waiting) w.reject(err);
+      }
+      return;
+    }
+    for (const [key, waiting] of batch) for (const w of waiting) w.resolve(found.get(key));
+  }
+}
+
+interface Waiter<V> {
+  resolve: (v: V | undefined) => void;
+  reject: (err: unknown) => void;
 }

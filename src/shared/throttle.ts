@@ -1,10 +1,18 @@
 /**
- * Counts failures per key (a source address, a station identity) in a fixed window and says
- * when a key has failed too often. Memory stays bounded: old windows are dropped as they
- * expire and the map never holds more than `maxKeys` keys.
+ * Counts failures per key (a source address, a source and identity pair) and backs a key off
+ * when it fails too often: the first `limit - 1` failures cost nothing; the `limit`-th makes the
+ * key wait 1 s before its next attempt, and each further failure doubles the wait, up to
+ * `windowMs`. A key is forgotten `windowMs` after its last failure, or at once when it succeeds.
+ *
+ * It is a back-off, not a lock: a key that stops failing is free again after at most one wait,
+ * and callers consult it only for attempts that would cost them something (a password hash),
+ * never for credentials already known to be good.
+ *
+ * Memory stays bounded: expired keys are dropped as the map fills, and it never holds more than
+ * `maxKeys` keys.
  */
 export class FailureThrottle {
-  private readonly windows = new Map<string, { count: number; resetAt: number }>();
+  private readonly keys = new Map<string, { failures: number; waitUntil: number; forgetAt: number }>();
 
   constructor(
     private readonly limit: number,
@@ -13,42 +21,55 @@ export class FailureThrottle {
     private readonly maxKeys = 100_000,
   ) {}
 
-  /** True when the key has used up its failures for the current window. */
+  /** True while the key must wait before its next attempt. */
   blocked(key: string): boolean {
-    const w = this.windows.get(key);
-    if (!w) return false;
-    if (w.resetAt <= this.now()) {
-      this.windows.delete(key);
-      return false;
-    }
-    return w.count >= this.limit;
+    return this.retryAfterMs(key) > 0;
+  }
+
+  /** Whole seconds until the key may try again (at least 1 while it is blocked; 0 when it is not). */
+  retryAfterS(key: string): number {
+    const ms = this.retryAfterMs(key);
+    return ms > 0 ? Math.max(1, Math.ceil(ms / 1000)) : 0;
   }
 
   fail(key: string): void {
     const now = this.now();
-    const w = this.windows.get(key);
-    if (w && w.resetAt > now) {
-      w.count += 1;
-      return;
+    let entry = this.keys.get(key);
+    if (!entry || entry.forgetAt <= now) {
+      if (!entry && this.keys.size >= this.maxKeys) this.prune(now);
+      entry = { failures: 0, waitUntil: 0, forgetAt: 0 };
+      this.keys.set(key, entry);
     }
-    if (this.windows.size >= this.maxKeys) this.prune(now);
-    this.windows.set(key, { count: 1, resetAt: now + this.windowMs });
+    entry.failures += 1;
+    entry.forgetAt = now + this.windowMs;
+    const over = entry.failures - this.limit;
+    if (over >= 0) entry.waitUntil = now + Math.min(1000 * 2 ** Math.min(over, 30), this.windowMs);
   }
 
-  /** Seconds until the key may try again. */
-  retryAfterS(key: string): number {
-    const w = this.windows.get(key);
-    return w ? Math.max(1, Math.ceil((w.resetAt - this.now()) / 1000)) : 0;
+  /** The key proved itself (a password verified): its failures are forgotten. */
+  succeeded(key: string): void {
+    this.keys.delete(key);
+  }
+
+  private retryAfterMs(key: string): number {
+    const entry = this.keys.get(key);
+    if (!entry) return 0;
+    const now = this.now();
+    if (entry.forgetAt <= now) {
+      this.keys.delete(key);
+      return 0;
+    }
+    return Math.max(0, entry.waitUntil - now);
   }
 
   private prune(now: number): void {
-    for (const [k, w] of this.windows) if (w.resetAt <= now) this.windows.delete(k);
+    for (const [k, e] of this.keys) if (e.forgetAt <= now) this.keys.delete(k);
     // Still full (an attack from very many keys): forget the oldest half.
-    if (this.windows.size >= this.maxKeys) {
+    if (this.keys.size >= this.maxKeys) {
       let drop = Math.floor(this.maxKeys / 2);
-      for (const k of this.windows.keys()) {
+      for (const k of this.keys.keys()) {
         if (drop-- <= 0) break;
-        this.windows.delete(k);
+        this.keys.delete(k);
       }
     }
   }

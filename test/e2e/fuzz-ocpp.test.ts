@@ -68,7 +68,9 @@ const frame: fc.Arbitrary<Frame> = fc.oneof(
 let gw: TestGateway;
 let walletUser: string;
 beforeAll(async () => {
-  gw = await startGateway({ env: { OCPP_MAX_BAD_MESSAGES: '0' } });
+  // Every fuzzed CALL is to reach its handler: the per-station queue limit (which would refuse
+  // most of a burst) has its own test in ocpp-limits.test.ts.
+  gw = await startGateway({ env: { OCPP_MAX_BAD_MESSAGES: '0', OCPP_MAX_QUEUED_CALLS: '10000' } });
   const rate = await aRate(gw);
   await aStation(gw, { rate: rate._id });
   walletUser = (await aUserWithWallet(gw, { balance: 10_000 })).user._id;

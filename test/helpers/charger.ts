@@ -1,5 +1,7 @@
 import { SimStation } from '../../simulators/index.ts';
-import { eventually } from './station.ts';
+import { eventually, type TestStation } from './station.ts';
+import type { TestGateway } from './gateway.ts';
+import { aRate, aStation, aUserWithWallet } from './builders.ts';
 
 export type StopPolicy = 'Accepted' | 'Rejected' | 'rejectFirst' | 'silent';
 
@@ -74,3 +76,17 @@ export async function aCharger(
 }
 
 export type Charger = Awaited<ReturnType<typeof aCharger>>;
+export type { TestStation };
+
+/**
+ * A charger with a transaction running on connector 1 (register 0 at start), its station billed at
+ * an ENERGY rate of `pricePerKwh` cents, paid by a fresh wallet holding `balance` cents.
+ */
+export async function aRunningSession(gw: TestGateway, opts: { pricePerKwh: number; balance: number }) {
+  const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: opts.pricePerKwh }] });
+  const station = await aStation(gw, { rate: rate._id });
+  const { user, token } = await aUserWithWallet(gw, { balance: opts.balance });
+  const charger = await aCharger(gw.ocppUrl, station.ocpp_id);
+  const { transactionId } = await charger.start(token.physicalId, 0);
+  return { charger, station, user, token, transactionId };
+}

@@ -1,3 +1,4 @@
+import WebSocket, { type ClientOptions as WsOptions } from 'ws';
 import { RPCClient } from '../../src/ocpp/rpc.ts';
 
 export interface ClientOptions {
@@ -74,4 +75,11 @@ export async function eventually<T>(check: () => T | Promise<T>, ms = 5000): Pro
     await new Promise((r) => setTimeout(r, 20));
   }
   throw new Error(`condition not met within ${ms} ms${last ? `: ${String(last)}` : ''}`);
+}
+
+/** A bare `ws` WebSocket to the gateway offering ocpp1.6, once open (for frames and behaviours ocpp-rpc would not produce). */
+export async function openSocket(url: string, identity: string, options: WsOptions = {}): Promise<WebSocket> {
+  const ws = new WebSocket(`${url}/${identity}`, ['ocpp1.6'], options);
+  await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+  return ws;
 }

@@ -57,6 +57,34 @@ describe('loadConfig', () => {
     });
   });
 
+  it('reads the OCPP port limits, with their defaults', () => {
+    expect(loadConfig({})).toMatchObject({
+      ocppMaxConnections: 10_000,
+      ocppHandshakeTimeoutS: 20,
+      ocppMaxQueuedCalls: 10,
+      ocppMaxRefusedCalls: 100,
+      ocppMaxConnectorId: 32,
+      ocppRefusedStartsPerMinute: 10,
+    });
+    expect(
+      loadConfig({
+        OCPP_MAX_CONNECTIONS: '500',
+        OCPP_HANDSHAKE_TIMEOUT_S: '5',
+        OCPP_MAX_QUEUED_CALLS: '0',
+        OCPP_MAX_REFUSED_CALLS: '0',
+        OCPP_MAX_CONNECTOR_ID: '4',
+        OCPP_REFUSED_STARTS_PER_MINUTE: '0',
+      }),
+    ).toMatchObject({
+      ocppMaxConnections: 500,
+      ocppHandshakeTimeoutS: 5,
+      ocppMaxQueuedCalls: 0,
+      ocppMaxRefusedCalls: 0,
+      ocppMaxConnectorId: 4,
+      ocppRefusedStartsPerMinute: 0,
+    });
+  });
+
   it('treats empty strings as unset', () => {
     expect(loadConfig({ DATABASE_URL: '', ADMIN_API_KEY: ' ' })).toMatchObject({
       databaseUrl: undefined,
@@ -77,6 +105,12 @@ describe('loadConfig', () => {
     [{ ADMIN_API_KEY: 'short' }, 'ADMIN_API_KEY'],
     [{ TLS_CERT_FILE: '/c.pem' }, 'TLS_KEY_FILE'],
     [{ TLS_KEY_FILE: '/k.pem' }, 'TLS_CERT_FILE'],
+    [{ OCPP_MAX_CONNECTIONS: '0' }, 'OCPP_MAX_CONNECTIONS'],
+    [{ OCPP_HANDSHAKE_TIMEOUT_S: '0' }, 'OCPP_HANDSHAKE_TIMEOUT_S'],
+    [{ OCPP_MAX_QUEUED_CALLS: '-1' }, 'OCPP_MAX_QUEUED_CALLS'],
+    [{ OCPP_MAX_REFUSED_CALLS: '1.5' }, 'OCPP_MAX_REFUSED_CALLS'],
+    [{ OCPP_MAX_CONNECTOR_ID: '0' }, 'OCPP_MAX_CONNECTOR_ID'],
+    [{ OCPP_REFUSED_STARTS_PER_MINUTE: 'many' }, 'OCPP_REFUSED_STARTS_PER_MINUTE'],
   ])('%j is refused with a message naming %s', (env, variable) => {
     const found = problems(env);
     expect(found.map((p) => p.variable)).toContain(variable);

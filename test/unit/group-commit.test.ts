@@ -104,4 +104,45 @@ describe('BatchLoader', () => {
     expect(b.status).toBe('rejected');
     expect(c).toEqual({ status: 'fulfilled', value: 'Y' });
   });
+
+  it('a key that makes the batched lookup fail fails only itself; the rest of its batch is answered', async () => {
+    const loads: string[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const loader = new BatchLoader<string, string>(async (keys) => {
+      loads.push(keys);
+      if (loads.length === 1) await gate;
+      if (keys.includes('nul\0')) throw new Error('invalid byte sequence');
+      return new Map(keys.map((k) => [k, k.toUpperCase()]));
+    });
+    const first = loader.get('first');
+    const batch = ['a', 'b', 'nul\0', 'c', 'd'].map((k) => loader.get(k));
+    release();
+    await first;
+    const results = await Promise.allSettled(batch);
+    expect(results.map((r) => (r.status === 'fulfilled' ? r.value : 'rejected'))).toEqual(['A', 'B', 'rejected', 'C', 'D']);
+    // the batch, then halves until the bad key stands alone
+    expect(loads.length).toBeLessThanOrEqual(2 + 2 * Math.ceil(Math.log2(5)));
+  });
+
+  it('an error that is not about one key (the database is down) fails the batch without splitting it', async () => {
+    let calls = 0;
+    const loader = new BatchLoader<string, string>(
+      async (keys) => {
+        calls += 1;
+        if (calls === 1) await new Promise((r) => setTimeout(r, 5));
+        else throw Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED', keys });
+        return new Map();
+      },
+      1_000,
+      (err) => (err as { code?: string }).code !== 'ECONNREFUSED',
+    );
+    const first = loader.get('x');
+    const batch = ['a', 'b', 'c', 'd'].map((k) => loader.get(k));
+    await first;
+    const results = await Promise.allSettled(batch);
+    expect(results.every((r) => r.status === 'rejected')).toBe(true);
+    expect(calls).toBe(2);
+  });
 });
+

@@ -9,6 +9,7 @@ import {
   type StationWithConnectors,
 } from '../../domain/chargers/stations.ts';
 import type { AppContext } from '../../context.ts';
+import { IDENTITY_PATTERN, IDENTITY_RULE } from '../../domain/chargers/identity.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const password = z
@@ -30,7 +31,8 @@ const maxPowerKw = z
 const createBody = z.strictObject({
   ocpp_id: z
     .string()
-    .regex(/^[^\s/]{1,48}$/, 'must be 1-48 characters without spaces or slashes'),
+    .regex(IDENTITY_PATTERN, `must be an OCPP identity: ${IDENTITY_RULE}`)
+    .describe('the charge point identity, the last segment of its connection URL; matched ignoring case'),
   organization: z.string().optional(),
   password: password.optional().describe('HTTP Basic auth password the station must present (write-only)'),
   active: z.boolean().optional(),

@@ -10,10 +10,13 @@ import { isUniqueViolation } from '../../db/errors.ts';
 import { getRate } from '../billing/rates.ts';
 import { defaultOrganizationId, requireOrganization } from '../organizations/organizations.ts';
 import { stopPendingAt } from '../sessions/stop-marks.ts';
+import { identityKey } from './identity.ts';
 
 /** What the OCPP handshake needs to know about an identity. */
 export interface HandshakeStation {
   id: string;
+  /** the identity as registered (a station may connect as `cp-001` to reach `CP-001`) */
+  ocpp_id: string;
   organization_id: string;
   active: boolean;
   password_hash: string | null;
@@ -23,17 +26,18 @@ export interface HandshakeStation {
 
 /**
  * The stations behind some OCPP identities, and whether a stop must be sent to each once it is
- * connected: one query for many handshakes (a fleet reconnecting after a restart).
+ * connected: one query for many handshakes (a fleet reconnecting after a restart). Identities
+ * match ignoring case; the map is keyed by `identityKey` (lower case).
  */
-export async function findStationsForHandshake(db: Db, ocppIds: readonly string[]): Promise<Map<string, HandshakeStation>> {
-  if (!ocppIds.length) return new Map();
+export async function findStationsForHandshake(db: Db, keys: readonly string[]): Promise<Map<string, HandshakeStation>> {
+  if (!keys.length) return new Map();
   const rows = await db
     .selectFrom('charge_stations as c')
     .select(['c.ocpp_id', 'c.id', 'c.organization_id', 'c.active', 'c.password_hash'])
     .select(stopPendingAt(sql.ref('c.id')).as('stops_pending'))
-    .where('c.ocpp_id', 'in', [...ocppIds])
+    .where(sql<string>`lower(c.ocpp_id)`, 'in', keys.map(identityKey))
     .execute();
-  return new Map(rows.map(({ ocpp_id, ...station }) => [ocpp_id, station]));
+  return new Map(rows.map((station) => [identityKey(station.ocpp_id), station]));
 }
 
 export interface BootInfo {
@@ -228,8 +232,9 @@ export async function createStation(
       .execute();
   } catch (err) {
     if (isUniqueViolation(err)) {
-      // Identities are unique across the installation; say only that this one cannot be used,
-      // not where it is used (a scoped key must learn nothing of another organization).
+      // Identities are unique across the installation, ignoring case (the index is on
+      // lower(ocpp_id)); say only that this one cannot be used, not where it is used (a scoped
+      // key must learn nothing of another organization).
       throw new ConflictError('ocpp_id_taken', 'this ocpp_id is not available; choose another', { field: 'ocpp_id' });
     }
     throw err;

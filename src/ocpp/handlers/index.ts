@@ -76,15 +76,21 @@ export function toCallError(err: unknown, ctx: HandlerContext, action: string): 
   return createRPCError('InternalError', 'internal error', {});
 }
 
+/** Runs each of a station's calls under its limits (src/ocpp/limits.ts); throws a CALLERROR to refuse one. */
+export interface CallGate {
+  run<T>(action: InboundAction, params: unknown, handle: () => Promise<T>): Promise<T>;
+}
+
 export function attachHandlers(
   client: HandlingClient,
   ctx: HandlerContext,
   table: HandlerTable = coreHandlers,
+  gate?: CallGate,
 ): void {
   for (const action of Object.keys(table) as InboundAction[]) {
     const handler = table[action] as Handler<InboundAction>;
     const schema = inbound[action];
-    client.handle(action, async ({ params }) => {
+    const handle = async (params: unknown) => {
       try {
         const request = schema.parse(params);
         const lenient = lenienceOf(params, request);
@@ -95,6 +101,7 @@ export function attachHandlers(
       } catch (err) {
         throw toCallError(err, ctx, action);
       }
-    });
+    };
+    client.handle(action, ({ params }) => (gate ? gate.run(action, params, () => handle(params)) : handle(params)));
   }
 }
