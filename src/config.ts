@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -22,6 +24,14 @@ const optionalText = z
   .string()
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
+
+const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/;
+
+/** A node id for a process started without NODE_ID: the host name and a random suffix. */
+function generatedNodeId(): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 30);
+  return `${host || 'gateway'}-${randomBytes(3).toString('hex')}`;
+}
 
 const schema = z
   .object({
@@ -65,6 +75,11 @@ const schema = z
       .int('must be a whole number')
       .min(1, 'must be at least 1')
       .default(10),
+    NODE_ID: optionalText.refine(
+      (v) => v === undefined || NODE_ID_PATTERN.test(v),
+      'must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+    ),
+    CLUSTER_LEASE_S: seconds(2).max(300, 'must be at most 300').default(10),
     OCPP_MAX_BAD_MESSAGES: z.coerce
       .number({ error: 'must be a number' })
       .int('must be a whole number')
@@ -105,6 +120,10 @@ export interface Config {
   readonly authFailuresPerSource: number;
   /** failed station logins per minute before an identity gets 429 */
   readonly authFailuresPerIdentity: number;
+  /** this process's name in the cluster (PostgreSQL): presence, calls, logs */
+  readonly nodeId: string;
+  /** a node that has not renewed its lease for this long is dead to the others */
+  readonly clusterLeaseS: number;
 }
 
 export class ConfigError extends Error {
@@ -149,5 +168,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: e.DB_POOL_SIZE,
     authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
+    nodeId: e.NODE_ID ?? generatedNodeId(),
+    clusterLeaseS: e.CLUSTER_LEASE_S,
   });
 }

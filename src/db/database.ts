@@ -11,6 +11,7 @@ import type {
   WalletsTable,
 } from './tables/wallets.ts';
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
+import type { ClusterJobsTable, ClusterNodesTable, StationCallsTable, StationPresenceTable } from './tables/cluster.ts';
 
 export interface Database {
   organizations: OrganizationsTable;
@@ -25,6 +26,10 @@ export interface Database {
   rates: RatesTable;
   sessions: SessionsTable;
   alerts: AlertsTable;
+  cluster_nodes: ClusterNodesTable;
+  station_presence: StationPresenceTable;
+  station_calls: StationCallsTable;
+  cluster_jobs: ClusterJobsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -9,6 +9,7 @@ import {
   type StationWithConnectors,
 } from '../../domain/chargers/stations.ts';
 import type { AppContext } from '../../context.ts';
+import type { StationLocation } from '../../domain/chargers/station-port.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const password = z
@@ -52,6 +53,7 @@ export const stationSchema = z
     password_set: z.boolean(),
     rate: z.string().nullable(),
     online: z.boolean(),
+    node: z.string().nullable().describe('the gateway node holding the connection (NODE_ID); null when offline'),
     lastHeartbeat: isoDate.nullable(),
     boot: z.object({
       vendor: z.string().nullable(),
@@ -77,7 +79,8 @@ export const stationSchema = z
   })
   .meta({ id: 'ChargeStation' });
 
-export function stationJson(s: StationWithConnectors, online: boolean): z.infer<typeof stationSchema> {
+/** `location`: where the station is connected, undefined when it is offline. */
+export function stationJson(s: StationWithConnectors, location: StationLocation | undefined): z.infer<typeof stationSchema> {
   return {
     _id: s.id,
     ocpp_id: s.ocpp_id,
@@ -85,7 +88,8 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
     active: s.active,
     password_set: s.password_hash !== null,
     rate: s.rate_id,
-    online,
+    online: location !== undefined,
+    node: location?.node ?? null,
     lastHeartbeat: iso(s.last_heartbeat_at),
     boot: {
       vendor: s.vendor,
@@ -118,7 +122,12 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
 
 export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
-    const json = (s: StationWithConnectors) => stationJson(s, deps.stations.isOnline(s.ocpp_id));
+    // Presence is cluster-wide: one look-up for a whole page.
+    const jsonAll = async (list: StationWithConnectors[]) => {
+      const where = await deps.stations.locate(list.map((s) => s.ocpp_id));
+      return list.map((s) => stationJson(s, where.get(s.ocpp_id)));
+    };
+    const json = async (s: StationWithConnectors) => (await jsonAll([s]))[0]!;
     const tags = ['chargestations'];
 
     app.post('/chargestations', {
@@ -134,7 +143,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         const organization = req.tenant.organizationFor(req.body.organization);
         const station = await createStation(deps.db, deps.clock, { ...req.body, organization });
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station registered');
-        return reply.status(201).send(json(station));
+        return reply.status(201).send(await json(station));
       },
     });
 
@@ -155,7 +164,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
           ...req.query,
           organization: req.tenant.filter(req.query.organization),
         });
-        return { data: page.data.map(json), next_cursor: page.next_cursor };
+        return { data: await jsonAll(page.data), next_cursor: page.next_cursor };
       },
     });
 
@@ -188,6 +197,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         if (!station.active || req.body.password !== undefined) {
           // A deactivated station, or one whose password changed, must authenticate again.
           await deps.stations.disconnect(station.ocpp_id, 'station updated by operator');
+          return stationJson(station, undefined);
         }
         return json(station);
       },
@@ -224,7 +234,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         const station = await updateStation(deps.db, deps.clock, req.params.id, { active: false });
         await deps.stations.disconnect(station.ocpp_id, 'station deactivated');
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station deactivated');
-        return json(station);
+        return stationJson(station, undefined);
       },
     });
   };

@@ -44,6 +44,8 @@ export interface SessionsTable {
   debited: Generated<number>;
   stop_requested_at: NullableTimestamp;
   stop_attempts: Generated<number>;
+  /** when the next RemoteStopTransaction attempt is due (null: none scheduled) */
+  stop_retry_at: NullableTimestamp;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

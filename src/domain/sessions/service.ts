@@ -35,7 +35,6 @@ export interface SessionServiceOptions {
 export class SessionService {
   readonly stopper: RemoteStopper;
   private readonly meter: MeterBatcher;
-  private sweepTimer: NodeJS.Timeout | undefined;
   private sweeping: Promise<void> | undefined;
 
   constructor(
@@ -102,7 +101,7 @@ export class SessionService {
     });
   }
 
-  /** Bills TIME for quiet sessions now (the timer calls this; tests may too). */
+  /** Bills TIME for quiet sessions now (a background job calls this once per period, cluster-wide). */
   async sweep(): Promise<void> {
     this.sweeping ??= (async () => {
       try {
@@ -117,16 +116,8 @@ export class SessionService {
     return this.sweeping;
   }
 
-  startSweeping(): void {
-    if (this.sweepTimer || this.options.sweepIntervalMs <= 0) return;
-    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
-    this.sweepTimer.unref();
-  }
-
   async close(): Promise<void> {
     await this.meter.drain();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
     this.stopper.close();
     await this.sweeping;
   }
@@ -171,9 +162,10 @@ export class SessionService {
         minimum_balance_to_start_session: decision.minimumBalance,
       });
     }
-    if (!station.active || !stations.isOnline(station.ocpp_id)) {
+    if (!station.active) {
       throw new ConflictError('station_offline', `charge station ${station.ocpp_id} is not connected`);
     }
+    // An offline station (on any node) rejects the call with StationOfflineError: 409 station_offline.
     const conf = await stations.call(
       station.ocpp_id,
       'RemoteStartTransaction',

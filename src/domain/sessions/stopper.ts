@@ -8,7 +8,7 @@ import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
 
 /** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
 export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
-const STOP_CALL_TIMEOUT_MS = 10_000;
+export const STOP_CALL_TIMEOUT_MS = 10_000;
 
 interface InFlight {
   attempts: number;
@@ -135,9 +135,12 @@ export class RemoteStopper {
       outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
       if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');
     }
+    // When the next attempt is due, durably: if this process dies, another node takes over.
+    const delay = outcome === 'Accepted' ? undefined : this.retryDelaysMs[state.attempts - 1];
+    const nextAt = delay === undefined ? null : new Date(this.deps.clock.now().getTime() + delay);
     await this.deps.db
       .updateTable('sessions')
-      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1) }))
+      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1), stop_retry_at: nextAt }))
       .where('id', '=', target.sessionId)
       .execute()
       .catch((err: unknown) => {
@@ -162,7 +165,6 @@ export class RemoteStopper {
       void this.attempt(target, state);
       return outcome;
     }
-    const delay = this.retryDelaysMs[state.attempts - 1];
     if (delay === undefined) {
       this.inFlight.delete(target.sessionId);
       // The station may have stopped by itself meanwhile (and rejected our stop for that reason).
