@@ -32,8 +32,8 @@ export class CallForwarder {
   private readonly cleanup: GroupCommit<string>;
 
   constructor(private readonly deps: { db: Db; nodeId: string; log: Logger }) {
-    // A few batches at once: an urgent stop never queues behind a large write for long.
-    this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 4 });
+    // One batch at a time keeps this node's calls to a station in the order they were made.
+    this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500 });
     this.cleanup = new GroupCommit((ids) => this.delete(ids), { maxBatch: 1_000 });
   }
 

@@ -50,6 +50,7 @@ export class BackgroundJobs {
       try {
         if (this.stopped || !(await this.claim(job))) return;
         await job.run();
+        this.deps.log.debug({ job: job.name }, 'background job ran');
       } catch (err) {
         this.deps.log.error({ err, job: job.name }, 'background job failed');
       } finally {

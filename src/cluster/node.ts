@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import pg from 'pg';
 import type { Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
+import { CannotStartError } from '../shared/errors.ts';
 import type { Notice } from './notices.ts';
 
 /** The first key of the advisory lock that says "a live process runs as this node id". */
@@ -13,13 +14,12 @@ export function channelOf(nodeId: string): string {
   return `gw_${nodeId}`;
 }
 
-export class NodeIdInUseError extends Error {
+export class NodeIdInUseError extends CannotStartError {
   constructor(nodeId: string) {
     super(
       `NODE_ID ${nodeId} is in use by another live gateway process on this database; ` +
         'give each node its own NODE_ID (or leave it unset for a generated one)',
     );
-    this.name = 'NodeIdInUseError';
   }
 }
 
