@@ -24,6 +24,7 @@ import { runHotWallet } from './scenarios/hot-wallet.ts';
 import { prepareIdleFleet, runIdleFleet } from './scenarios/idle-fleet.ts';
 import { prepareSteady, runSteady, type SteadyState } from './scenarios/steady.ts';
 import { prepareZeroStop, runZeroStop } from './scenarios/zero-stop.ts';
+import { prepareCluster, runCluster } from './scenarios/cluster.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -115,8 +116,9 @@ try {
   const prep2 = wanted(2) ? early(() => prepareIdleFleet(ctx)) : undefined;
   const prep3 = wanted(3) ? early(() => prepareZeroStop(ctx)) : undefined;
   const prep5 = wanted(5) ? early(() => prepareEmbedded(ctx)) : undefined;
+  const prep6 = wanted(6) ? early(() => prepareCluster(ctx)) : undefined;
   // Nothing is measured until every preparation has finished (or failed).
-  await Promise.allSettled([prep1, prep2, prep3, prep5].map((p) => p?.()));
+  await Promise.allSettled([prep1, prep2, prep3, prep5, prep6].map((p) => p?.()));
   report.details.prepareSeconds = Math.round((now() - t0) / 100) / 10;
   log(`prepared in ${report.details.prepareSeconds} s`);
 
@@ -135,6 +137,7 @@ try {
   }
   if (prep3) await step('scenario 3', async () => runZeroStop(ctx, await prep3()));
   if (prep5) await step('scenario 5', async () => runEmbedded(ctx, await prep5()));
+  if (prep6) await step('scenario 6', async () => runCluster(ctx, await prep6()));
 } finally {
   await cleanup();
 }

@@ -77,6 +77,8 @@ export interface Child {
   readonly logs: { warn: number; error: number; samples: string[]; lines: string[] };
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (a crash); resolves when the process has exited. */
+  kill(): Promise<void>;
 }
 
 const children = new Set<Child>();
@@ -151,6 +153,12 @@ export function spawnNode(name: string, script: string, env: Record<string, stri
         await exited;
       }
       childStops.push({ name, cpuS, wallS: Math.round((t0 - started) / 100) / 10, stopMs: Date.now() - t0, killed });
+      children.delete(child);
+    },
+    async kill() {
+      if (running) proc.kill('SIGKILL');
+      await exited;
+      childStops.push({ name, cpuS: 0, wallS: Math.round((Date.now() - started) / 100) / 10, stopMs: 0, killed: true });
       children.delete(child);
     },
   };
