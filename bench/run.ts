@@ -11,7 +11,7 @@
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
  * 2 = the harness itself failed.
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { FULL, QUICK, type Ctx } from './lib/config.ts';
 import { removeAllDataDirs } from './lib/gateway.ts';
@@ -97,6 +97,8 @@ async function checkEnvironment(): Promise<void> {
   } finally {
     await db.drop();
   }
+  // The machine is shared: a busy one moves every latency figure.
+  report.add('env', 'load average (1 / 5 / 15 min) at start', loadavg().map((l) => l.toFixed(1)).join(' / '));
   const files = report.meta.openFiles as { soft: number; hard: number; children: number };
   report.add('env', 'open files (ulimit -n)', `generator ${files.soft} (hard ${files.hard}), child processes ${files.children}`);
 }
@@ -145,6 +147,7 @@ if (abandoned) await new Promise(() => {}); // bail() exits once the cleanup is 
 
 report.details.totalSeconds = Math.round((now() - t0) / 100) / 10;
 report.details.cpuSeconds = { generator: Math.round(selfCpuSeconds() * 10) / 10, children: childStops };
+report.add('run', 'load average (1 / 5 / 15 min) at the end', loadavg().map((l) => l.toFixed(1)).join(' / '));
 report.add('run', 'total time', `${report.details.totalSeconds} s (preparing ${report.details.prepareSeconds ?? '?'} s)`);
 const md = report.write(outDir);
 process.stdout.write('\n' + md);

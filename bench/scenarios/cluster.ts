@@ -3,7 +3,7 @@ import { PRICE_CENTS_PER_KWH, type Ctx } from '../lib/config.ts';
 import { startCluster, type Cluster, type Gateway } from '../lib/gateway.ts';
 import { checkLedger, energyCost, type Billed } from '../lib/ledger.ts';
 import { closedLoop, openLoop, type LoadResult } from '../lib/load.ts';
-import { cpuSeconds, cpuSecondsOf, cpuWindow, selfCpuSeconds } from '../lib/proc.ts';
+import { cpuSeconds, cpuSecondsOf, cpuWindow, openFileCount, selfCpuSeconds, settledRss } from '../lib/proc.ts';
 import { fmtFailures, fmtLatency, fmtRatio, ms } from '../lib/report.ts';
 import { registerSessions, startSessions, type StartedSessions } from '../lib/sessions.ts';
 import { closeAll, connectAll, identities, makeFleet, spreadOver, type BenchStation } from '../lib/station.ts';
@@ -33,6 +33,8 @@ export interface ClusterPrep {
   /** (iii) every station on the last node, which is killed: some charging, the rest idle */
   failoverSessions: StartedSessions;
   failoverIdle: BenchStation[];
+  /** the last node's RSS and open descriptors before and after the idle failover stations connected */
+  perConnection: { stations: number; rssBytes: number; fds: number; rssBefore: number; rssAfter: number };
 }
 
 /**
@@ -74,8 +76,19 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
       restLocal: await startSessions(restLocal, (_i) => [urls[0]!], cfg.callTimeoutMs),
       failoverSessions: await startSessions(failover, failoverList, cfg.callTimeoutMs),
       failoverIdle,
+      perConnection: { stations: failoverIdle.length, rssBytes: 0, fds: 0, rssBefore: 0, rssAfter: 0 },
     };
+    const pid = cluster.nodes[last]!.child.pid;
+    const [rssBefore, fdsBefore] = [await settledRss(pid, 2_000), openFileCount(pid)];
     await connectAll(failoverIdle, 200);
+    const [rssAfter, fdsAfter] = [await settledRss(pid, 2_000), openFileCount(pid)];
+    prep.perConnection = {
+      stations: failoverIdle.length,
+      rssBytes: (rssAfter - rssBefore) / failoverIdle.length,
+      fds: (fdsAfter - fdsBefore) / failoverIdle.length,
+      rssBefore,
+      rssAfter,
+    };
     log(`  ${S6}: ${c.failoverStations} stations connected to node${c.nodes}`);
     return prep;
   } catch (err) {
@@ -264,6 +277,9 @@ async function runFailover({ cfg, report }: Ctx, prep: ClusterPrep): Promise<voi
   const failoverIds = new Set(fleet.map((s) => s.identity));
   const views = shown.filter((s) => failoverIds.has(s.ocpp_id));
   const onlineElsewhere = views.filter((s) => s.online && s.node !== `node${nodes.length}`).length;
+  const pc = prep.perConnection;
+  report.add(S6, `(iii) a node's cost per idle connection (${pc.stations} stations, presence included)`,
+    `${round(pc.rssBytes / 1024, 1)} KiB RSS (${round(pc.rssBefore / 2 ** 20)} → ${round(pc.rssAfter / 2 ** 20)} MiB), ${round(pc.fds, 2)} file descriptors`);
   report.target(S6, `(iii) failover: SIGKILL the node holding ${onVictim} stations → all booted on the others`,
     `${elapsed} ms (${back.length} / ${fleet.length} back; per surviving node ${onNode.join(' / ')})`, `≤ ${FAILOVER_TARGET_MS / 1000} s, all`,
     all && elapsed <= FAILOVER_TARGET_MS, `API (node1) after: ${onlineElsewhere} / ${fleet.length} online on a surviving node`);
@@ -272,5 +288,5 @@ async function runFailover({ cfg, report }: Ctx, prep: ClusterPrep): Promise<voi
   const ledger = await checkLedger({ api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: prep.failoverSessions.billed as Billed[], pgUrl: prep.cluster.db.url });
   report.ledger(`${S6} (iii)`, ledger);
   report.add(S6, '(iii) MeterValues through the kill', `${c.failoverRatePerS} MV/s offered, ${loadResult.answered} answered; ${fmtFailures(loadResult)} (the killed node's unanswered ones are resent or settled by StopTransaction)`);
-  report.details[`${S6} (iii)`] = { stations: fleet.length, onVictim, elapsedMs: elapsed, back: back.length, onNode, apiOnlineElsewhere: onlineElsewhere, load: loadResult };
+  report.details[`${S6} (iii)`] = { perConnection: pc, stations: fleet.length, onVictim, elapsedMs: elapsed, back: back.length, onNode, apiOnlineElsewhere: onlineElsewhere, load: loadResult };
 }
