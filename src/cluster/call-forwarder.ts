@@ -29,11 +29,14 @@ interface Waiting {
 export class CallForwarder {
   private readonly waiting = new Map<string, Waiting>();
   private readonly inserts: GroupCommit<{ id: string; call: ForwardedCall }, boolean>;
+  private readonly urgentInserts: GroupCommit<{ id: string; call: ForwardedCall }, boolean>;
   private readonly cleanup: GroupCommit<string>;
 
   constructor(private readonly deps: { db: Db; nodeId: string; log: Logger }) {
     // One batch at a time keeps this node's calls to a station in the order they were made.
     this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500 });
+    // Urgent calls (stops) keep no order on one node either: their own lane, never behind a batch.
+    this.urgentInserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 4 });
     this.cleanup = new GroupCommit((ids) => this.delete(ids), { maxBatch: 1_000 });
   }
 
@@ -51,7 +54,7 @@ export class CallForwarder {
     });
     let placed: boolean;
     try {
-      placed = await this.inserts.submit({ id, call });
+      placed = await (call.urgent ? this.urgentInserts : this.inserts).submit({ id, call });
     } catch (err) {
       this.forget(id);
       throw err;
