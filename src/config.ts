@@ -75,6 +75,10 @@ const schema = z
       .int('must be a whole number')
       .min(1, 'must be at least 1')
       .default(10),
+    DATABASE_LISTEN_URL: optionalText.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      'must start with postgres:// or postgresql://',
+    ),
     NODE_ID: optionalText.refine(
       (v) => v === undefined || NODE_ID_PATTERN.test(v),
       'must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit',
@@ -120,6 +124,11 @@ export interface Config {
   readonly authFailuresPerSource: number;
   /** failed station logins per minute before an identity gets 429 */
   readonly authFailuresPerIdentity: number;
+  /**
+   * the cluster's listening connection (LISTEN, the node lock), when DATABASE_URL goes through a
+   * pooler that cannot keep them (PgBouncer in transaction mode); default DATABASE_URL
+   */
+  readonly databaseListenUrl: string | undefined;
   /** this process's name in the cluster (PostgreSQL): presence, calls, logs */
   readonly nodeId: string;
   /** a node that has not renewed its lease for this long is dead to the others */
@@ -168,6 +177,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbPoolSize: e.DB_POOL_SIZE,
     authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
+    databaseListenUrl: e.DATABASE_LISTEN_URL,
     nodeId: e.NODE_ID ?? generatedNodeId(),
     clusterLeaseS: e.CLUSTER_LEASE_S,
   });

@@ -56,7 +56,7 @@ export function buildContext(
     base.database === 'postgres' && config.databaseUrl
       ? createCluster({
           db,
-          databaseUrl: config.databaseUrl,
+          databaseUrl: config.databaseListenUrl ?? config.databaseUrl,
           nodeId: config.nodeId,
           leaseS: config.clusterLeaseS,
           defaultCallTimeoutMs: config.ocppCallTimeoutS * 1000,

@@ -27,6 +27,7 @@ export interface Cluster {
 
 export interface ClusterOptions {
   db: Db;
+  /** for the dedicated listening connection (not pooled) */
   databaseUrl: string;
   nodeId: string;
   leaseS: number;

@@ -97,6 +97,8 @@ describe('cluster settings', () => {
     expect(a.nodeId).not.toBe(b.nodeId);
     expect(a.clusterLeaseS).toBe(10);
     expect(loadConfig({ NODE_ID: 'gw-1.eu', CLUSTER_LEASE_S: '5' })).toMatchObject({ nodeId: 'gw-1.eu', clusterLeaseS: 5 });
+    expect(loadConfig({ DATABASE_LISTEN_URL: 'postgres://direct:5432/gw' }).databaseListenUrl).toBe('postgres://direct:5432/gw');
+    expect(problems({ DATABASE_LISTEN_URL: 'mysql://x' })[0]!.variable).toBe('DATABASE_LISTEN_URL');
   });
 
   it('refuses node ids that cannot name a notification channel, and leases out of range', () => {
