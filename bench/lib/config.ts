@@ -41,6 +41,8 @@ export interface BenchConfig {
     zeroSessions: number;
     zeroRatePerS: number;
     zeroBalance: number;
+    /** (i) then, one wallet at a time with nothing else running: this many wallets (two sessions each) */
+    zeroProbes: number;
     /** (ii) REST stops through node 1: of stations on the other nodes, and on node 1 itself */
     restRemote: number;
     restLocal: number;
@@ -78,6 +80,7 @@ export const FULL: BenchConfig = {
     zeroSessions: 1_000,
     zeroRatePerS: 1_000,
     zeroBalance: 100,
+    zeroProbes: 100,
     restRemote: 200,
     restLocal: 100,
     failoverStations: 3_000,
@@ -112,6 +115,7 @@ export const QUICK: BenchConfig = {
     zeroSessions: 200,
     zeroRatePerS: 500,
     zeroBalance: 100,
+    zeroProbes: 20,
     restRemote: 40,
     restLocal: 20,
     failoverStations: 600,

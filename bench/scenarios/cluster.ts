@@ -25,8 +25,9 @@ export interface ClusterPrep {
   /** (iv) the same number of sessions: all on node 1, and spread over every node */
   single: StartedSessions;
   spread: StartedSessions;
-  /** (i) two sessions per wallet, on two different nodes */
+  /** (i) two sessions per wallet, on two different nodes; the probes: the same, one wallet at a time */
   zero: StartedSessions;
+  probes: StartedSessions;
   /** (ii) sessions on nodes 2…n and on node 1, to be stopped through node 1 */
   restRemote: StartedSessions;
   restLocal: StartedSessions;
@@ -51,10 +52,12 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
     const fx = await createFixture(first.api, 'Bench cluster', PRICE_CENTS_PER_KWH);
     const last = urls.length - 1;
     const others = (skip: number) => urls.filter((_, k) => k !== skip);
-    const [single, spread, zero, restRemote, restLocal, failover] = await Promise.all([
+    const [single, spread, zero, probes, restRemote, restLocal, failover] = await Promise.all([
       registerSessions({ api: first.api, fx, prefix: 'C1-', count: c.throughputStations, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'CN-', count: c.throughputStations, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'ZC-', count: c.zeroSessions, balance: c.zeroBalance, perWallet: 2 }),
+      // One MeterValues (10 c) takes a probe wallet to zero.
+      registerSessions({ api: first.api, fx, prefix: 'ZP-', count: 2 * c.zeroProbes, balance: energyCost(PRICE_CENTS_PER_KWH, ZERO_DELTA_WH), perWallet: 2 }),
       registerSessions({ api: first.api, fx, prefix: 'RR-', count: c.restRemote, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'RL-', count: c.restLocal, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'FS-', count: c.failoverSessions, balance: RICH }),
@@ -72,6 +75,7 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
       spread: await startSessions(spread, (i) => spreadOver(urls, i), cfg.callTimeoutMs),
       // Wallet k pays for stations 2k and 2k+1, on nodes k and k+1 (mod n).
       zero: await startSessions(zero, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
+      probes: await startSessions(probes, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
       restRemote: await startSessions(restRemote, (i) => spreadOver(others(0), i), cfg.callTimeoutMs),
       restLocal: await startSessions(restLocal, (_i) => [urls[0]!], cfg.callTimeoutMs),
       failoverSessions: await startSessions(failover, failoverList, cfg.callTimeoutMs),
@@ -105,12 +109,13 @@ export async function runCluster(ctx: Ctx, prep: ClusterPrep): Promise<void> {
   try {
     await runThroughput(ctx, prep);
     await runZero(ctx, prep);
+    await runZeroProbes(ctx, prep);
     await runRestStops(ctx, prep);
     await runFailover(ctx, prep);
     for (const [i, n] of cluster.nodes.entries()) report.gatewayLogs(S6, `node${i + 1}`, n.child.logs);
   } finally {
     await closeAll([
-      ...prep.single.stations, ...prep.spread.stations, ...prep.zero.stations, ...prep.restRemote.stations,
+      ...prep.single.stations, ...prep.spread.stations, ...prep.zero.stations, ...prep.probes.stations, ...prep.restRemote.stations,
       ...prep.restLocal.stations, ...prep.failoverSessions.stations, ...prep.failoverIdle,
     ]);
     await cluster.close();
@@ -210,10 +215,41 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   report.target(S6, '(i) zero → RemoteStopTransaction, session on another node than the debit', fmt(pr),
     `p99 ≤ ${ZERO_P99_TARGET_MS} ms`, pr.count > 0 && pr.p99 <= ZERO_P99_TARGET_MS,
     `same node as the debit: ${fmt(pl)}${early ? `; ${early} stops arrived before the CALLRESULT (counted 0)` : ''}`);
-  report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered; ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
+  report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered (${fmtLatency(load)}); ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
   const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
   report.ledger(`${S6} (i)`, ledger);
   report.details[`${S6} (i)`] = { load, remote: pr, local: pl, stopped, crossed: crossed.size, early, stopErrors: stopErrors.slice(0, 5) };
+}
+
+/**
+ * (i) again, one wallet at a time with nothing else running: the cost of the forwarding itself.
+ * Station 2k's MeterValues takes wallet k to zero on its node; station 2k+1, on the next node,
+ * must get the stop. From the first one's CALLRESULT to the second one's RemoteStopTransaction.
+ */
+async function runZeroProbes({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const { nodes } = prep.cluster;
+  const { stations, billed } = prep.probes;
+  const delays: number[] = [];
+  let missing = 0;
+  log(`${S6}: (i) ${cfg.cluster.zeroProbes} wallets at zero one at a time, nothing else running`);
+  for (let k = 0; k < stations.length; k += 2) {
+    const [debited, other] = [stations[k]!, stations[k + 1]!];
+    for (const s of [debited, other]) s.onRemoteStop = (st) => void st.stopTransaction('Remote').catch(() => {});
+    const r = await debited.meter(ZERO_DELTA_WH);
+    if (!r.ok || !(await waitUntil(() => other.remoteStopAt !== undefined, 5_000, 1))) {
+      missing++;
+      continue;
+    }
+    delays.push(Math.max(0, other.remoteStopAt! - r.end));
+    await waitUntil(() => debited.stopAnswered && other.stopAnswered, 5_000, 5);
+  }
+  const p = percentiles(delays);
+  const crossNode = stations.every((s, i) => i % 2 === 1 || nodeOf(nodes, s) !== nodeOf(nodes, stations[i + 1]!));
+  report.add(S6, '(i) the same, one wallet at a time, no other load',
+    `p50 ${ms(p.p50)} / p95 ${ms(p.p95)} / p99 ${ms(p.p99)} / max ${ms(p.max)} (${p.count} forwarded stops${missing ? `, ${missing} missing` : ''}${crossNode ? '' : '; NOT all cross-node'})`);
+  const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
+  report.ledger(`${S6} (i) probes`, ledger);
+  report.details[`${S6} (i) probes`] = { delays: p, missing };
 }
 
 /** (ii) POST /v1/sessions/:id/stop sent to node 1, one at a time: stations on the other nodes, and on node 1. */
