@@ -66,6 +66,12 @@ export async function pendingStops(db: Db, identity: string): Promise<StopTarget
     .execute();
 }
 
+/** The running (`active`) sessions these wallets pay for, read without taking their row locks. */
+export async function runningSessionsOf(db: Db, walletIds: readonly string[]): Promise<StopTarget[]> {
+  if (!walletIds.length) return [];
+  return stopTargets(db).where('s.wallet_id', 'in', [...walletIds]).where('s.status', '=', 'active').execute();
+}
+
 /**
  * Stopping sessions whose next RemoteStopTransaction attempt was due before `overdueBefore` and
  * was not made: the node that was retrying them is gone (a live retry moves stop_retry_at on).

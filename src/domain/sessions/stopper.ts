@@ -4,7 +4,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
-import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
+import { markStopping, pendingStops, runningSessionsOf, type StopTarget } from './stop-marks.ts';
 
 /** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
 export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
@@ -35,13 +35,21 @@ export class RemoteStopper {
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
-  /** Marks every running session these wallets pay for as stopping, and stops them. */
+  /**
+   * Marks every running session these wallets pay for as stopping, and stops them. The stops go
+   * out from a plain read first: the mark takes the sessions' row locks, which a batch on another
+   * node may hold for a while. The mark follows at once; a crash before it is covered by the
+   * next debit of each session, which finds the wallet at zero and marks it itself.
+   */
   async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
+    const running = await runningSessionsOf(this.deps.db, walletIds);
+    const sent = running.map((t) => this.request(t));
     const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
       this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
     }
-    await Promise.all(targets.map((t) => this.request(t)));
+    const early = new Set(running.map((t) => t.sessionId));
+    await Promise.all([...sent, ...targets.filter((t) => !early.has(t.sessionId)).map((t) => this.request(t))]);
   }
 
   /**
