@@ -59,6 +59,9 @@ export function createCluster(o: ClusterOptions): Cluster {
       runner.resync().catch(failed('re-reading calls addressed to this node'));
       forwarder.resync().catch(failed('re-reading answers to this node\'s calls'));
     },
+    renewed() {
+      presence.claimAgain();
+    },
   };
 
   return {

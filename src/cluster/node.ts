@@ -31,6 +31,8 @@ export interface NodeHandlers {
    * this node for dead): look at the durable state again.
    */
   resync(reason: string): void;
+  /** the lease was renewed (every third of it): a moment to retry what failed meanwhile */
+  renewed(): void;
 }
 
 /**
@@ -113,6 +115,8 @@ export class ClusterNode {
           log.warn('this node\'s lease had expired and was cleared by another node; registering again');
           await this.register();
           this.handlers?.resync('lease expired');
+        } else {
+          this.handlers?.renewed();
         }
         await this.pingListener();
       } catch (err) {

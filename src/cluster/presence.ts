@@ -100,14 +100,9 @@ export class Presence implements ConnectionListener {
    */
   async resync(): Promise<void> {
     const { db, nodeId, log } = this.deps;
+    this.claimAgain();
     const mine: { client: LiveClient; held: Held }[] = [];
-    for (const [client, held] of this.held) {
-      if (held.epoch !== undefined) mine.push({ client, held });
-      else if (held.unclaimed) {
-        held.unclaimed = false;
-        held.claim = this.claim(client, held);
-      }
-    }
+    for (const [client, held] of this.held) if (held.epoch !== undefined) mine.push({ client, held });
     for (let i = 0; i < mine.length; i += MAX_BATCH) {
       const batch = mine.slice(i, i + MAX_BATCH);
       const rows = JSON.stringify(batch.map(({ held }) => ({ identity: held.identity, epoch: held.epoch })));
@@ -128,6 +123,15 @@ export class Presence implements ConnectionListener {
       for (const { client, held } of batch) if (!this.held.has(client)) this.detachedDuring(held);
     }
     if (mine.length) log.info({ stations: mine.length }, 'presence re-asserted');
+  }
+
+  /** Claims again the connections whose claim could not be written (the database was away). */
+  claimAgain(): void {
+    for (const [client, held] of this.held) {
+      if (!held.unclaimed) continue;
+      held.unclaimed = false;
+      held.claim = this.claim(client, held);
+    }
   }
 
   /** Resolves once every claim and release submitted so far is written. */

@@ -195,6 +195,21 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
     expect(after[0]).not.toBe(before[0]);
   });
 
+  it('a claim that could not be written (database trouble) is written at a later lease renewal', async () => {
+    await sql`alter table station_presence rename to station_presence_away`.execute(handle.db);
+    let renamed = true;
+    try {
+      b.connections.attach(new FakeStation('LATE-1'));
+      await new Promise((r) => setTimeout(r, 300)); // the claim has failed by now
+      await sql`alter table station_presence_away rename to station_presence`.execute(handle.db);
+      renamed = false;
+      await eventually(async () => (await presenceOf('LATE-1')) === 'node-b', 5_000);
+      expect((await a.cluster.stations.locate(['LATE-1'])).get('LATE-1')).toEqual({ node: 'node-b' });
+    } finally {
+      if (renamed) await sql`alter table station_presence_away rename to station_presence`.execute(handle.db);
+    }
+  });
+
   it('a disconnect reaches the node holding the station', async () => {
     const station = await connect(b, new FakeStation('CLOSE-1'));
     await a.cluster.stations.disconnect('CLOSE-1', 'password changed');
