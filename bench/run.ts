@@ -12,7 +12,7 @@
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
  * 2 = the harness itself failed.
  */
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import path from 'node:path';
 import { FULL, QUICK, type Ctx } from './lib/config.ts';
 import { removeAllDataDirs } from './lib/gateway.ts';
@@ -26,6 +26,7 @@ import { prepareIdleFleet, runIdleFleet } from './scenarios/idle-fleet.ts';
 import { prepareSteady, runSteady, type SteadyState } from './scenarios/steady.ts';
 import { prepareZeroStop, runZeroStop } from './scenarios/zero-stop.ts';
 import { runConsoleComparison } from './scenarios/console.ts';
+import { prepareCluster, runCluster } from './scenarios/cluster.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -99,6 +100,8 @@ async function checkEnvironment(): Promise<void> {
   } finally {
     await db.drop();
   }
+  // The machine is shared: a busy one moves every latency figure.
+  report.add('env', 'load average (1 / 5 / 15 min) at start', loadavg().map((l) => l.toFixed(1)).join(' / '));
   const files = report.meta.openFiles as { soft: number; hard: number; children: number };
   report.add('env', 'open files (ulimit -n)', `generator ${files.soft} (hard ${files.hard}), child processes ${files.children}`);
 }
@@ -118,8 +121,9 @@ try {
   const prep2 = wanted(2) ? early(() => prepareIdleFleet(ctx)) : undefined;
   const prep3 = wanted(3) ? early(() => prepareZeroStop(ctx)) : undefined;
   const prep5 = wanted(5) ? early(() => prepareEmbedded(ctx)) : undefined;
+  const prep6 = wanted(6) ? early(() => prepareCluster(ctx)) : undefined;
   // Nothing is measured until every preparation has finished (or failed).
-  await Promise.allSettled([prep1, prep2, prep3, prep5].map((p) => p?.()));
+  await Promise.allSettled([prep1, prep2, prep3, prep5, prep6].map((p) => p?.()));
   report.details.prepareSeconds = Math.round((now() - t0) / 100) / 10;
   log(`prepared in ${report.details.prepareSeconds} s`);
 
@@ -139,6 +143,7 @@ try {
   }
   if (prep3) await step('scenario 3', async () => runZeroStop(ctx, await prep3()));
   if (prep5) await step('scenario 5', async () => runEmbedded(ctx, await prep5()));
+  if (prep6) await step('scenario 6', async () => runCluster(ctx, await prep6()));
 } finally {
   await cleanup();
 }
@@ -146,8 +151,10 @@ if (abandoned) await new Promise(() => {}); // bail() exits once the cleanup is 
 
 report.details.totalSeconds = Math.round((now() - t0) / 100) / 10;
 report.details.cpuSeconds = { generator: Math.round(selfCpuSeconds() * 10) / 10, children: childStops };
+report.add('run', 'load average (1 / 5 / 15 min) at the end', loadavg().map((l) => l.toFixed(1)).join(' / '));
 report.add('run', 'total time', `${report.details.totalSeconds} s (preparing ${report.details.prepareSeconds ?? '?'} s)`);
-const md = report.write(outDir);
+const latest = only ? `latest-only-${only.join('-')}` : 'latest';
+const md = report.write(outDir, latest);
 process.stdout.write('\n' + md);
-log(`results in ${path.relative(process.cwd(), outDir) || '.'}/latest.{json,md,svg}`);
+log(`results in ${path.relative(process.cwd(), outDir) || '.'}/${latest}.{json,md,svg}`);
 process.exit(report.ledgerFailed ? 1 : report.errors.length ? 2 : 0);

@@ -39,7 +39,8 @@ export interface App {
  * once. Nothing listens until start().
  */
 export async function createApp(config: Config, overrides: AppOverrides = {}): Promise<App> {
-  const log = overrides.log ?? createLogger(config.logLevel);
+  // Every line says which node wrote it (a cluster's logs are read side by side).
+  const log = (overrides.log ?? createLogger(config.logLevel)).child({ node: config.nodeId });
   const clock = overrides.clock ?? systemClock;
   const dbHandle = await createDb({
     databaseUrl: config.databaseUrl,
@@ -55,7 +56,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const applied = await migrateToLatest(dbHandle.db);
     log.info({ database: dbHandle.kind, applied }, 'database ready');
     bootstrapApiKey = config.adminApiKey ? undefined : await ensureBootstrapKey(dbHandle.db, clock);
-    context = buildContext(config, dbHandle.db, { clock, log }, overrides);
+    context = buildContext(config, dbHandle.db, { clock, log, database: dbHandle.kind }, overrides);
     ocpp = createOcppServer(
       {
         host: config.host,
@@ -93,8 +94,10 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     ocpp,
     async start() {
       try {
+        // Joins the cluster before any station can connect: presence needs the node's row.
+        await context.cluster?.start();
         const ocppAddr = await ocpp.listen();
-        context.sessions.startSweeping();
+        context.jobs.start();
         const adminAddr = await admin.listen(config.host, config.adminPort);
         log.info({ ocppPort: ocppAddr.port, adminPort: adminAddr.port, tls: Boolean(config.tls) }, 'gateway listening');
         return {
@@ -112,6 +115,9 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         // Stop taking new work on both ports, let stations' pending calls finish, then the db.
         context.events.close();
         await Promise.allSettled([ocpp.close(), admin.close()]);
+        await context.jobs.stop();
+        // The stations are closed: hand their presence and this node's lease back at once.
+        await context.cluster?.stop();
         await context.sessions.close();
         await context.stationWrites.drain();
         await dbHandle.close();

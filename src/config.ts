@@ -1,3 +1,5 @@
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { z } from 'zod';
 
 /**
@@ -31,6 +33,14 @@ const optionalText = z
   .optional()
   .transform((v) => (v === undefined || v.trim() === '' ? undefined : v));
 
+const NODE_ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$/;
+
+/** A node id for a process started without NODE_ID: the host name and a random suffix. */
+function generatedNodeId(): string {
+  const host = hostname().toLowerCase().replace(/[^a-z0-9_.-]/g, '-').replace(/^[^a-z0-9]+/, '').slice(0, 30);
+  return `${host || 'gateway'}-${randomBytes(3).toString('hex')}`;
+}
+
 const schema = z
   .object({
     DATABASE_URL: optionalText.refine(
@@ -60,6 +70,15 @@ const schema = z
     DB_POOL_SIZE: whole(2, 500).default(20),
     AUTH_FAILURES_PER_SOURCE: whole(1).default(100),
     AUTH_FAILURES_PER_IDENTITY: whole(1).default(10),
+    DATABASE_LISTEN_URL: optionalText.refine(
+      (v) => v === undefined || /^postgres(ql)?:\/\//.test(v),
+      'must start with postgres:// or postgresql://',
+    ),
+    NODE_ID: optionalText.refine(
+      (v) => v === undefined || NODE_ID_PATTERN.test(v),
+      'must be 1-40 letters, digits, dots, dashes or underscores, starting with a letter or digit',
+    ),
+    CLUSTER_LEASE_S: seconds(2).max(300, 'must be at most 300').default(10),
     MAX_STATION_POWER_KW: whole(0, 100_000, 'must be 0 (no check) or more').default(400),
     TIME_BILLING_SILENCE_CAP_S: seconds(60).default(900),
     OCPP_MAX_BAD_MESSAGES: whole(0, undefined, 'must be 0 (never) or more').default(20),
@@ -120,6 +139,15 @@ export interface Config {
   readonly ocppMaxConnectorId: number;
   /** StartTransactions per station per minute that may be refused before further starts wait; 0 = no limit */
   readonly ocppRefusedStartsPerMinute: number;
+  /**
+   * the cluster's listening connection (LISTEN, the node lock), when DATABASE_URL goes through a
+   * pooler that cannot keep them (PgBouncer in transaction mode); default DATABASE_URL
+   */
+  readonly databaseListenUrl: string | undefined;
+  /** this process's name in the cluster (PostgreSQL): presence, calls, logs */
+  readonly nodeId: string;
+  /** a node that has not renewed its lease for this long is dead to the others */
+  readonly clusterLeaseS: number;
 }
 
 export class ConfigError extends Error {
@@ -172,5 +200,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     ocppMaxRefusedCalls: e.OCPP_MAX_REFUSED_CALLS,
     ocppMaxConnectorId: e.OCPP_MAX_CONNECTOR_ID,
     ocppRefusedStartsPerMinute: e.OCPP_REFUSED_STARTS_PER_MINUTE,
+    databaseListenUrl: e.DATABASE_LISTEN_URL,
+    nodeId: e.NODE_ID ?? generatedNodeId(),
+    clusterLeaseS: e.CLUSTER_LEASE_S,
   });
 }

@@ -4,22 +4,34 @@ import type { Logger } from './logger.ts';
 import type { Clock } from './shared/clock.ts';
 import { LocalConnections } from './ocpp/connections.ts';
 import { ApiKeyVerifier } from './domain/apikeys/api-keys.ts';
+import type { StationPort } from './domain/chargers/station-port.ts';
 import { SessionService } from './domain/sessions/service.ts';
 import { StationWrites } from './domain/chargers/station-writes.ts';
 import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
+import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
+import { stopTakeoverJob } from './cluster/stop-takeover.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
  * adapters (the OCPP endpoint and the admin API): configuration, the database, the clock, the
- * logger, the stations this process holds, and the domain services.
+ * logger, the stations, and the domain services.
  */
 export interface AppContext {
   readonly config: Config;
   readonly db: Db;
   readonly clock: Clock;
   readonly log: Logger;
-  /** the station connections this process holds; the domain sees them as its StationPort */
-  readonly stations: LocalConnections;
+  /**
+   * Every charge station, wherever it is connected: the domain's StationPort. On PostgreSQL this
+   * process is a node of a cluster and reaches stations other nodes hold through them.
+   */
+  readonly stations: StationPort;
+  /** the station connections this process holds (the OCPP adapter registers them here) */
+  readonly connections: LocalConnections;
+  /** this node's membership of the cluster; undefined on the embedded database (one node) */
+  readonly cluster: Cluster | undefined;
+  /** periodic work, run once per period across the cluster */
+  readonly jobs: BackgroundJobs;
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
@@ -39,29 +51,52 @@ export interface ContextOverrides extends Partial<Pick<AppContext, 'clock' | 'lo
 export function buildContext(
   config: Config,
   db: Db,
-  base: { clock: Clock; log: Logger },
+  base: { clock: Clock; log: Logger; database: 'postgres' | 'pglite' },
   overrides: ContextOverrides = {},
 ): AppContext {
   const { clock, log } = base;
-  const stations = new LocalConnections(log.child({ component: 'ocpp' }));
+  const connections = new LocalConnections(log.child({ component: 'ocpp' }), config.nodeId);
   const events = new LocalLiveEvents((err) => log.error({ err }, 'live event listener failed'));
+  // A cluster needs PostgreSQL: the embedded database serves one process.
+  const cluster =
+    base.database === 'postgres' && config.databaseUrl
+      ? createCluster({
+          db,
+          databaseUrl: config.databaseListenUrl ?? config.databaseUrl,
+          nodeId: config.nodeId,
+          leaseS: config.clusterLeaseS,
+          defaultCallTimeoutMs: config.ocppCallTimeoutS * 1000,
+          log,
+          connections,
+        })
+      : undefined;
+  const stations = cluster?.stations ?? connections;
+  const sessions = new SessionService(
+    { db, clock, log: log.child({ component: 'sessions' }), stations, events },
+    {
+      sweepIntervalMs: config.billingSweepIntervalS * 1000,
+      defaultMaxPowerW: config.maxStationPowerW,
+      timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
+      ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
+      ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
+    },
+  );
+  const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
+    { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
+    stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
+    ...(cluster?.jobs ?? []),
+  ]);
   return {
     config,
     db,
     clock,
     log,
     stations,
+    connections,
+    cluster,
+    jobs,
     stationWrites: new StationWrites(db),
-    sessions: new SessionService(
-      { db, clock, log: log.child({ component: 'sessions' }), stations, events },
-      {
-        sweepIntervalMs: config.billingSweepIntervalS * 1000,
-        defaultMaxPowerW: config.maxStationPowerW,
-        timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
-        ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
-        ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
-      },
-    ),
+    sessions,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
   };

@@ -1,6 +1,7 @@
 import { ConfigError, loadConfig } from './config.ts';
 import { createApp, type App } from './app.ts';
 import { createLogger } from './logger.ts';
+import { CannotStartError } from './shared/errors.ts';
 
 let config;
 try {
@@ -28,6 +29,10 @@ try {
     );
   }
 } catch (err) {
+  if (err instanceof CannotStartError) {
+    process.stderr.write(err.message + '\n');
+    process.exit(2);
+  }
   log.fatal({ err }, 'gateway failed to start');
   process.exit(1);
 }

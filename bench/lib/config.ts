@@ -35,6 +35,27 @@ export interface BenchConfig {
     sweep: number[];
     sweepMs: number;
   };
+  cluster: {
+    nodes: number;
+    /** (i) wallets at zero: sessions (two per wallet, on two nodes), MeterValues/s, each wallet's balance */
+    zeroSessions: number;
+    zeroRatePerS: number;
+    zeroBalance: number;
+    /** (i) then, one wallet at a time with nothing else running: this many wallets (two sessions each) */
+    zeroProbes: number;
+    /** (ii) REST stops through node 1: of stations on the other nodes, and on node 1 itself */
+    restRemote: number;
+    restLocal: number;
+    /** (iii) stations on the node that is killed, how many with a running session, their MeterValues/s */
+    failoverStations: number;
+    failoverSessions: number;
+    failoverRatePerS: number;
+    failoverTimeoutMs: number;
+    /** (iv) closed-loop stations, on one node and then spread over the cluster */
+    throughputStations: number;
+    closedMs: number;
+    warmupMs: number;
+  };
 }
 
 export const FULL: BenchConfig = {
@@ -54,6 +75,22 @@ export const FULL: BenchConfig = {
   zero: { sessions: 1_000, ratePerS: 1_000, balance: 50, deltaWh: 100, waitMs: 20_000 },
   hot: { sessions: 100, hotRatePerS: 200, backgroundRatePerS: 1_000, durationMs: 10_000, warmupMs: 1_000 },
   embedded: { stations: 500, closedMs: 10_000, warmupMs: 2_000, sweep: [100, 250, 500, 1000], sweepMs: 6_000 },
+  cluster: {
+    nodes: 3,
+    zeroSessions: 1_000,
+    zeroRatePerS: 1_000,
+    zeroBalance: 100,
+    zeroProbes: 100,
+    restRemote: 200,
+    restLocal: 100,
+    failoverStations: 3_000,
+    failoverSessions: 300,
+    failoverRatePerS: 300,
+    failoverTimeoutMs: 60_000,
+    throughputStations: 500,
+    closedMs: 10_000,
+    warmupMs: 2_000,
+  },
 };
 
 export const QUICK: BenchConfig = {
@@ -73,6 +110,22 @@ export const QUICK: BenchConfig = {
   zero: { sessions: 200, ratePerS: 500, balance: 50, deltaWh: 100, waitMs: 10_000 },
   hot: { sessions: 100, hotRatePerS: 200, backgroundRatePerS: 1_000, durationMs: 1_200, warmupMs: 200 },
   embedded: { stations: 50, closedMs: 1_200, warmupMs: 200, sweep: [100, 250], sweepMs: 1_200 },
+  cluster: {
+    nodes: 3,
+    zeroSessions: 200,
+    zeroRatePerS: 500,
+    zeroBalance: 100,
+    zeroProbes: 20,
+    restRemote: 40,
+    restLocal: 20,
+    failoverStations: 600,
+    failoverSessions: 60,
+    failoverRatePerS: 100,
+    failoverTimeoutMs: 30_000,
+    throughputStations: 100,
+    closedMs: 1_500,
+    warmupMs: 300,
+  },
 };
 
 /** The rate every scenario bills with: whole cents per kWh, ENERGY only, no tax, no step. */

@@ -16,6 +16,10 @@ export interface GatewayOptions {
   cpuProfileDir?: string;
   /** run the gateway of another checkout (e.g. an older commit, for a before/after figure) */
   root?: string;
+  /** PostgreSQL: join this database (a cluster node) instead of creating one; close() leaves it */
+  sharedDb?: BenchDatabase;
+  /** the child process's name in logs and reports (default gateway-<database>) */
+  name?: string;
 }
 
 /** The gateway under test, `node --import tsx src/main.ts` in a child process. */
@@ -32,7 +36,7 @@ export interface Gateway {
   startMs: number;
   /** SIGTERM, wait for exit, start again with the same database and ports. */
   restart(): Promise<{ stopMs: number; startMs: number }>;
-  /** Stops the process (SIGKILL if it has not exited 5 s after SIGTERM) and removes its database. */
+  /** Stops the process (SIGKILL if it has not exited 5 s after SIGTERM) and removes its database (if its own). */
   close(): Promise<void>;
 }
 
@@ -55,7 +59,8 @@ export function removeAllDataDirs(): void {
 }
 
 export async function startGateway(o: GatewayOptions): Promise<Gateway> {
-  const db = o.database === 'postgres' ? await createBenchDatabase() : undefined;
+  const db = o.sharedDb ?? (o.database === 'postgres' ? await createBenchDatabase() : undefined);
+  const ownsDb = !o.sharedDb;
   const dataDir = o.database === 'pglite' ? mkdtempSync(path.join(tmpdir(), 'bench-pglite-')) : undefined;
   if (dataDir) dataDirs.add(dataDir);
   const [ocppPort, adminPort] = [await freePort(), await freePort()];
@@ -79,7 +84,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   const launch = async () => {
     const t0 = now();
-    const child = spawnNode(`gateway-${o.database}`, 'src/main.ts', env, nodeArgs, o.root);
+    const child = spawnNode(o.name ?? `gateway-${o.database}`, 'src/main.ts', env, nodeArgs, o.root);
     try {
       await waitHttpOk(`${adminUrl}/healthz`, child, o.database === 'pglite' ? 120_000 : 60_000);
     } catch (err) {
@@ -92,7 +97,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
   try {
     first = await launch();
   } catch (err) {
-    await db?.drop().catch(() => {});
+    if (ownsDb) await db?.drop().catch(() => {});
     if (dataDir) removeDataDir(dataDir);
     throw err;
   }
@@ -115,7 +120,7 @@ export async function startGateway(o: GatewayOptions): Promise<Gateway> {
     },
     async close() {
       await gw.child.stop(5_000);
-      await db?.drop();
+      if (ownsDb) await db?.drop();
       if (dataDir) removeDataDir(dataDir);
     },
   };
@@ -139,4 +144,34 @@ export async function startBaselineServer(env: { pingIntervalS?: number; heartbe
   });
   await waitHttpOk(`http://127.0.0.1:${port}/healthz`, child, 30_000);
   return { child, ocppUrl: `ws://127.0.0.1:${port}/ocpp`, close: () => child.stop(5_000) };
+}
+
+/**
+ * A cluster: `size` gateway processes on one new PostgreSQL database (NODE_ID node1, node2, …),
+ * each on its own ports. close() stops every node and drops the database.
+ */
+export interface Cluster {
+  readonly nodes: Gateway[];
+  readonly db: BenchDatabase;
+  close(): Promise<void>;
+}
+
+export async function startCluster(size: number, env: Record<string, string> = {}): Promise<Cluster> {
+  const db = await createBenchDatabase();
+  const started = await Promise.allSettled(
+    Array.from({ length: size }, (_, i) =>
+      startGateway({ database: 'postgres', sharedDb: db, name: `node${i + 1}`, env: { NODE_ID: `node${i + 1}`, ...env } }),
+    ),
+  );
+  const nodes = started.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  const close = async () => {
+    await Promise.allSettled(nodes.map((n) => n.close()));
+    await db.drop();
+  };
+  const failed = started.find((r) => r.status === 'rejected');
+  if (failed) {
+    await close();
+    throw (failed as PromiseRejectedResult).reason;
+  }
+  return { nodes, db, close };
 }

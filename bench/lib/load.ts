@@ -94,6 +94,8 @@ export interface OpenLoopOptions {
   skip?: (s: BenchStation) => boolean;
   /** called with every answered MeterValues */
   onAnswer?: (s: BenchStation, end: number) => void;
+  /** ends the schedule early once this is true (checked every few ms) */
+  until?: () => boolean;
 }
 
 /**
@@ -150,7 +152,7 @@ async function runOpenLoop(o: OpenLoopOptions): Promise<LoadResult> {
   };
 
   let k = 0;
-  while (k < total) {
+  while (k < total && !o.until?.()) {
     const due = Math.min(total, Math.floor((now() - t0) / interval) + 1);
     for (; k < due; k++) {
       const i = k % n;

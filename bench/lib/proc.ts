@@ -1,5 +1,5 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,17 @@ export function rssBytes(pid: number): number {
   return m ? Number(m[1]) * 1024 : 0;
 }
 
+/** RSS after a settle time: the median of three samples. */
+export async function settledRss(pid: number, settleMs: number): Promise<number> {
+  await sleep(settleMs);
+  const samples: number[] = [];
+  for (let i = 0; i < 3; i++) {
+    samples.push(rssBytes(pid));
+    await sleep(200);
+  }
+  return samples.sort((a, b) => a - b)[1]!;
+}
+
 /** user + system CPU seconds of a process. */
 export function cpuSeconds(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -47,6 +58,11 @@ export function cpuSecondsOf(comm: string): number {
     }
   }
   return total;
+}
+
+/** File descriptors a process holds open right now (sockets included). */
+export function openFileCount(pid: number): number {
+  return readdirSync(`/proc/${pid}/fd`).length;
 }
 
 export function openFilesLimit(pid: number): number {
@@ -77,6 +93,8 @@ export interface Child {
   readonly logs: { warn: number; error: number; samples: string[]; lines: string[] };
   /** SIGTERM, then SIGKILL after `graceMs`; resolves when the process has exited. */
   stop(graceMs?: number): Promise<void>;
+  /** SIGKILL at once (a crash); resolves when the process has exited. */
+  kill(): Promise<void>;
 }
 
 const children = new Set<Child>();
@@ -152,6 +170,12 @@ export function spawnNode(name: string, script: string, env: Record<string, stri
         await exited;
       }
       childStops.push({ name, cpuS, wallS: Math.round((t0 - started) / 100) / 10, stopMs: Date.now() - t0, killed });
+      children.delete(child);
+    },
+    async kill() {
+      if (running) proc.kill('SIGKILL');
+      await exited;
+      childStops.push({ name, cpuS: 0, wallS: Math.round((Date.now() - started) / 100) / 10, stopMs: 0, killed: true });
       children.delete(child);
     },
   };

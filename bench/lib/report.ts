@@ -109,18 +109,21 @@ export class Report {
     };
   }
 
-  /** Writes results/<timestamp>.json, latest.json, latest.md, latest.svg; returns the Markdown. */
-  write(dir: string): string {
+  /**
+   * Writes results/<timestamp>.json and <latest>.json, .md, .svg; returns the Markdown. A run of
+   * some scenarios names its latest files after them, so it never replaces a full run's.
+   */
+  write(dir: string, latest = 'latest'): string {
     mkdirSync(dir, { recursive: true });
     const stamp = String(this.meta.startedAt).replace(/[:.]/g, '-');
     const json = JSON.stringify(this.json(), null, 2) + '\n';
     writeFileSync(path.join(dir, `${stamp}.json`), json);
-    writeFileSync(path.join(dir, 'latest.json'), json);
+    writeFileSync(path.join(dir, `${latest}.json`), json);
     const md = this.markdown();
-    writeFileSync(path.join(dir, 'latest.md'), md);
+    writeFileSync(path.join(dir, `${latest}.md`), md);
     const series = [...this.series].map(([system, points]) => ({ system, points }));
     const title = `CALL→CALLRESULT latency vs offered MeterValues/s (${this.meta.mode} run, ${this.meta.startedAt})`;
-    writeFileSync(path.join(dir, 'latest.svg'), renderLatencyChart(series, title));
+    if (series.length) writeFileSync(path.join(dir, `${latest}.svg`), renderLatencyChart(series, title));
     return md;
   }
 }

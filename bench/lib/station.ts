@@ -11,6 +11,11 @@ const WS_OPEN = 1;
 export interface StationOptions {
   /** ws://host:port/ocpp (the identity is appended) */
   url: string;
+  /**
+   * Several gateway nodes (`url` first): when the connection is lost or refused the station
+   * moves on to the next one, round the list, as a charger behind a failover list does.
+   */
+  urls?: readonly string[];
   identity: string;
   /** source address in 127.0.0.0/8, to spread sockets over several ephemeral port ranges */
   localAddress?: string;
@@ -59,6 +64,10 @@ export class BenchStation {
   bootErrors = 0;
   onRemoteStop: ((s: BenchStation) => void) | undefined;
   private opens = 0;
+  /** index in `urls` of the node this station is (or was last) connected to */
+  private urlIndex = 0;
+  private failingOver = false;
+  private closing = false;
   private bootWaiters: (() => void)[] = [];
   private hbTimer: NodeJS.Timeout | undefined;
 
@@ -72,7 +81,8 @@ export class BenchStation {
       callTimeoutMs: options.callTimeoutMs,
       callConcurrency: 1,
       pingIntervalMs: 0,
-      reconnect: true,
+      // One URL: ocpp-rpc reconnects by itself. Several: failOver() picks the next.
+      reconnect: (options.urls?.length ?? 1) <= 1,
       maxReconnects: 200,
       backoff: { initialDelay: 300, maxDelay: 2_000, factor: 2, randomisationFactor: 0.5 },
       wsOpts: {
@@ -83,6 +93,7 @@ export class BenchStation {
     this.client.on('connecting', () => void this.connectAttempts++);
     this.client.on('open', () => void this.bootLoop());
     this.client.on('disconnect', () => this.clearHeartbeat());
+    if ((options.urls?.length ?? 1) > 1) this.client.on('close', () => void this.failOver());
     this.client.on('socketError', () => {});
     this.client.handle('ChangeConfiguration', async () => ({ status: 'Accepted' }));
     this.client.handle('RemoteStopTransaction', async ({ params }) => {
@@ -99,6 +110,37 @@ export class BenchStation {
 
   get online(): boolean {
     return this.client.state === WS_OPEN;
+  }
+
+  /** The URL of the node this station is connected to (or was last). */
+  get currentUrl(): string {
+    return this.options.urls?.[this.urlIndex] ?? this.options.url;
+  }
+
+  /**
+   * After a lost or refused connection, with several URLs: the next node, after a short random
+   * pause (ocpp-rpc's backoff: 0.3 s doubling to 2 s, ±50 %) so a fleet does not arrive in step.
+   */
+  private async failOver(): Promise<void> {
+    const urls = this.options.urls!;
+    if (this.failingOver || this.closing) return;
+    this.failingOver = true;
+    try {
+      for (let attempt = 0; attempt < 200 && !this.closing; attempt++) {
+        this.urlIndex = (this.urlIndex + 1) % urls.length;
+        await sleep(Math.min(2_000, 300 * 2 ** attempt) * (0.5 + Math.random()));
+        if (this.closing) return;
+        this.client.reconfigure({ endpoint: urls[this.urlIndex] } as RpcClientOptions);
+        try {
+          await this.client.connect();
+          return;
+        } catch {
+          /* refused or unreachable: the next one */
+        }
+      }
+    } finally {
+      this.failingOver = false;
+    }
   }
 
   /** Connects; resolves after the BootNotification of this connection is answered. */
@@ -208,6 +250,7 @@ export class BenchStation {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     this.clearHeartbeat();
     await this.client.close({ force: true }).catch(() => {});
   }
@@ -215,6 +258,8 @@ export class BenchStation {
 
 export interface FleetOptions {
   url: string;
+  /** several gateway nodes: station i's list (it starts on the first); `url` is then unused */
+  endpoints?: (i: number) => readonly string[];
   prefix: string;
   count: number;
   callTimeoutMs: number;
@@ -233,7 +278,7 @@ export function makeFleet(o: FleetOptions): BenchStation[] {
   return identities(o.prefix, o.count, o.width).map(
     (identity, i) =>
       new BenchStation({
-        url: o.url,
+        ...(o.endpoints ? { url: o.endpoints(i)[0]!, urls: o.endpoints(i) } : { url: o.url }),
         identity,
         callTimeoutMs: o.callTimeoutMs,
         ...(o.heartbeats ? { heartbeats: true } : {}),
@@ -249,4 +294,15 @@ export async function connectAll(stations: readonly BenchStation[], concurrency 
 
 export async function closeAll(stations: readonly BenchStation[]): Promise<void> {
   await pMap(stations, 500, (s) => s.close());
+}
+
+/**
+ * Station i of a fleet over several nodes: it starts on node i mod n, and its failover list goes
+ * on from there (alternating direction), so a dead node's stations spread over all the others.
+ */
+export function spreadOver(urls: readonly string[], i: number): string[] {
+  const n = urls.length;
+  const first = i % n;
+  const step = Math.floor(i / n) % 2 === 0 ? 1 : n - 1;
+  return Array.from({ length: n }, (_, k) => urls[(first + k * step) % n]!);
 }

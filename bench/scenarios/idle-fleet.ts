@@ -3,23 +3,12 @@ import { PRICE_CENTS_PER_KWH, type Ctx } from '../lib/config.ts';
 import { startBaselineServer, startGateway, type Gateway } from '../lib/gateway.ts';
 import { checkLedger } from '../lib/ledger.ts';
 import { fmtRatio } from '../lib/report.ts';
-import { cpuWindow, openFilesLimit, rssBytes, selfCpuSeconds } from '../lib/proc.ts';
+import { cpuWindow, openFilesLimit, selfCpuSeconds, settledRss } from '../lib/proc.ts';
 import { closeAll, connectAll, identities, makeFleet, type BenchStation } from '../lib/station.ts';
-import { log, now, round, sleep, waitUntil } from '../lib/util.ts';
+import { log, now, round, waitUntil } from '../lib/util.ts';
 
 const S2 = '2 idle fleet';
 const MB = 1024 * 1024;
-
-/** RSS after a settle time: the median of three samples. */
-async function settledRss(pid: number, settleMs: number): Promise<number> {
-  await sleep(settleMs);
-  const samples: number[] = [];
-  for (let i = 0; i < 3; i++) {
-    samples.push(rssBytes(pid));
-    await sleep(200);
-  }
-  return samples.sort((a, b) => a - b)[1]!;
-}
 
 interface FleetMemory {
   before: number;

@@ -1,5 +1,6 @@
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { CannotStartError } from '../shared/errors.ts';
 
 /**
  * The embedded database is one PostgreSQL backend inside this process: two gateway processes
@@ -42,9 +43,10 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
       if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
-        throw new Error(
-          `DATA_DIR ${dataDir} is in use by another gateway process (pid ${pid}); ` +
-            'the embedded database serves one process. Use DATABASE_URL for several instances.',
+        throw new CannotStartError(
+          `DATA_DIR ${dataDir} is in use by another gateway process (pid ${pid}): the embedded database ` +
+            'serves one gateway process. To run several gateways as one cluster, start every one of them ' +
+            'with DATABASE_URL set to the same PostgreSQL database (README, "A cluster of gateways").',
         );
       }
       unlinkSync(file);

@@ -12,6 +12,7 @@ import type {
 } from './tables/wallets.ts';
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
 import type { ConsoleSessionsTable } from './tables/console-sessions.ts';
+import type { ClusterJobsTable, ClusterNodesTable, StationCallsTable, StationPresenceTable } from './tables/cluster.ts';
 
 export interface Database {
   organizations: OrganizationsTable;
@@ -27,6 +28,10 @@ export interface Database {
   sessions: SessionsTable;
   alerts: AlertsTable;
   console_sessions: ConsoleSessionsTable;
+  cluster_nodes: ClusterNodesTable;
+  station_presence: StationPresenceTable;
+  station_calls: StationCallsTable;
+  cluster_jobs: ClusterJobsTable;
 }
 
 export type Db = Kysely<Database>;

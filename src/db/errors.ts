@@ -52,3 +52,8 @@ export function isCheckViolation(err: unknown, constraint?: string): boolean {
   if (e.code !== '23514') return false;
   return constraint === undefined || (e.constraint ?? e.message ?? '').includes(constraint);
 }
+
+/** PostgreSQL aborted the transaction to break a deadlock (40P01); running it again is safe. */
+export function isDeadlock(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '40P01';
+}

@@ -11,13 +11,13 @@ export interface Overview {
 
 /**
  * The figures of the console's overview, for one organization or all: stations (active ones,
- * online per `isOnline`), running sessions by status, what the sessions started since `from`
+ * online where `locate` finds them, cluster-wide), running sessions by status, what the sessions started since `from`
  * delivered and cost (per currency, refused starts left out), and alerts not acknowledged yet.
  * A session counts for the organization of its station and for that of its driver.
  */
 export async function overviewFigures(
   db: Db,
-  q: { organization?: string | undefined; from: Date; isOnline: (identity: string) => boolean },
+  q: { organization?: string | undefined; from: Date; locate: (identities: string[]) => Promise<Map<string, unknown>> },
 ): Promise<Overview> {
   const org = q.organization;
   let stations = db.selectFrom('charge_stations').select('ocpp_id').where('active', '=', true);
@@ -52,7 +52,8 @@ export async function overviewFigures(
     recent.execute(),
     alerts.executeTakeFirstOrThrow(),
   ]);
-  const online = registered.filter((s) => q.isOnline(s.ocpp_id)).length;
+  const where = await q.locate(registered.map((s) => s.ocpp_id));
+  const online = registered.filter((s) => where.has(s.ocpp_id)).length;
   const count = (status: string) => byStatus.find((r) => r.status === status)?.n ?? 0;
   return {
     stations: { total: registered.length, online, offline: registered.length - online },

@@ -1,7 +1,13 @@
 import { TimeoutError } from './rpc.ts';
 import type { Logger } from '../logger.ts';
 import { StationOfflineError, StationTimeoutError } from '../shared/errors.ts';
-import type { CallOptions, StationAction, StationCalls, StationPort } from '../domain/chargers/station-port.ts';
+import type {
+  CallOptions,
+  StationAction,
+  StationCalls,
+  StationLocation,
+  StationPort,
+} from '../domain/chargers/station-port.ts';
 
 /** The part of ocpp-rpc's server-side client that the registry uses. */
 export interface LiveClient {
@@ -15,16 +21,41 @@ export interface LiveClient {
 
 const WS_OPEN = 1;
 
+/** Options of a call sent from this process's sockets. */
+export interface LocalCallOptions extends CallOptions {
+  /**
+   * performance.now() after which the call is not sent any more (it waited too long behind
+   * other calls): its caller, on another node, has given up on it.
+   */
+  sendBy?: number;
+}
+
+/** Told of every connection this process starts and stops holding (the cluster's presence). */
+export interface ConnectionListener {
+  attached(client: LiveClient): void;
+  detached(client: LiveClient): void;
+}
+
 /**
  * The station port for the connections this process holds: one live client per identity (a new
  * connection replaces the old one), calls queued one at a time per station (urgent stops excepted).
+ * On its own it is the whole port of a single-node gateway (`node` names this process).
  */
 export class LocalConnections implements StationPort {
   private readonly clients = new Map<string, LiveClient>();
   /** Per connection: the end of its queue of ordinary calls (one in flight at a time). */
   private readonly queues = new WeakMap<LiveClient, Promise<unknown>>();
+  private listener: ConnectionListener | undefined;
 
-  constructor(private readonly log: Logger) {}
+  constructor(
+    private readonly log: Logger,
+    private readonly node: string,
+  ) {}
+
+  /** One listener (the cluster's presence) is told of every attach and detach. */
+  listen(listener: ConnectionListener): void {
+    this.listener = listener;
+  }
 
   /** Registers a new connection; an older one for the same identity is closed. */
   attach(client: LiveClient): void {
@@ -32,7 +63,9 @@ export class LocalConnections implements StationPort {
     this.clients.set(client.identity, client);
     client.once('close', () => {
       if (this.clients.get(client.identity) === client) this.clients.delete(client.identity);
+      this.listener?.detached(client);
     });
+    this.listener?.attached(client);
     if (previous && previous !== client) {
       this.log.info({ identity: client.identity }, 'station reconnected; closing its previous connection');
       void previous.close({ code: 1000, reason: 'Replaced by a new connection' }).catch(() => {});
@@ -51,16 +84,24 @@ export class LocalConnections implements StationPort {
     return [...this.clients.keys()];
   }
 
+  async locate(identities: readonly string[]): Promise<Map<string, StationLocation>> {
+    return new Map(identities.filter((id) => this.clients.has(id)).map((id) => [id, { node: this.node }]));
+  }
+
   async call<A extends StationAction>(
     identity: string,
     action: A,
     params: StationCalls[A]['req'],
-    options: CallOptions = {},
+    options: LocalCallOptions = {},
   ): Promise<StationCalls[A]['conf']> {
     const client = this.clients.get(identity);
     if (!client) throw new StationOfflineError(identity);
-    const send = () =>
-      client.call(action, params, options.timeoutMs ? { callTimeoutMs: options.timeoutMs } : {});
+    const send = () => {
+      if (options.sendBy !== undefined && performance.now() > options.sendBy) {
+        return Promise.reject(new TimeoutError(`${action} waited past its deadline; not sent`));
+      }
+      return client.call(action, params, options.timeoutMs ? { callTimeoutMs: options.timeoutMs } : {});
+    };
     let pending: Promise<unknown>;
     if (options.urgent) {
       pending = send();

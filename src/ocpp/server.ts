@@ -55,7 +55,7 @@ export function createOcppServer(
   deps: AppContext,
 ): OcppServer {
   const log = deps.log.child({ component: 'ocpp' });
-  const connections = deps.stations;
+  const connections = deps.connections;
 
   const rpc = new RPCServer({
     protocols: [OCPP_SUBPROTOCOL],

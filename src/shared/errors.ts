@@ -74,3 +74,14 @@ export class UnavailableError extends AppError {
 export class ForbiddenError extends AppError {
   readonly code = 'forbidden';
 }
+
+/**
+ * The gateway cannot start as configured, for a reason the operator fixes by changing its
+ * configuration (the message says how). Printed as it is, without a stack.
+ */
+export class CannotStartError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = new.target.name;
+  }
+}

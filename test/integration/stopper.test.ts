@@ -65,13 +65,10 @@ class ScriptedStation implements StationPort {
     if (!next) throw new Error('no call waiting for an answer');
     next(status);
   }
-  isOnline(): boolean {
-    return true;
+  async locate(identities: readonly string[]) {
+    return new Map(identities.map((id) => [id, { node: 'test' }]));
   }
   async disconnect(): Promise<void> {}
-  online(): string[] {
-    return [];
-  }
 }
 
 describe('RemoteStopper', () => {

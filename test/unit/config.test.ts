@@ -122,3 +122,23 @@ describe('loadConfig', () => {
     expect(found.map((p) => p.variable).sort()).toEqual(['LOG_LEVEL', 'OCPP_PORT']);
   });
 });
+
+describe('cluster settings', () => {
+  it('generates a node id per process unless NODE_ID names one; the lease defaults to 10 s', () => {
+    const a = loadConfig({});
+    const b = loadConfig({});
+    expect(a.nodeId).toMatch(/^[a-z0-9][a-z0-9_.-]*-[0-9a-f]{6}$/);
+    expect(a.nodeId).not.toBe(b.nodeId);
+    expect(a.clusterLeaseS).toBe(10);
+    expect(loadConfig({ NODE_ID: 'gw-1.eu', CLUSTER_LEASE_S: '5' })).toMatchObject({ nodeId: 'gw-1.eu', clusterLeaseS: 5 });
+    expect(loadConfig({ DATABASE_LISTEN_URL: 'postgres://direct:5432/gw' }).databaseListenUrl).toBe('postgres://direct:5432/gw');
+    expect(problems({ DATABASE_LISTEN_URL: 'mysql://x' })[0]!.variable).toBe('DATABASE_LISTEN_URL');
+  });
+
+  it('refuses node ids that cannot name a notification channel, and leases out of range', () => {
+    expect(problems({ NODE_ID: 'has space', CLUSTER_LEASE_S: '1' }).map((p) => p.variable).sort()).toEqual(['CLUSTER_LEASE_S', 'NODE_ID']);
+    expect(problems({ NODE_ID: 'x'.repeat(41) })[0]!.variable).toBe('NODE_ID');
+    expect(problems({ NODE_ID: '"quoted"' })[0]!.variable).toBe('NODE_ID');
+    expect(problems({ CLUSTER_LEASE_S: '301' })[0]!.variable).toBe('CLUSTER_LEASE_S');
+  });
+});

@@ -10,6 +10,7 @@ import {
 } from '../../domain/chargers/stations.ts';
 import type { AppContext } from '../../context.ts';
 import { IDENTITY_PATTERN, IDENTITY_RULE } from '../../domain/chargers/identity.ts';
+import type { StationLocation } from '../../domain/chargers/station-port.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const password = z
@@ -69,6 +70,7 @@ export const stationSchema = z
     rate: z.string().nullable(),
     max_power_kw: z.number().nullable().describe('null: the gateway default'),
     online: z.boolean(),
+    node: z.string().nullable().describe('the gateway node holding the connection (NODE_ID); null when offline'),
     lastHeartbeat: isoDate.nullable(),
     boot: z.object({
       vendor: z.string().nullable(),
@@ -94,7 +96,8 @@ export const stationSchema = z
   })
   .meta({ id: 'ChargeStation' });
 
-export function stationJson(s: StationWithConnectors, online: boolean): z.infer<typeof stationSchema> {
+/** `location`: where the station is connected, undefined when it is offline. */
+export function stationJson(s: StationWithConnectors, location: StationLocation | undefined): z.infer<typeof stationSchema> {
   return {
     _id: s.id,
     ocpp_id: s.ocpp_id,
@@ -103,7 +106,8 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
     password_set: s.password_hash !== null,
     rate: s.rate_id,
     max_power_kw: s.max_power_w === null ? null : s.max_power_w / 1000,
-    online,
+    online: location !== undefined,
+    node: location?.node ?? null,
     lastHeartbeat: iso(s.last_heartbeat_at),
     boot: {
       vendor: s.vendor,
@@ -137,7 +141,12 @@ export function stationJson(s: StationWithConnectors, online: boolean): z.infer<
 
 export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
-    const json = (s: StationWithConnectors) => stationJson(s, deps.stations.isOnline(s.ocpp_id));
+    // Presence is cluster-wide: one look-up for a whole page.
+    const jsonAll = async (list: StationWithConnectors[]) => {
+      const where = await deps.stations.locate(list.map((s) => s.ocpp_id));
+      return list.map((s) => stationJson(s, where.get(s.ocpp_id)));
+    };
+    const json = async (s: StationWithConnectors) => (await jsonAll([s]))[0]!;
     const tags = ['chargestations'];
 
     app.post('/chargestations', {
@@ -153,7 +162,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         const organization = req.tenant.organizationFor(req.body.organization);
         const station = await createStation(deps.db, deps.clock, { ...req.body, organization });
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station registered');
-        return reply.status(201).send(json(station));
+        return reply.status(201).send(await json(station));
       },
     });
 
@@ -175,7 +184,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
           ...req.query,
           organization: req.tenant.filter(req.query.organization),
         });
-        return { data: page.data.map(json), next_cursor: page.next_cursor };
+        return { data: await jsonAll(page.data), next_cursor: page.next_cursor };
       },
     });
 
@@ -208,6 +217,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         if (!station.active || req.body.password !== undefined) {
           // A deactivated station, or one whose password changed, must authenticate again.
           await deps.stations.disconnect(station.ocpp_id, 'station updated by operator');
+          return stationJson(station, undefined);
         }
         return json(station);
       },
@@ -244,7 +254,7 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         const station = await updateStation(deps.db, deps.clock, req.params.id, { active: false });
         await deps.stations.disconnect(station.ocpp_id, 'station deactivated');
         deps.log.info({ identity: station.ocpp_id, id: station.id }, 'charge station deactivated');
-        return json(station);
+        return stationJson(station, undefined);
       },
     });
   };

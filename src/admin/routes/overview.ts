@@ -46,7 +46,7 @@ export function overviewRoutes(deps: AppContext): FastifyPluginAsyncZod {
         return overviewFigures(deps.db, {
           organization: req.tenant.filter(undefined),
           from,
-          isOnline: (identity) => deps.stations.isOnline(identity),
+          locate: (identities) => deps.stations.locate(identities),
         });
       },
     });

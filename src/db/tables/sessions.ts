@@ -60,6 +60,8 @@ export interface SessionsTable {
   ended_by: ColumnType<SessionEnd | null, SessionEnd | null | undefined, SessionEnd | null>;
   /** the API key that closed the session by hand */
   closed_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** when the next RemoteStopTransaction attempt is due (null: none scheduled) */
+  stop_retry_at: NullableTimestamp;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

@@ -1,7 +1,8 @@
 /**
- * What the domain needs of a charge station's connection: a call and its answer, whether it is
+ * What the domain needs of a charge station's connection: a call and its answer, where it is
  * connected, and closing it. The domain names the station by identity and never sees a socket or
- * knows which process holds it; src/ocpp implements this port.
+ * knows which process holds it: src/ocpp implements this port for the sockets of one process,
+ * src/cluster for every node of a cluster (forwarding to the node that holds the station).
  */
 export interface StationPort {
   /**
@@ -15,11 +16,19 @@ export interface StationPort {
     params: StationCalls[A]['req'],
     options?: CallOptions,
   ): Promise<StationCalls[A]['conf']>;
-  isOnline(identity: string): boolean;
-  /** Closes the station's connection, if one is held. */
+  /**
+   * Where these stations are connected right now: identity → the node holding the connection.
+   * A station missing from the map is offline. (Asynchronous: in a cluster it reads the
+   * presence table for stations other nodes hold.)
+   */
+  locate(identities: readonly string[]): Promise<Map<string, StationLocation>>;
+  /** Closes the station's connection, wherever it is held; nothing when it is offline. */
   disconnect(identity: string, reason: string): Promise<void>;
-  /** Identities connected right now. */
-  online(): string[];
+}
+
+export interface StationLocation {
+  /** the gateway node (NODE_ID) that holds the connection */
+  node: string;
 }
 
 export interface CallOptions {

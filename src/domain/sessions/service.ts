@@ -56,7 +56,6 @@ export const DEFAULT_TIME_SILENCE_CAP_MS = 900_000;
 export class SessionService {
   readonly stopper: RemoteStopper;
   private readonly meter: MeterBatcher;
-  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly timers = new Set<NodeJS.Timeout>();
   private sweeping: Promise<void> | undefined;
 
@@ -229,14 +228,14 @@ export class SessionService {
     });
   }
 
-  /** Bills TIME for quiet sessions now (the timer calls this; tests may too). */
+  /** Bills TIME for quiet sessions now (a background job calls this once per period, cluster-wide). */
   async sweep(): Promise<void> {
     this.sweeping ??= (async () => {
       try {
         const wallets = await sweepTimeCost(this.deps.db, this.deps.clock, {
           olderThanMs: this.options.sweepIntervalMs / 2,
           silenceCapMs: this.options.timeSilenceCapMs ?? DEFAULT_TIME_SILENCE_CAP_MS,
-          isOnline: (identity) => this.deps.stations.isOnline(identity),
+          locate: (identities) => this.deps.stations.locate(identities),
         });
         this.walletsAtZero(wallets);
       } catch (err) {
@@ -248,18 +247,10 @@ export class SessionService {
     return this.sweeping;
   }
 
-  startSweeping(): void {
-    if (this.sweepTimer || this.options.sweepIntervalMs <= 0) return;
-    this.sweepTimer = setInterval(() => void this.sweep(), this.options.sweepIntervalMs);
-    this.sweepTimer.unref();
-  }
-
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.meter.drain();
-    if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.sweepTimer = undefined;
     this.stopper.close();
     await this.sweeping;
   }
@@ -310,7 +301,7 @@ export class SessionService {
         minimum_balance_to_start_session: decision.minimumBalance,
       });
     }
-    if (!station.active || !stations.isOnline(station.ocpp_id)) {
+    if (!station.active) {
       throw new ConflictError('station_offline', `charge station ${station.ocpp_id} is not connected`);
     }
     if (await connectorBusy(db, station.id, input.connector)) {

@@ -34,6 +34,7 @@ export async function markStopping(
       status: sql<SessionStatus>`case when s.status = 'active' then 'stopping' else s.status end`,
       termination: eb.fn.coalesce('s.termination', eb.val(termination)),
       stop_requested_at: now,
+      stop_retry_at: now,
       updated_at: now,
     }))
     .whereRef('c.id', '=', 's.station_id')
@@ -59,11 +60,35 @@ export function stopPendingAt(stationId: Expression<string>) {
 
 /** The sessions on a station that still owe it a RemoteStopTransaction (see stopPendingAt). */
 export async function pendingStops(db: Db, identity: string): Promise<StopTarget[]> {
-  return db
-    .selectFrom('sessions as s')
-    .innerJoin('charge_stations as c', 'c.id', 's.station_id')
-    .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+  return stopTargets(db)
     .where('c.ocpp_id', '=', identity)
     .where(OWES_STOP)
     .execute();
+}
+
+/** The running (`active`) sessions these wallets pay for, read without taking their row locks. */
+export async function runningSessionsOf(db: Db, walletIds: readonly string[]): Promise<StopTarget[]> {
+  if (!walletIds.length) return [];
+  return stopTargets(db).where('s.wallet_id', 'in', [...walletIds]).where('s.status', '=', 'active').execute();
+}
+
+/**
+ * Stopping sessions whose next RemoteStopTransaction attempt was due before `overdueBefore` and
+ * was not made: the node that was retrying them is gone (a live retry moves stop_retry_at on).
+ */
+export async function overdueStops(db: Db, overdueBefore: Date): Promise<StopTarget[]> {
+  return stopTargets(db)
+    .where('s.status', '=', 'stopping')
+    .where('s.stop_retry_at', '<', overdueBefore)
+    .orderBy('s.stop_retry_at')
+    .limit(1_000)
+    .execute();
+}
+
+/** Sessions (`s`) with their station (`c`), selected as StopTargets. */
+function stopTargets(db: Db) {
+  return db
+    .selectFrom('sessions as s')
+    .innerJoin('charge_stations as c', 'c.id', 's.station_id')
+    .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId']);
 }

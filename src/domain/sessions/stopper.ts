@@ -4,13 +4,13 @@ import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
-import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
+import { markStopping, pendingStops, runningSessionsOf, type StopTarget } from './stop-marks.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
 
 /** Waits between RemoteStopTransaction attempts; after the last one the session is stop_failed. */
 export const DEFAULT_STOP_RETRY_DELAYS_MS = [1_000, 2_000, 5_000, 10_000, 20_000, 40_000];
-const STOP_CALL_TIMEOUT_MS = 10_000;
+export const STOP_CALL_TIMEOUT_MS = 10_000;
 
 interface InFlight {
   attempts: number;
@@ -37,13 +37,21 @@ export class RemoteStopper {
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
-  /** Marks every running session these wallets pay for as stopping, and stops them. */
+  /**
+   * Marks every running session these wallets pay for as stopping, and stops them. The stops go
+   * out from a plain read first: the mark takes the sessions' row locks, which a batch on another
+   * node may hold for a while. The mark follows at once; a crash before it is covered by the
+   * next debit of each session, which finds the wallet at zero and marks it itself.
+   */
   async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
+    const running = await runningSessionsOf(this.deps.db, walletIds);
+    const sent = running.map((t) => this.request(t));
     const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
       this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
     }
-    await Promise.all(targets.map((t) => this.request(t)));
+    const early = new Set(running.map((t) => t.sessionId));
+    await Promise.all([...sent, ...targets.filter((t) => !early.has(t.sessionId)).map((t) => this.request(t))]);
   }
 
   /**
@@ -138,9 +146,12 @@ export class RemoteStopper {
       outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
       if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');
     }
+    // When the next attempt is due, durably: if this process dies, another node takes over.
+    const delay = outcome === 'Accepted' ? undefined : this.retryDelaysMs[state.attempts - 1];
+    const nextAt = delay === undefined ? null : new Date(this.deps.clock.now().getTime() + delay);
     await this.deps.db
       .updateTable('sessions')
-      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1) }))
+      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1), stop_retry_at: nextAt }))
       .where('id', '=', target.sessionId)
       .execute()
       .catch((err: unknown) => {
@@ -166,7 +177,6 @@ export class RemoteStopper {
       void this.attempt(target, state);
       return outcome;
     }
-    const delay = this.retryDelaysMs[state.attempts - 1];
     if (delay === undefined) {
       this.inFlight.delete(target.sessionId);
       // The station may have stopped by itself meanwhile (and rejected our stop for that reason).

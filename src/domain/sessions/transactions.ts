@@ -274,7 +274,8 @@ export interface SweepOptions {
    * gone: its sessions accrue TIME only up to its last sign of life plus this much.
    */
   silenceCapMs: number;
-  isOnline(identity: string): boolean;
+  /** where these stations are connected (cluster-wide); a station missing from the map is offline */
+  locate(identities: string[]): Promise<Map<string, unknown>>;
 }
 
 /**
@@ -293,9 +294,10 @@ export async function sweepTimeCost(db: Db, clock: Clock, options: SweepOptions)
     .where('s.billed_until', '<', new Date(now.getTime() - options.olderThanMs))
     .execute();
   const atZero = new Set<string>();
+  const connected = due.length ? await options.locate([...new Set(due.map((d) => d.ocpp_id))]) : new Map();
   for (const d of due) {
     let until = now;
-    if (!options.isOnline(d.ocpp_id)) {
+    if (!connected.has(d.ocpp_id)) {
       const lastSign = Math.max(d.start_timestamp.getTime(), d.last_reading_at?.getTime() ?? 0, d.last_heartbeat_at?.getTime() ?? 0);
       if (lastSign + options.silenceCapMs < now.getTime()) until = new Date(lastSign + options.silenceCapMs);
     }

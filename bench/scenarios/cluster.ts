@@ -1,0 +1,338 @@
+import { createFixture, createStations, type Fixture } from '../lib/admin.ts';
+import { PRICE_CENTS_PER_KWH, type Ctx } from '../lib/config.ts';
+import { startCluster, type Cluster, type Gateway } from '../lib/gateway.ts';
+import { checkLedger, energyCost, type Billed } from '../lib/ledger.ts';
+import { closedLoop, openLoop, type LoadResult } from '../lib/load.ts';
+import { cpuSeconds, cpuSecondsOf, cpuWindow, openFileCount, selfCpuSeconds, settledRss } from '../lib/proc.ts';
+import { fmtFailures, fmtLatency, fmtRatio, ms } from '../lib/report.ts';
+import { registerSessions, startSessions, type StartedSessions } from '../lib/sessions.ts';
+import { closeAll, connectAll, identities, makeFleet, spreadOver, type BenchStation } from '../lib/station.ts';
+import { percentiles } from '../lib/stats.ts';
+import { log, now, pMap, round, sleep, waitUntil } from '../lib/util.ts';
+import { DELTA_WH } from './steady.ts';
+
+const S6 = '6 cluster';
+const ZERO_P99_TARGET_MS = 100;
+const FAILOVER_TARGET_MS = 20_000;
+const THROUGHPUT_TARGET = 0.9;
+/** 100 Wh a MeterValues: 10 cents at 100 c/kWh */
+const ZERO_DELTA_WH = 100;
+const RICH = 50_000_000;
+
+export interface ClusterPrep {
+  cluster: Cluster;
+  fx: Fixture;
+  /** (iv) the same number of sessions: all on node 1, and spread over every node */
+  single: StartedSessions;
+  spread: StartedSessions;
+  /** (i) two sessions per wallet, on two different nodes; the probes: the same, one wallet at a time */
+  zero: StartedSessions;
+  probes: StartedSessions;
+  /** (ii) sessions on nodes 2…n and on node 1, to be stopped through node 1 */
+  restRemote: StartedSessions;
+  restLocal: StartedSessions;
+  /** (iii) every station on the last node, which is killed: some charging, the rest idle */
+  failoverSessions: StartedSessions;
+  failoverIdle: BenchStation[];
+  /** the last node's RSS and open descriptors before and after the idle failover stations connected */
+  perConnection: { stations: number; rssBytes: number; fds: number; rssBefore: number; rssAfter: number };
+}
+
+/**
+ * Scenario 6: n gateway nodes on one database. Everything is registered through node 1 (any node
+ * would do), stations connect to the node the part needs, each with the other nodes as its
+ * failover list.
+ */
+export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
+  const c = cfg.cluster;
+  const cluster = await startCluster(c.nodes);
+  try {
+    const urls = cluster.nodes.map((n) => n.ocppUrl);
+    const first = cluster.nodes[0]!;
+    const fx = await createFixture(first.api, 'Bench cluster', PRICE_CENTS_PER_KWH);
+    const last = urls.length - 1;
+    const others = (skip: number) => urls.filter((_, k) => k !== skip);
+    const [single, spread, zero, probes, restRemote, restLocal, failover] = await Promise.all([
+      registerSessions({ api: first.api, fx, prefix: 'C1-', count: c.throughputStations, balance: RICH }),
+      registerSessions({ api: first.api, fx, prefix: 'CN-', count: c.throughputStations, balance: RICH }),
+      registerSessions({ api: first.api, fx, prefix: 'ZC-', count: c.zeroSessions, balance: c.zeroBalance, perWallet: 2 }),
+      // One MeterValues (10 c) takes a probe wallet to zero.
+      registerSessions({ api: first.api, fx, prefix: 'ZP-', count: 2 * c.zeroProbes, balance: energyCost(PRICE_CENTS_PER_KWH, ZERO_DELTA_WH), perWallet: 2 }),
+      registerSessions({ api: first.api, fx, prefix: 'RR-', count: c.restRemote, balance: RICH }),
+      registerSessions({ api: first.api, fx, prefix: 'RL-', count: c.restLocal, balance: RICH }),
+      registerSessions({ api: first.api, fx, prefix: 'FS-', count: c.failoverSessions, balance: RICH }),
+      createStations(first.api, fx, identities('FO-', c.failoverStations - c.failoverSessions)),
+    ]);
+    // The killed node's stations fail over to the others, alternately, so both take half.
+    const failoverList = (i: number) => [urls[last]!, ...(i % 2 ? others(last) : others(last).reverse())];
+    const failoverIdle = makeFleet({
+      url: urls[last]!, endpoints: failoverList, prefix: 'FO-', count: c.failoverStations - c.failoverSessions, callTimeoutMs: cfg.callTimeoutMs,
+    });
+    const prep: ClusterPrep = {
+      cluster,
+      fx,
+      single: await startSessions(single, (_i) => [urls[0]!, ...others(0)], cfg.callTimeoutMs),
+      spread: await startSessions(spread, (i) => spreadOver(urls, i), cfg.callTimeoutMs),
+      // Wallet k pays for stations 2k and 2k+1, on nodes k and k+1 (mod n).
+      zero: await startSessions(zero, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
+      probes: await startSessions(probes, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
+      restRemote: await startSessions(restRemote, (i) => spreadOver(others(0), i), cfg.callTimeoutMs),
+      restLocal: await startSessions(restLocal, (_i) => [urls[0]!], cfg.callTimeoutMs),
+      failoverSessions: await startSessions(failover, failoverList, cfg.callTimeoutMs),
+      failoverIdle,
+      perConnection: { stations: failoverIdle.length, rssBytes: 0, fds: 0, rssBefore: 0, rssAfter: 0 },
+    };
+    const pid = cluster.nodes[last]!.child.pid;
+    const [rssBefore, fdsBefore] = [await settledRss(pid, 2_000), openFileCount(pid)];
+    await connectAll(failoverIdle, 200);
+    const [rssAfter, fdsAfter] = [await settledRss(pid, 2_000), openFileCount(pid)];
+    prep.perConnection = {
+      stations: failoverIdle.length,
+      rssBytes: (rssAfter - rssBefore) / failoverIdle.length,
+      fds: (fdsAfter - fdsBefore) / failoverIdle.length,
+      rssBefore,
+      rssAfter,
+    };
+    log(`  ${S6}: ${c.failoverStations} stations connected to node${c.nodes}`);
+    return prep;
+  } catch (err) {
+    await cluster.close();
+    throw err;
+  }
+}
+
+const nodeOf = (nodes: readonly Gateway[], s: BenchStation) => nodes.findIndex((n) => n.ocppUrl === s.currentUrl) + 1;
+
+export async function runCluster(ctx: Ctx, prep: ClusterPrep): Promise<void> {
+  const { report } = ctx;
+  const { cluster } = prep;
+  try {
+    await runThroughput(ctx, prep);
+    await runZero(ctx, prep);
+    await runZeroProbes(ctx, prep);
+    await runRestStops(ctx, prep);
+    await runFailover(ctx, prep);
+    for (const [i, n] of cluster.nodes.entries()) report.gatewayLogs(S6, `node${i + 1}`, n.child.logs);
+  } finally {
+    await closeAll([
+      ...prep.single.stations, ...prep.spread.stations, ...prep.zero.stations, ...prep.probes.stations, ...prep.restRemote.stations,
+      ...prep.restLocal.stations, ...prep.failoverSessions.stations, ...prep.failoverIdle,
+    ]);
+    await cluster.close();
+  }
+}
+
+/** (iv) Closed-loop MeterValues/s: the same number of stations on node 1 alone, then over every node. */
+async function runThroughput({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const c = cfg.cluster;
+  const { nodes } = prep.cluster;
+  const cpu = Object.fromEntries([
+    ...nodes.map((n, i) => [`node${i + 1}`, () => cpuSeconds(n.child.pid)] as const),
+    ['postgres', () => cpuSecondsOf('postgres')] as const,
+    ['generator', selfCpuSeconds] as const,
+  ]);
+  const measure = async (stations: BenchStation[]) => {
+    const stop = cpuWindow(cpu);
+    const r = await closedLoop({ stations, durationMs: c.closedMs, warmupMs: c.warmupMs, deltaWh: DELTA_WH });
+    r.cpu = stop();
+    return r;
+  };
+  // Alternated, twice each: the shared machine's load drifts, and both sides should see the same.
+  const ones: LoadResult[] = [];
+  const alls: LoadResult[] = [];
+  for (let round = 1; round <= 2; round++) {
+    log(`${S6}: (iv) closed loop, ${c.throughputStations} stations on node 1 (round ${round})`);
+    ones.push(await measure(prep.single.stations));
+    log(`${S6}: (iv) closed loop, ${c.throughputStations} stations over ${nodes.length} nodes (round ${round})`);
+    alls.push(await measure(prep.spread.stations));
+  }
+  const mean = (rs: LoadResult[]) => Math.round(rs.reduce((a, r) => a + r.throughput, 0) / rs.length);
+  const [one, all] = [ones[ones.length - 1]!, alls[alls.length - 1]!];
+  const [oneMean, allMean] = [mean(ones), mean(alls)];
+  const ratio = allMean / Math.max(1, oneMean);
+  const cpuText = (r: LoadResult) => Object.entries(r.cpu ?? {}).map(([k, v]) => `${k} ${v}%`).join(', ');
+  report.target(S6, `(iv) MeterValues/s, closed loop, ${c.throughputStations} stations over ${nodes.length} nodes vs on one node`,
+    `${allMean} MV/s (rounds ${alls.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(all)}; ${fmtFailures(all)}; CPU ${cpuText(all)})`,
+    `≥ ${THROUGHPUT_TARGET} × one node`, ratio >= THROUGHPUT_TARGET,
+    `one node: ${oneMean} MV/s (rounds ${ones.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(one)}; CPU ${cpuText(one)})`,
+    fmtRatio(ratio, THROUGHPUT_TARGET));
+  const ledger = await checkLedger({
+    api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: [...prep.single.billed, ...prep.spread.billed], pgUrl: prep.cluster.db.url,
+  });
+  report.ledger(`${S6} (iv)`, ledger);
+  report.details[`${S6} (iv)`] = { oneNode: ones, cluster: alls, ratio: round(ratio, 3) };
+}
+
+/**
+ * (i) Every wallet pays for two sessions on two different nodes and runs out during the run. From
+ * the CALLRESULT of the MeterValues whose debit took the wallet to ≤ 0 (client side) to the
+ * RemoteStopTransaction CALL at each of its stations: the one on the node that billed it, and
+ * the one on another node (the forwarded stop, the figure with a target).
+ */
+async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const c = cfg.cluster;
+  const { nodes } = prep.cluster;
+  const { stations, billed } = prep.zero;
+  const walletOf = new Map<BenchStation, string>(billed.map((b) => [b.station, b.walletId]));
+  const pairs = new Map<string, BenchStation[]>();
+  for (const b of billed) pairs.set(b.walletId, [...(pairs.get(b.walletId) ?? []), b.station]);
+  const spent = (w: string) => pairs.get(w)!.reduce((a, s) => a + energyCost(PRICE_CENTS_PER_KWH, s.answeredRegister - s.meterStart), 0);
+  const crossed = new Map<string, { at: number; by: BenchStation }>();
+  const stopErrors: string[] = [];
+  for (const s of stations) {
+    s.onRemoteStop = (st) => void st.stopTransaction('Remote').catch((err) => void stopErrors.push(`${st.identity}: ${(err as Error).message}`));
+  }
+  const perMv = energyCost(PRICE_CENTS_PER_KWH, ZERO_DELTA_WH);
+  const mvsPerStation = Math.ceil(c.zeroBalance / perMv / 2);
+  const durationMs = Math.ceil(((mvsPerStation + 3) * c.zeroSessions * 1000) / c.zeroRatePerS);
+  log(`${S6}: (i) ${c.zeroRatePerS} MV/s over ${c.zeroSessions} sessions; each wallet (two sessions, two nodes) at zero after ~${mvsPerStation * 2} MeterValues`);
+  const load = await openLoop({
+    stations, ratePerS: c.zeroRatePerS, durationMs, deltaWh: ZERO_DELTA_WH,
+    skip: (s) => s.stopping || s.remoteStopAt !== undefined,
+    onAnswer: (s, end) => {
+      const w = walletOf.get(s)!;
+      if (!crossed.has(w) && spent(w) >= c.zeroBalance) crossed.set(w, { at: end, by: s });
+    },
+  });
+  await waitUntil(() => stations.every((s) => s.stopAnswered || (s.remoteStopAt === undefined && !crossed.has(walletOf.get(s)!))), 20_000, 50);
+
+  const local: number[] = [];
+  const remote: number[] = [];
+  let early = 0;
+  for (const [w, x] of crossed) {
+    for (const s of pairs.get(w)!) {
+      if (s.remoteStopAt === undefined) continue;
+      if (s.remoteStopAt < x.at) early++;
+      (nodeOf(nodes, s) === nodeOf(nodes, x.by) ? local : remote).push(Math.max(0, s.remoteStopAt - x.at));
+    }
+  }
+  const stopped = stations.filter((s) => s.remoteStopAt !== undefined).length;
+  const pr = percentiles(remote);
+  const pl = percentiles(local);
+  const fmt = (p: typeof pr) => `p50 ${ms(p.p50)} / p95 ${ms(p.p95)} / p99 ${ms(p.p99)} / max ${ms(p.max)} (${p.count} stops)`;
+  report.target(S6, '(i) RemoteStopTransaction received, every session of every wallet at zero',
+    `${stopped} / ${c.zeroSessions} (${crossed.size} of ${pairs.size} wallets reached zero)`, 'all', stopped === c.zeroSessions && crossed.size === pairs.size);
+  report.target(S6, '(i) zero → RemoteStopTransaction, session on another node than the debit', fmt(pr),
+    `p99 ≤ ${ZERO_P99_TARGET_MS} ms`, pr.count > 0 && pr.p99 <= ZERO_P99_TARGET_MS,
+    `same node as the debit: ${fmt(pl)}${early ? `; ${early} stops arrived before the CALLRESULT (counted 0)` : ''}`);
+  report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered (${fmtLatency(load)}); ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
+  const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
+  report.ledger(`${S6} (i)`, ledger);
+  report.details[`${S6} (i)`] = { load, remote: pr, local: pl, stopped, crossed: crossed.size, early, stopErrors: stopErrors.slice(0, 5) };
+}
+
+/**
+ * (i) again, one wallet at a time with nothing else running: the cost of the forwarding itself.
+ * Station 2k's MeterValues takes wallet k to zero on its node; station 2k+1, on the next node,
+ * must get the stop. From the first one's CALLRESULT to the second one's RemoteStopTransaction.
+ */
+async function runZeroProbes({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const { nodes } = prep.cluster;
+  const { stations, billed } = prep.probes;
+  const delays: number[] = [];
+  let missing = 0;
+  log(`${S6}: (i) ${cfg.cluster.zeroProbes} wallets at zero one at a time, nothing else running`);
+  for (let k = 0; k < stations.length; k += 2) {
+    const [debited, other] = [stations[k]!, stations[k + 1]!];
+    for (const s of [debited, other]) s.onRemoteStop = (st) => void st.stopTransaction('Remote').catch(() => {});
+    const r = await debited.meter(ZERO_DELTA_WH);
+    if (!r.ok || !(await waitUntil(() => other.remoteStopAt !== undefined, 5_000, 1))) {
+      missing++;
+      continue;
+    }
+    delays.push(Math.max(0, other.remoteStopAt! - r.end));
+    await waitUntil(() => debited.stopAnswered && other.stopAnswered, 5_000, 5);
+  }
+  const p = percentiles(delays);
+  const crossNode = stations.every((s, i) => i % 2 === 1 || nodeOf(nodes, s) !== nodeOf(nodes, stations[i + 1]!));
+  report.add(S6, '(i) the same, one wallet at a time, no other load',
+    `p50 ${ms(p.p50)} / p95 ${ms(p.p95)} / p99 ${ms(p.p99)} / max ${ms(p.max)} (${p.count} forwarded stops${missing ? `, ${missing} missing` : ''}${crossNode ? '' : '; NOT all cross-node'})`);
+  const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
+  report.ledger(`${S6} (i) probes`, ledger);
+  report.details[`${S6} (i) probes`] = { delays: p, missing };
+}
+
+/** (ii) POST /v1/sessions/:id/stop sent to node 1, one at a time: stations on the other nodes, and on node 1. */
+async function runRestStops({ report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const api = prep.cluster.nodes[0]!.api;
+  const byTx = new Map<number, string>();
+  for (const s of await api.all<{ _id: string; transaction_id: number }>('/v1/sessions?status=active')) byTx.set(s.transaction_id, s._id);
+  const stopAll = async (sessions: StartedSessions) => {
+    const latencies: number[] = [];
+    const refused: string[] = [];
+    for (const s of sessions.stations) {
+      s.onRemoteStop = (st) => void st.stopTransaction('Remote').catch(() => {});
+      const t0 = now();
+      const res = await api.request<{ status: string }>('POST', `/v1/sessions/${byTx.get(s.transactionId!)}/stop`);
+      latencies.push(now() - t0);
+      if (res.status !== 202 || res.body.status !== 'Accepted') refused.push(`${s.identity}: ${res.status} ${JSON.stringify(res.body)}`);
+    }
+    await waitUntil(() => sessions.stations.every((s) => s.stopAnswered), 10_000, 20);
+    return { latency: percentiles(latencies), refused };
+  };
+  log(`${S6}: (ii) REST remote stops through node 1`);
+  const remote = await stopAll(prep.restRemote);
+  const local = await stopAll(prep.restLocal);
+  const fmt = (p: typeof remote.latency) => `p50 ${ms(p.p50)} / p95 ${ms(p.p95)} / p99 ${ms(p.p99)} / max ${ms(p.max)} (${p.count} requests)`;
+  report.add(S6, '(ii) POST /v1/sessions/:id/stop to node 1, station on another node (HTTP round trip, one at a time)',
+    `${fmt(remote.latency)}; ${remote.refused.length} not Accepted`, { baseline: `station on node 1: ${fmt(local.latency)}` });
+  const ledger = await checkLedger({
+    api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: [...prep.restRemote.billed, ...prep.restLocal.billed], pgUrl: prep.cluster.db.url,
+  });
+  report.ledger(`${S6} (ii)`, ledger);
+  report.details[`${S6} (ii)`] = { remote, local };
+}
+
+/**
+ * (iii) SIGKILL of the node holding every failover station (some of them charging, with
+ * MeterValues flowing through the kill): time until each has reconnected to another node and its
+ * BootNotification was answered; then the presence the API shows, and the ledger.
+ */
+async function runFailover({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const c = cfg.cluster;
+  const { nodes } = prep.cluster;
+  const victim = nodes[nodes.length - 1]!;
+  const survivors = nodes.slice(0, -1);
+  const charging = prep.failoverSessions.stations;
+  const fleet = [...charging, ...prep.failoverIdle];
+  const onVictim = fleet.filter((s) => s.currentUrl === victim.ocppUrl).length;
+  log(`${S6}: (iii) ${onVictim} stations on node${nodes.length}; ${charging.length} charging at ${c.failoverRatePerS} MV/s; SIGKILL in 2 s`);
+  let done = false;
+  const load = openLoop({
+    stations: charging, ratePerS: c.failoverRatePerS, durationMs: 2_000 + c.failoverTimeoutMs, deltaWh: DELTA_WH, until: () => done,
+  });
+  let tKill = 0;
+  let all = false;
+  try {
+    await sleep(2_000);
+    tKill = now();
+    await victim.child.kill();
+    all = await waitUntil(() => fleet.every((s) => s.lastBootAt > tKill && s.online), c.failoverTimeoutMs, 20);
+  } finally {
+    // The load stops once every station is back (or the time is up).
+    done = true;
+  }
+  const back = fleet.filter((s) => s.lastBootAt > tKill);
+  const lastBoot = Math.max(...back.map((s) => s.lastBootAt));
+  const elapsed = Math.round(lastBoot - tKill);
+  const onNode = survivors.map((n) => fleet.filter((s) => s.currentUrl === n.ocppUrl).length);
+  const loadResult = await load;
+  // What the API shows (any node): every station online, on a surviving node.
+  const api = survivors[0]!.api;
+  const shown = await api.all<{ ocpp_id: string; online: boolean; node: string | null }>(`/v1/chargestations?organization=${prep.fx.organizationId}`);
+  const failoverIds = new Set(fleet.map((s) => s.identity));
+  const views = shown.filter((s) => failoverIds.has(s.ocpp_id));
+  const onlineElsewhere = views.filter((s) => s.online && s.node !== `node${nodes.length}`).length;
+  const pc = prep.perConnection;
+  report.add(S6, `(iii) a node's cost per idle connection (${pc.stations} stations, presence included)`,
+    `${round(pc.rssBytes / 1024, 1)} KiB RSS (${round(pc.rssBefore / 2 ** 20)} → ${round(pc.rssAfter / 2 ** 20)} MiB), ${round(pc.fds, 2)} file descriptors`);
+  report.target(S6, `(iii) failover: SIGKILL the node holding ${onVictim} stations → all booted on the others`,
+    `${elapsed} ms (${back.length} / ${fleet.length} back; per surviving node ${onNode.join(' / ')})`, `≤ ${FAILOVER_TARGET_MS / 1000} s, all`,
+    all && elapsed <= FAILOVER_TARGET_MS, `API (node1) after: ${onlineElsewhere} / ${fleet.length} online on a surviving node`);
+  // Sessions end where their station is now; the ledger counts what was answered, and what may have been.
+  await pMap(charging, 50, (s) => s.stopTransaction('Local').catch(() => {}));
+  const ledger = await checkLedger({ api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: prep.failoverSessions.billed as Billed[], pgUrl: prep.cluster.db.url });
+  report.ledger(`${S6} (iii)`, ledger);
+  report.add(S6, '(iii) MeterValues through the kill', `${c.failoverRatePerS} MV/s offered, ${loadResult.answered} answered; ${fmtFailures(loadResult)} (the killed node's unanswered ones are resent or settled by StopTransaction)`);
+  report.details[`${S6} (iii)`] = { perConnection: pc, stations: fleet.length, onVictim, elapsedMs: elapsed, back: back.length, onNode, apiOnlineElsewhere: onlineElsewhere, load: loadResult };
+}
