@@ -146,6 +146,7 @@ export function createOcppServer(
     clog.info({ remoteAddress: client.handshake.remoteAddress }, 'station connected');
     connections.attach(client);
     deps.events.publish(stationChanged(session.stationId, { online: true }));
+    deps.connectionEvents.connected(session);
     client.on('badMessage', ({ error }: { error: Error }) => {
       clog.warn({ reason: error.message }, 'bad message from station');
     });
@@ -155,6 +156,8 @@ export function createOcppServer(
     client.once('close', ({ code, reason }: { code: number; reason: string }) => {
       clog.info({ code, reason }, 'station disconnected');
       deps.events.publish(stationChanged(session.stationId, { online: connections.isOnline(session.identity) }));
+      // A connection replaced by a newer one of the same station is no disconnection.
+      if (!connections.isOnline(session.identity)) deps.connectionEvents.disconnected(session);
     });
     watchLiveness(
       client,

@@ -91,15 +91,21 @@ export function attachHandlers(
     const handler = table[action] as Handler<InboundAction>;
     const schema = inbound[action];
     const handle = async (params: unknown) => {
+      const started = performance.now();
       try {
         const request = schema.parse(params);
         const lenient = lenienceOf(params, request);
         if (lenient.extraProperties.length || lenient.naiveTimestamps.length) {
           ctx.log.debug({ action, ...lenient }, 'payload read leniently: extra properties dropped, times without a zone read as UTC');
         }
-        return await handler(ctx, request as never);
+        const answer = await handler(ctx, request as never);
+        ctx.deps.metrics?.ocppMessage(action, 'ok', (performance.now() - started) / 1000);
+        return answer;
       } catch (err) {
-        throw toCallError(err, ctx, action);
+        const callError = toCallError(err, ctx, action);
+        const code = (callError as { rpcErrorCode?: string }).rpcErrorCode ?? 'InternalError';
+        ctx.deps.metrics?.ocppMessage(action, code, (performance.now() - started) / 1000);
+        throw callError;
       }
     };
     client.handle(action, ({ params }) => (gate ? gate.run(action, params, () => handle(params)) : handle(params)));
