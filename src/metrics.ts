@@ -108,9 +108,9 @@ export class PrometheusMetrics implements GatewayMetrics {
     });
   }
 
-  ocppMessage(action: string, result: string, seconds: number): void {
+  ocppMessage(action: string, result: string, seconds?: number): void {
     this.ocppMessages.inc({ action, result });
-    this.ocppDuration.observe({ action }, seconds);
+    if (seconds !== undefined) this.ocppDuration.observe({ action }, seconds);
   }
 
   debited(cents: number): void {

@@ -151,7 +151,10 @@ export function createOcppServer(
       clog.warn({ reason: error.message }, 'bad message from station');
     });
     client.on('strictValidationFailure', ({ method, error, outbound }: any) => {
-      if (!outbound) clog.warn({ action: method, reason: error?.message }, 'message failed schema validation');
+      if (!outbound) {
+        clog.warn({ action: method, reason: error?.message }, 'message failed schema validation');
+        deps.metrics.ocppMessage(String(method), String(error?.rpcErrorCode ?? 'FormationViolation'));
+      }
     });
     client.once('close', ({ code, reason }: { code: number; reason: string }) => {
       clog.info({ code, reason }, 'station disconnected');

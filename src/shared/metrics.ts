@@ -4,8 +4,11 @@
  * is a counter or histogram update in memory: nothing here touches the database or waits.
  */
 export interface GatewayMetrics {
-  /** an OCPP call from a station was answered (`ok`) or refused with a CALLERROR (its code) */
-  ocppMessage(action: string, result: string, seconds: number): void;
+  /**
+   * an OCPP call from a station was answered (`ok`) or refused with a CALLERROR (its code);
+   * without `seconds` (refused before any handler ran) it is counted but not timed
+   */
+  ocppMessage(action: string, result: string, seconds?: number): void;
   /** MeterValues billing debited a wallet */
   debited(cents: number): void;
   /** a RemoteStopTransaction attempt ended with this outcome */

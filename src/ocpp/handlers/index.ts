@@ -91,23 +91,30 @@ export function attachHandlers(
     const handler = table[action] as Handler<InboundAction>;
     const schema = inbound[action];
     const handle = async (params: unknown) => {
-      const started = performance.now();
       try {
         const request = schema.parse(params);
         const lenient = lenienceOf(params, request);
         if (lenient.extraProperties.length || lenient.naiveTimestamps.length) {
           ctx.log.debug({ action, ...lenient }, 'payload read leniently: extra properties dropped, times without a zone read as UTC');
         }
-        const answer = await handler(ctx, request as never);
+        return await handler(ctx, request as never);
+      } catch (err) {
+        throw toCallError(err, ctx, action);
+      }
+    };
+    client.handle(action, async ({ params }) => {
+      // Counted from the moment the call is read to its answer, queueing behind the station's
+      // other calls included; a refusal is counted under its CALLERROR code.
+      const started = performance.now();
+      try {
+        const answer = await (gate ? gate.run(action, params, () => handle(params)) : handle(params));
         ctx.deps.metrics?.ocppMessage(action, 'ok', (performance.now() - started) / 1000);
         return answer;
       } catch (err) {
-        const callError = toCallError(err, ctx, action);
-        const code = (callError as { rpcErrorCode?: string }).rpcErrorCode ?? 'InternalError';
-        ctx.deps.metrics?.ocppMessage(action, code, (performance.now() - started) / 1000);
-        throw callError;
+        const code = (err as { rpcErrorCode?: unknown }).rpcErrorCode;
+        ctx.deps.metrics?.ocppMessage(action, typeof code === 'string' ? code : 'InternalError', (performance.now() - started) / 1000);
+        throw err;
       }
-    };
-    client.handle(action, ({ params }) => (gate ? gate.run(action, params, () => handle(params)) : handle(params)));
+    });
   }
 }
