@@ -56,7 +56,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     const applied = await migrateToLatest(dbHandle.db);
     log.info({ database: dbHandle.kind, applied }, 'database ready');
     bootstrapApiKey = config.adminApiKey ? undefined : await ensureBootstrapKey(dbHandle.db, clock);
-    context = buildContext(config, dbHandle.db, { clock, log, database: dbHandle.kind }, overrides);
+    context = buildContext(config, dbHandle.db, { clock, log, database: dbHandle.kind, poolStats: dbHandle.poolStats }, overrides);
     ocpp = createOcppServer(
       {
         host: config.host,
@@ -98,6 +98,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.cluster?.start();
         const ocppAddr = await ocpp.listen();
         context.jobs.start();
+        await context.webhooks.start();
         const adminAddr = await admin.listen(config.host, config.adminPort);
         log.info({ ocppPort: ocppAddr.port, adminPort: adminAddr.port, tls: Boolean(config.tls) }, 'gateway listening');
         return {
@@ -116,6 +117,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         context.events.close();
         await Promise.allSettled([ocpp.close(), admin.close()]);
         await context.jobs.stop();
+        await context.webhooks.stop();
+        await context.connectionEvents.drain();
         // The stations are closed: hand their presence and this node's lease back at once.
         await context.cluster?.stop();
         await context.sessions.close();

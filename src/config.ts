@@ -88,6 +88,14 @@ const schema = z
     OCPP_MAX_REFUSED_CALLS: whole(0, undefined, 'must be 0 (never) or more').default(100),
     OCPP_MAX_CONNECTOR_ID: whole(1, 10_000).default(32),
     OCPP_REFUSED_STARTS_PER_MINUTE: whole(0, undefined, 'must be 0 (no limit) or more').default(10),
+    WEBHOOK_POLL_INTERVAL_MS: whole(10, 60_000).default(1000),
+    WEBHOOK_TIMEOUT_S: seconds(1).max(300, 'must be at most 300').default(10),
+    WEBHOOK_CONCURRENCY: whole(1, 1000).default(16),
+    WEBHOOK_MAX_ATTEMPTS: whole(1, 100).default(10),
+    WEBHOOK_RETRY_BASE_MS: whole(10, 86_400_000).default(5000),
+    WEBHOOK_RETRY_MAX_MS: whole(10, 86_400_000).default(3_600_000),
+    WEBHOOK_DISABLE_AFTER_FAILURES: whole(0, undefined, 'must be 0 (never) or more').default(50),
+    EVENT_RETENTION_DAYS: whole(1, 3650).default(30),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -148,6 +156,24 @@ export interface Config {
   readonly nodeId: string;
   /** a node that has not renewed its lease for this long is dead to the others */
   readonly clusterLeaseS: number;
+  /** webhook delivery (src/domain/events/dispatcher.ts) */
+  readonly webhooks: {
+    /** how often the outbox and due deliveries are looked at */
+    readonly pollIntervalMs: number;
+    /** an attempt without an answer by then has failed */
+    readonly timeoutMs: number;
+    /** attempts in flight at once per process */
+    readonly concurrency: number;
+    /** attempts per delivery before it is given up (`failed`) */
+    readonly maxAttempts: number;
+    /** wait before the second attempt, doubled for each further one, capped */
+    readonly retryBaseMs: number;
+    readonly retryMaxMs: number;
+    /** failed attempts in a row that disable an endpoint (with an alert); 0 = never */
+    readonly disableAfterFailures: number;
+  };
+  /** events (and their deliveries) older than this are deleted once nothing is pending */
+  readonly eventRetentionDays: number;
 }
 
 export class ConfigError extends Error {
@@ -203,5 +229,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseListenUrl: e.DATABASE_LISTEN_URL,
     nodeId: e.NODE_ID ?? generatedNodeId(),
     clusterLeaseS: e.CLUSTER_LEASE_S,
+    webhooks: Object.freeze({
+      pollIntervalMs: e.WEBHOOK_POLL_INTERVAL_MS,
+      timeoutMs: e.WEBHOOK_TIMEOUT_S * 1000,
+      concurrency: e.WEBHOOK_CONCURRENCY,
+      maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.WEBHOOK_RETRY_BASE_MS,
+      retryMaxMs: e.WEBHOOK_RETRY_MAX_MS,
+      disableAfterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
+    }),
+    eventRetentionDays: e.EVENT_RETENTION_DAYS,
   });
 }

@@ -10,6 +10,11 @@ import { StationWrites } from './domain/chargers/station-writes.ts';
 import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
+import { PrometheusMetrics } from './metrics.ts';
+import { WebhookDispatcher } from './domain/events/dispatcher.ts';
+import { ConnectionEvents } from './domain/events/connection-events.ts';
+import { deleteOldEvents } from './domain/events/retention.ts';
+import { OPEN_STATUSES } from './domain/sessions/billing.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
@@ -38,6 +43,12 @@ export interface AppContext {
   readonly apiKeys: ApiKeyVerifier;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
+  /** this process's Prometheus metrics (GET /metrics) */
+  readonly metrics: PrometheusMetrics;
+  /** delivers the outbox to webhooks (every node runs one; each delivery is sent by one) */
+  readonly webhooks: WebhookDispatcher;
+  /** chargestation.connected / .disconnected, written to the outbox */
+  readonly connectionEvents: ConnectionEvents;
 }
 
 /** Parts tests replace; anything not given is built from the configuration. */
@@ -51,7 +62,12 @@ export interface ContextOverrides extends Partial<Pick<AppContext, 'clock' | 'lo
 export function buildContext(
   config: Config,
   db: Db,
-  base: { clock: Clock; log: Logger; database: 'postgres' | 'pglite' },
+  base: {
+    clock: Clock;
+    log: Logger;
+    database: 'postgres' | 'pglite';
+    poolStats?: (() => { total: number; idle: number; waiting: number }) | undefined;
+  },
   overrides: ContextOverrides = {},
 ): AppContext {
   const { clock, log } = base;
@@ -71,8 +87,31 @@ export function buildContext(
         })
       : undefined;
   const stations = cluster?.stations ?? connections;
+  let webhooks: WebhookDispatcher | undefined;
+  const metrics = new PrometheusMetrics(
+    {
+      stationsConnected: () => connections.online().length,
+      sessionsActive: async () =>
+        Number(
+          (
+            await db
+              .selectFrom('sessions')
+              .select((eb) => eb.fn.countAll<number>().as('n'))
+              .where('status', 'in', [...OPEN_STATUSES])
+              .executeTakeFirstOrThrow()
+          ).n,
+        ),
+      webhookQueueDepth: () => webhooks!.queueDepth(),
+      dbPool: () => base.poolStats?.(),
+    },
+    { node: config.nodeId },
+  );
+  webhooks = new WebhookDispatcher(
+    { db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
+    config.webhooks,
+  );
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events },
+    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       defaultMaxPowerW: config.maxStationPowerW,
@@ -84,6 +123,7 @@ export function buildContext(
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
+    { name: 'event_retention', everyMs: 3_600_000, run: () => deleteOldEvents(db, config.eventRetentionDays) },
     ...(cluster?.jobs ?? []),
   ]);
   return {
@@ -99,5 +139,8 @@ export function buildContext(
     sessions,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
+    metrics,
+    webhooks,
+    connectionEvents: new ConnectionEvents({ db, clock, log, nodeId: config.nodeId }),
   };
 }

@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import {
@@ -25,6 +25,7 @@ import { sessionRoutes } from './routes/sessions.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
+import { webhookRoutes } from './routes/webhooks.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -101,37 +102,50 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
   const consoleAuth = new ConsoleAuth({ ...deps, authFailuresPerSource: deps.config.authFailuresPerSource });
   await app.register(consoleRoutes(consoleAuth));
 
+  // Every /v1 route and GET /metrics: an API key (or, on /v1, the console's session cookie).
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply) => {
+    const path = req.url.split('?')[0]!;
+    if (PUBLIC_PATHS.has(path) || path.startsWith('/v1/docs')) return;
+    // The key is checked first (a SHA-256 and an index probe, cheap): a valid key always
+    // works, whatever else came from its address. Only invalid keys back off (429).
+    const header = req.headers.authorization;
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
+    // No Bearer key: the operator console's session cookie (src/admin/console-session.ts).
+    const principal = match ? await deps.apiKeys.verify(match[1]!) : await consoleAuth.principal(req);
+    if (!principal) {
+      const source = req.socket.remoteAddress ?? 'unknown';
+      const wait = badKeys.retryAfterS(source);
+      badKeys.fail(source);
+      if (wait > 0) {
+        return reply
+          .status(429)
+          .header('Retry-After', String(wait))
+          .send(errorBody('too_many_requests', 'too many requests with an invalid API key; retry later'));
+      }
+      return reply
+        .status(401)
+        .header('WWW-Authenticate', 'Bearer')
+        .send(errorBody('unauthorized', 'a valid API key is required (Authorization: Bearer <key>)'));
+    }
+    req.principal = principal;
+    req.tenant = new Tenant(principal.organizationId);
+  };
+
+  // Prometheus scrapes with `authorization: Bearer <key>`, like any admin client.
+  app.get('/metrics', { onRequest: authenticate, schema: { hide: true } }, async (req, reply) => {
+    // The figures are the whole gateway's: not for a key limited to one organization.
+    if (req.principal?.organizationId) {
+      return reply.status(403).send(errorBody('forbidden', 'an organization-scoped API key cannot read /metrics'));
+    }
+    const { contentType, body } = await deps.metrics.scrape();
+    return reply.header('content-type', contentType).send(body);
+  });
+
   await app.register(
     async (v1) => {
       v1.decorateRequest('tenant', null as unknown as Tenant);
       enforceTenancy(v1, deps.db);
-      v1.addHook('onRequest', async (req, reply) => {
-        const path = req.url.split('?')[0]!;
-        if (PUBLIC_PATHS.has(path) || path.startsWith('/v1/docs')) return;
-        // The key is checked first (a SHA-256 and an index probe, cheap): a valid key always
-        // works, whatever else came from its address. Only invalid keys back off (429).
-        const header = req.headers.authorization;
-        const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
-        // No Bearer key: the operator console's session cookie (src/admin/console-session.ts).
-        const principal = match ? await deps.apiKeys.verify(match[1]!) : await consoleAuth.principal(req);
-        if (!principal) {
-          const source = req.socket.remoteAddress ?? 'unknown';
-          const wait = badKeys.retryAfterS(source);
-          badKeys.fail(source);
-          if (wait > 0) {
-            return reply
-              .status(429)
-              .header('Retry-After', String(wait))
-              .send(errorBody('too_many_requests', 'too many requests with an invalid API key; retry later'));
-          }
-          return reply
-            .status(401)
-            .header('WWW-Authenticate', 'Bearer')
-            .send(errorBody('unauthorized', 'a valid API key is required (Authorization: Bearer <key>)'));
-        }
-        req.principal = principal;
-        req.tenant = new Tenant(principal.organizationId);
-      });
+      v1.addHook('onRequest', authenticate);
       for (const routes of [
         organizationRoutes,
         userRoutes,
@@ -144,6 +158,7 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         apiKeyRoutes,
         overviewRoutes,
         eventRoutes,
+        webhookRoutes,
       ]) {
         await v1.register(routes(deps));
       }

@@ -28,6 +28,8 @@ export interface DbHandle {
   readonly db: Kysely<Database>;
   readonly kind: 'postgres' | 'pglite';
   close(): Promise<void>;
+  /** PostgreSQL pool connections: total, idle, requests waiting (undefined on PGlite) */
+  poolStats?: () => { total: number; idle: number; waiting: number };
   /** The embedded database's files as one archive (PGlite only): backups, test templates. */
   dumpDataDir?: () => Promise<Blob>;
 }
@@ -95,6 +97,7 @@ export async function createDb(options: DbOptions): Promise<DbHandle> {
     return {
       db,
       kind: 'postgres',
+      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
       close: () => db.destroy(),
     };
   }

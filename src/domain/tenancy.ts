@@ -2,7 +2,7 @@ import { sql, type RawBuilder } from 'kysely';
 import type { Db } from '../db/index.ts';
 
 /** The resources an organization owns, as API keys scoped to it see them. */
-export type OwnedKind = 'organization' | 'user' | 'wallet' | 'token' | 'chargestation' | 'top_up' | 'session' | 'alert';
+export type OwnedKind = 'organization' | 'user' | 'wallet' | 'token' | 'chargestation' | 'top_up' | 'session' | 'alert' | 'webhook';
 
 /** Per kind: the owning organization(s) of the row `x`. */
 const OWNERS: Record<OwnedKind, RawBuilder<unknown>> = {
@@ -15,6 +15,8 @@ const OWNERS: Record<OwnedKind, RawBuilder<unknown>> = {
     join wallets w on w.id = x.wallet_id join users u on u.id = w.user_id`,
   // An alert belongs to the organization of the station it is about.
   alert: sql`select c.organization_id as org from alerts x join charge_stations c on c.id = x.station_id`,
+  // A webhook created with an unscoped key for every organization belongs to none of them.
+  webhook: sql`select x.organization_id as org from webhooks x`,
   // A session belongs to the organization of its station and to that of its driver.
   session: sql`select unnest(array[c.organization_id, u.organization_id]) as org from sessions x
     join charge_stations c on c.id = x.station_id left join users u on u.id = x.user_id`,

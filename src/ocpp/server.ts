@@ -146,15 +146,21 @@ export function createOcppServer(
     clog.info({ remoteAddress: client.handshake.remoteAddress }, 'station connected');
     connections.attach(client);
     deps.events.publish(stationChanged(session.stationId, { online: true }));
+    deps.connectionEvents.connected(session);
     client.on('badMessage', ({ error }: { error: Error }) => {
       clog.warn({ reason: error.message }, 'bad message from station');
     });
     client.on('strictValidationFailure', ({ method, error, outbound }: any) => {
-      if (!outbound) clog.warn({ action: method, reason: error?.message }, 'message failed schema validation');
+      if (!outbound) {
+        clog.warn({ action: method, reason: error?.message }, 'message failed schema validation');
+        deps.metrics.ocppMessage(String(method), String(error?.rpcErrorCode ?? 'FormationViolation'));
+      }
     });
     client.once('close', ({ code, reason }: { code: number; reason: string }) => {
       clog.info({ code, reason }, 'station disconnected');
       deps.events.publish(stationChanged(session.stationId, { online: connections.isOnline(session.identity) }));
+      // A connection replaced by a newer one of the same station is no disconnection.
+      if (!connections.isOnline(session.identity)) deps.connectionEvents.disconnected(session);
     });
     watchLiveness(
       client,

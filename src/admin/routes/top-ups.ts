@@ -5,6 +5,7 @@ import { createManualTopUp, getTopUp, MAX_TOP_UP_CENTS } from '../../domain/wall
 import type { AppContext } from '../../context.ts';
 import { cents, commonErrors, conflictErrors, idParams, isoDate, objectId } from '../schemas.ts';
 import { walletChanged } from '../../domain/live.ts';
+import { ValidationError } from '../../shared/errors.ts';
 
 export const topUpSchema = z
   .object({
@@ -43,7 +44,7 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
       config: { tenancy: { body: { wallet: 'wallet' } } },
       schema: {
         tags,
-        summary: 'Credit a wallet (manual top-up)',
+        summary: 'Credit a wallet (manual or auto top-up)',
         description:
           'Credits `wallet_amount` (default `amount`) at once. Send an `Idempotency-Key` header to make retries safe: ' +
           'the same key and body return the same top-up and credit once; the same key with another body is a 409. ' +
@@ -51,7 +52,9 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
           'retrying with the same key gets the same top-up.',
         headers: z.object({ 'idempotency-key': z.string().min(1).max(255).optional() }),
         body: z.strictObject({
-          type: z.literal('manual'),
+          type: z
+            .enum(['manual', 'auto'])
+            .describe('manual: an operator credit; auto: the payment service answering wallet.auto_top_up_requested (needs an Idempotency-Key: the request_id)'),
           wallet: objectId,
           amount: amount.describe('cents paid'),
           wallet_amount: amount.optional().describe('cents credited to the wallet (default: amount)'),
@@ -60,6 +63,9 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
       },
       handler: async (req, reply) => {
         const key = req.headers['idempotency-key'];
+        if (req.body.type === 'auto' && !key) {
+          throw new ValidationError('an auto top-up needs an Idempotency-Key header: the request_id of wallet.auto_top_up_requested');
+        }
         const { topUp, created } = await createManualTopUp(
           deps.db,
           deps.clock,

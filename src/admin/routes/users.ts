@@ -3,9 +3,10 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { LedgerEntry, User, Wallet } from '../../db/tables/wallets.ts';
 import { createUser, getUser, listUsers, updateUser } from '../../domain/users/users.ts';
 import { listEntries } from '../../domain/wallets/ledger.ts';
-import { getOrCreateWallet } from '../../domain/wallets/wallets.ts';
+import { getOrCreateWallet, updateAutoTopUp } from '../../domain/wallets/wallets.ts';
+import { MAX_TOP_UP_CENTS } from '../../domain/wallets/top-ups.ts';
 import type { AppContext } from '../../context.ts';
-import { commonErrors, conflictErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
+import { cents, commonErrors, conflictErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const stringMap = z
   .record(z.string().max(64), z.string().max(500))
@@ -34,6 +35,11 @@ export const walletSchema = z
       active: z.boolean(),
       payment_method: z.string().nullable(),
       amount: z.number().int(),
+      threshold: z
+        .number()
+        .int()
+        .optional()
+        .describe("cents; present only when set: below it a debit asks for a top-up (default: the organization's minimum)"),
     }),
     createdAt: isoDate,
     updatedAt: isoDate,
@@ -73,6 +79,7 @@ export function walletJson(w: Wallet): z.infer<typeof walletSchema> {
       active: w.auto_top_up_active,
       payment_method: w.auto_top_up_payment_method,
       amount: w.auto_top_up_amount,
+      ...(w.auto_top_up_threshold !== null ? { threshold: w.auto_top_up_threshold } : {}),
     },
     createdAt: w.created_at.toISOString(),
     updatedAt: w.updated_at.toISOString(),
@@ -213,6 +220,37 @@ export function userRoutes(deps: AppContext): FastifyPluginAsyncZod {
       },
       handler: async (req) => {
         const { user, wallet } = await getOrCreateWallet(deps.db, deps.clock, req.params.id);
+        return userWithWalletJson(user, wallet);
+      },
+    });
+    app.patch('/users/:id/wallet', {
+      config: { tenancy: { params: { id: 'user' } } },
+      schema: {
+        tags: ['wallets'],
+        summary: "Set the wallet's auto top-up",
+        description:
+          'Merges `auto_top_up` into the wallet (creating it if missing) and returns the user with its wallet, as ' +
+          'GET does. When a debit takes an active auto top-up wallet below `threshold` (default: the organization\'s ' +
+          'minimum), the gateway emits `wallet.auto_top_up_requested` once per crossing, with a `request_id`; the ' +
+          'payment service charges `payment_method` and calls `POST /v1/top_up` with `type: "auto"` and ' +
+          '`Idempotency-Key: <request_id>`. A wallet already below its threshold when switched on asks at once. ' +
+          'The gateway holds no card data.',
+        params: idParams,
+        body: z.strictObject({
+          auto_top_up: z.strictObject({
+            active: z.boolean().optional(),
+            payment_method: z.string().min(1).max(200).nullable().optional().describe("the payment service's reference"),
+            amount: cents({ min: 0, max: MAX_TOP_UP_CENTS }).optional().describe('cents to top up by'),
+            threshold: cents({ min: 0, max: MAX_TOP_UP_CENTS })
+              .nullable()
+              .optional()
+              .describe("cents; null = the organization's minimum"),
+          }),
+        }),
+        response: { 200: userWithWalletSchema, ...conflictErrors },
+      },
+      handler: async (req) => {
+        const { user, wallet } = await updateAutoTopUp(deps.db, deps.clock, req.params.id, req.body.auto_top_up);
         return userWithWalletJson(user, wallet);
       },
     });

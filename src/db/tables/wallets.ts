@@ -30,6 +30,8 @@ export interface WalletsTable {
   auto_top_up_active: Generated<boolean>;
   auto_top_up_payment_method: string | null;
   auto_top_up_amount: Generated<number>;
+  /** cents; a debit that takes the balance below it asks for an auto top-up; null = the organization's minimum */
+  auto_top_up_threshold: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

@@ -3,6 +3,8 @@ import type { Alert } from '../../db/tables/sessions.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { NotFoundError } from '../../shared/errors.ts';
+import { emitEvents } from '../events/outbox.ts';
+import { alertCreated } from '../events/payloads.ts';
 
 export type AlertKind =
   | 'unknown_transaction'
@@ -55,21 +57,22 @@ export async function recordAlert(db: Db, alert: NewAlert, at: Date): Promise<vo
 /** Several alerts in one statement. */
 export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
   if (!alerts.length) return;
-  await db
-    .insertInto('alerts')
-    .values(
-      alerts.map((alert) => ({
-        id: newId(at),
-        kind: alert.kind,
-        station_id: alert.stationId ?? null,
-        session_id: alert.sessionId ?? null,
-        transaction_id: alert.transactionId ?? null,
-        message: alert.message,
-        details: JSON.stringify(alert.details ?? {}),
-        created_at: at,
-      })),
-    )
-    .execute();
+  const rows = alerts.map((alert) => ({
+    id: newId(at),
+    kind: alert.kind,
+    station_id: alert.stationId ?? null,
+    session_id: alert.sessionId ?? null,
+    transaction_id: alert.transactionId ?? null,
+    message: alert.message,
+    details: JSON.stringify(alert.details ?? {}),
+    created_at: at,
+  }));
+  // The alerts and their alert.created events commit together (in the caller's transaction, if any).
+  const write = async (ex: Db) => {
+    await ex.insertInto('alerts').values(rows).execute();
+    await emitEvents(ex, rows.map((r, i) => alertCreated({ ...r, details: alerts[i]!.details ?? {} })), at);
+  };
+  await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
 
 /**

@@ -4,6 +4,8 @@ import type { Session, SessionEnd } from '../../db/tables/sessions.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { implausibleAlert, recordAlert, sessionAlert } from './alerts.ts';
 import { billLocked, lockSession, type BillingResult } from './billing.ts';
+import { emitEvent } from '../events/outbox.ts';
+import { sessionStopped } from '../events/payloads.ts';
 
 /**
  * The one way a session ends, whatever ends it: its StopTransaction (`station`), its connector
@@ -89,6 +91,13 @@ export async function endSession(tx: Tx, locked: Session, end: SessionEnding, no
     })
     .where('id', '=', locked.id)
     .execute();
+  if (locked.status !== 'rejected' && !billing.implausible) {
+    await emitEvent(
+      tx,
+      sessionStopped(locked, { ...end, at: settleAt, termination: stopped.termination }, { energyWh: billing.energyWh, cost: billing.cost }),
+      now,
+    );
+  }
   if (billing.meterWentBackwards && end.endedBy === 'station') {
     await recordAlert(
       tx,

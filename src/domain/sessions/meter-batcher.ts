@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.ts';
+import type { GatewayMetrics } from '../../shared/metrics.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
@@ -64,7 +65,7 @@ export class MeterBatcher {
   private readonly alertWrites = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; events?: LiveEvents | undefined },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
     /** after a batch's commit, before its stations are answered: stop what must stop */
     private readonly onCommitted: (result: BatchResult) => void,
     options: { maxBatch: number; concurrency: number } = { maxBatch: 400, concurrency: 1 },
@@ -156,6 +157,7 @@ export class MeterBatcher {
           alerts.push(implausibleAlert(row, plan.implausible!));
         }
         const balanceAfter = applied.balanceAfter.get(row.id);
+        if (plan.delta > 0) this.deps.metrics?.debited(plan.delta);
         outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
         this.rows.set({
           ...row,

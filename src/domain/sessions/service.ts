@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.ts';
+import type { GatewayMetrics } from '../../shared/metrics.ts';
 import type { Session, SessionStatus } from '../../db/tables/sessions.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -60,7 +61,7 @@ export class SessionService {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);

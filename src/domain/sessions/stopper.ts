@@ -1,4 +1,7 @@
 import type { Db } from '../../db/index.ts';
+import type { GatewayMetrics } from '../../shared/metrics.ts';
+import { emitEvent } from '../events/outbox.ts';
+import { sessionStopFailed } from '../events/payloads.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
@@ -33,7 +36,7 @@ export class RemoteStopper {
   private closed = false;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined },
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
@@ -146,6 +149,7 @@ export class RemoteStopper {
       outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
       if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');
     }
+    this.deps.metrics?.remoteStop(outcome);
     // When the next attempt is due, durably: if this process dies, another node takes over.
     const delay = outcome === 'Accepted' ? undefined : this.retryDelaysMs[state.attempts - 1];
     const nextAt = delay === undefined ? null : new Date(this.deps.clock.now().getTime() + delay);
@@ -196,12 +200,14 @@ export class RemoteStopper {
     try {
       // One transaction: whoever sees the session stop_failed also sees its alert.
       await this.deps.db.transaction().execute(async (tx) => {
-        await tx
+        const failed = await tx
           .updateTable('sessions')
           .set({ status: 'stop_failed', updated_at: now })
           .where('id', '=', target.sessionId)
           .where('status', '=', 'stopping')
-          .execute();
+          .returning(['id', 'transaction_id', 'station_id', 'wallet_id', 'stop_attempts'])
+          .executeTakeFirst();
+        if (failed) await emitEvent(tx, sessionStopFailed(failed, failed.stop_attempts), now);
         await recordAlert(
           tx,
           {

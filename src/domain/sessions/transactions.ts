@@ -10,6 +10,8 @@ import { recordAlert } from './alerts.ts';
 import { endOpenOnConnector, endSession, isSettled } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
+import { emitEvent } from '../events/outbox.ts';
+import { sessionStarted } from '../events/payloads.ts';
 
 export interface StationRef {
   stationId: string;
@@ -151,6 +153,7 @@ export async function startTransaction(
       // A FLAT component is owed from the start.
       const locked = await lockSession(tx, inserted.id);
       walletAtZero = (await billLocked(tx, locked, { at: start })).walletAtZero;
+      await emitEvent(tx, sessionStarted(inserted), now);
     }
     return {
       session: inserted,

@@ -34,6 +34,49 @@ export interface PostResult {
 const POST_STATEMENT = preparedStatement('post_entries');
 
 /**
+ * The wallet events a net debit causes when it crosses a line, written to the outbox by the
+ * posting statement itself (same transaction, no extra round trip, nothing written when no
+ * line is crossed): `wallet.balance_low` (from at or above the organization's minimum to below
+ * it), `wallet.depleted` (from above zero to zero or below), `wallet.auto_top_up_requested`
+ * (an auto top-up wallet from at or above its threshold to below it; its request id is the
+ * event id). A crossing happens once per fall: a wallet must climb back over the line first.
+ */
+const CROSSING_EVENTS = (at: Date) => sql`
+    crossed as (
+      select m.id, m.before, m.after, m.user_id, m.currency, u.organization_id as org,
+        o.minimum_balance_to_start_session as minimum,
+        coalesce(m.auto_top_up_threshold, o.minimum_balance_to_start_session) as threshold,
+        m.auto_top_up_active, m.auto_top_up_amount, m.auto_top_up_payment_method
+      from moved m join users u on u.id = m.user_id join organizations o on o.id = u.organization_id
+      where m.total < 0
+    ),
+    crossings as (
+      select c.*, t.ord, t.type,
+        lpad(to_hex(floor(extract(epoch from ${at}::timestamptz))::bigint), 8, '0')
+          || substr(md5(random()::text || c.id || t.type), 1, 16) as event_id
+      from crossed c cross join lateral (values
+        (1, 'wallet.balance_low', c.before >= c.minimum and c.after < c.minimum),
+        (2, 'wallet.depleted', c.before > 0 and c.after <= 0),
+        (3, 'wallet.auto_top_up_requested', c.auto_top_up_active and c.auto_top_up_amount > 0
+          and c.before >= c.threshold and c.after < c.threshold)
+      ) as t(ord, type, hit)
+      where t.hit
+    ),
+    crossing_events as (
+      insert into outbox_events (id, type, ordering_key, organizations, data, created_at)
+      select x.event_id, x.type, 'wallet:' || x.id, array[x.org],
+        jsonb_build_object('wallet', x.id, 'user', x.user_id, 'balance', x.after, 'currency', x.currency)
+          || case x.type
+            when 'wallet.balance_low' then jsonb_build_object('minimum_balance_to_start_session', x.minimum)
+            when 'wallet.auto_top_up_requested' then jsonb_build_object('amount', x.auto_top_up_amount,
+              'payment_method', x.auto_top_up_payment_method, 'threshold', x.threshold, 'request_id', x.event_id)
+            else '{}'::jsonb end,
+        ${at}
+      from crossings x
+      order by x.id, x.ord
+    ),`;
+
+/**
  * The one place money moves. Every balance change (top-ups, start fees, meter debits, the TIME
  * sweep, settlement refunds) is posted here, inside the caller's transaction, as one statement:
  *
@@ -78,8 +121,9 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     moved as (
       update wallets w set balance = w.balance + l.total, updated_at = ${at}
       from locked l where w.id = l.id
-      returning w.id, w.balance - l.total as before, w.balance as after, l.total
-    ),
+      returning w.id, w.balance - l.total as before, w.balance as after, l.total, w.user_id, w.currency,
+        w.auto_top_up_active, w.auto_top_up_amount, w.auto_top_up_payment_method, w.auto_top_up_threshold
+    ),${CROSSING_EVENTS(at)}
     entries as (
       insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, note, created_at)
       select p.id, p.wallet_id, case when p.change < 0 then 'debit' else 'credit' end, abs(p.change),

@@ -6,11 +6,15 @@ import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { isUniqueViolation } from '../../db/errors.ts';
 import { postEntries } from './ledger.ts';
+import { emitEvent } from '../events/outbox.ts';
+import { walletToppedUp } from '../events/payloads.ts';
 
 /** The largest single top-up accepted, in cents (1 000 000.00 in the wallet's currency). */
 export const MAX_TOP_UP_CENTS = 100_000_000;
 
 export interface ManualTopUpInput {
+  /** manual: an operator's credit; auto: the payment service answering wallet.auto_top_up_requested */
+  type?: 'manual' | 'auto' | undefined;
   wallet: string;
   amount: number;
   /** what reaches the wallet; defaults to amount */
@@ -34,7 +38,7 @@ export interface TopUpResult {
 
 function requestHash(input: ManualTopUpInput): string {
   const canonical = JSON.stringify({
-    type: 'manual',
+    type: input.type ?? 'manual',
     wallet: input.wallet,
     amount: input.amount,
     wallet_amount: input.wallet_amount ?? input.amount,
@@ -75,7 +79,7 @@ function replay(existing: TopUp, hash: string): TopUpResult {
 }
 
 /**
- * An operator credit: the top-up and its ledger credit commit together. With an idempotency
+ * A credit (an operator's, or an auto top-up the payment service made): the top-up and its ledger credit commit together. With an idempotency
  * key, a retry of the same request returns the first top-up and credits nothing more; the
  * same key with another body is a conflict. A wallet in debt simply rises from below zero.
  */
@@ -95,7 +99,7 @@ export async function createManualTopUp(
     return await db.transaction().execute(async (tx) => {
       const wallet = await tx
         .selectFrom('wallets')
-        .select(['id', 'currency', 'test_mode'])
+        .select(['id', 'currency', 'test_mode', 'user_id'])
         .where('id', '=', input.wallet)
         .executeTakeFirst();
       if (!wallet) throw new NotFoundError('wallet', input.wallet);
@@ -105,7 +109,7 @@ export async function createManualTopUp(
         .values({
           id: newId(now),
           wallet_id: wallet.id,
-          type: 'manual',
+          type: input.type ?? 'manual',
           amount: input.amount,
           wallet_amount: input.wallet_amount ?? input.amount,
           currency: wallet.currency,
@@ -118,7 +122,8 @@ export async function createManualTopUp(
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      await postEntries(tx, [{ walletId: wallet.id, type: 'credit', amount: topUp.wallet_amount, topUpId: topUp.id }], now);
+      const posted = await postEntries(tx, [{ walletId: wallet.id, type: 'credit', amount: topUp.wallet_amount, topUpId: topUp.id }], now);
+      await emitEvent(tx, walletToppedUp(topUp, posted.entries[0]!.balanceAfter, wallet.user_id), now);
       return { topUp, created: true };
     });
   } catch (err) {

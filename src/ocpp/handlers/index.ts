@@ -102,6 +102,19 @@ export function attachHandlers(
         throw toCallError(err, ctx, action);
       }
     };
-    client.handle(action, ({ params }) => (gate ? gate.run(action, params, () => handle(params)) : handle(params)));
+    client.handle(action, async ({ params }) => {
+      // Counted from the moment the call is read to its answer, queueing behind the station's
+      // other calls included; a refusal is counted under its CALLERROR code.
+      const started = performance.now();
+      try {
+        const answer = await (gate ? gate.run(action, params, () => handle(params)) : handle(params));
+        ctx.deps.metrics?.ocppMessage(action, 'ok', (performance.now() - started) / 1000);
+        return answer;
+      } catch (err) {
+        const code = (err as { rpcErrorCode?: unknown }).rpcErrorCode;
+        ctx.deps.metrics?.ocppMessage(action, typeof code === 'string' ? code : 'InternalError', (performance.now() - started) / 1000);
+        throw err;
+      }
+    });
   }
 }

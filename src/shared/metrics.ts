@@ -1,0 +1,18 @@
+/**
+ * What the gateway counts, as a port: the domain and the adapters report through it, and
+ * src/metrics.ts turns it into Prometheus metrics (one registry per app instance). Every method
+ * is a counter or histogram update in memory: nothing here touches the database or waits.
+ */
+export interface GatewayMetrics {
+  /**
+   * an OCPP call from a station was answered (`ok`) or refused with a CALLERROR (its code);
+   * without `seconds` (refused before any handler ran) it is counted but not timed
+   */
+  ocppMessage(action: string, result: string, seconds?: number): void;
+  /** MeterValues billing debited a wallet */
+  debited(cents: number): void;
+  /** a RemoteStopTransaction attempt ended with this outcome */
+  remoteStop(outcome: string): void;
+  /** a webhook delivery attempt ended with this outcome */
+  webhookAttempt(outcome: string, seconds: number): void;
+}
