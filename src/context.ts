@@ -10,6 +10,7 @@ import { StationWrites } from './domain/chargers/station-writes.ts';
 import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
+import { StationCommands } from './domain/operations/commands.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
@@ -35,6 +36,8 @@ export interface AppContext {
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
+  /** operator calls to stations (reset, configuration, firmware…), logged with their answers */
+  readonly commands: StationCommands;
   readonly apiKeys: ApiKeyVerifier;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
@@ -97,6 +100,7 @@ export function buildContext(
     jobs,
     stationWrites: new StationWrites(db),
     sessions,
+    commands: new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations }),
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
   };
