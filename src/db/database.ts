@@ -12,7 +12,12 @@ import type {
 } from './tables/wallets.ts';
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
 import type { ConsoleSessionsTable } from './tables/console-sessions.ts';
-import type { StationCommandsTable } from './tables/commands.ts';
+import type {
+  ChargingProfilesTable,
+  ReservationsTable,
+  StationCommandsTable,
+  StationReportsTable,
+} from './tables/commands.ts';
 import type { ClusterJobsTable, ClusterNodesTable, StationCallsTable, StationPresenceTable } from './tables/cluster.ts';
 
 export interface Database {
@@ -34,6 +39,9 @@ export interface Database {
   station_calls: StationCallsTable;
   cluster_jobs: ClusterJobsTable;
   station_commands: StationCommandsTable;
+  reservations: ReservationsTable;
+  charging_profiles: ChargingProfilesTable;
+  station_reports: StationReportsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -9,7 +9,7 @@ import {
   StationTimeoutError,
 } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
-import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
+import { decodeSeqCursor, toPage, type Page } from '../../shared/pagination.ts';
 import type { StationAction, StationCalls, StationPort } from '../chargers/station-port.ts';
 
 /** The station a command goes to. */
@@ -176,12 +176,12 @@ export class StationCommands {
       .selectFrom('station_commands')
       .selectAll()
       .where('station_id', '=', stationId)
-      .orderBy('id', 'desc')
+      .orderBy('seq', 'desc')
       .limit(q.limit + 1);
-    const before = decodeCursor(q.cursor);
-    if (before) query = query.where('id', '<', before);
+    const before = decodeSeqCursor(q.cursor);
+    if (before !== undefined) query = query.where('seq', '<', before);
     if (q.action) query = query.where('action', '=', q.action);
-    return toPage(await query.execute(), q.limit, (c) => c.id);
+    return toPage(await query.execute(), q.limit, (c) => c.seq);
   }
 }
 
