@@ -8,47 +8,9 @@ import { reservationStatus } from '../../domain/operations/reservations.ts';
 import { commonErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { anyCommandSchema, commandErrors, commandJson, commandRoute, commandSchema, requester } from './command-route.ts';
 
+import { authorizationStatus, chargingProfile, connector, dateTime, idTag, outlet } from '../ocpp-schemas.ts';
+
 const status = <T extends readonly [string, ...string[]]>(values: T) => z.object({ status: z.enum(values) });
-
-/** connectorId 0 is the station as a whole where OCPP allows it. */
-const connector = z.number().int().min(0).max(100);
-const outlet = z.number().int().min(1).max(100);
-const dateTime = z.iso.datetime({ offset: true }).describe('RFC 3339 date-time');
-const idTag = z.string().min(1).max(20);
-
-const authorizationStatus = z.enum(['Accepted', 'Blocked', 'Expired', 'Invalid', 'ConcurrentTx']);
-
-/** OCPP 1.6 ChargingSchedule, in OCPP's own field names. */
-const chargingSchedule = z.strictObject({
-  duration: z.number().int().min(0).optional(),
-  startSchedule: dateTime.optional(),
-  chargingRateUnit: z.enum(['A', 'W']),
-  chargingSchedulePeriod: z
-    .array(
-      z.strictObject({
-        startPeriod: z.number().int().min(0),
-        limit: z.number().min(0).multipleOf(0.1),
-        numberPhases: z.number().int().min(1).max(3).optional(),
-      }),
-    )
-    .min(1),
-  minChargingRate: z.number().min(0).multipleOf(0.1).optional(),
-});
-
-/** OCPP 1.6 ChargingProfile (csChargingProfiles), in OCPP's own field names. */
-const chargingProfile = z
-  .strictObject({
-    chargingProfileId: z.number().int().min(1),
-    transactionId: z.number().int().optional(),
-    stackLevel: z.number().int().min(0),
-    chargingProfilePurpose: z.enum(['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile']),
-    chargingProfileKind: z.enum(['Absolute', 'Recurring', 'Relative']),
-    recurrencyKind: z.enum(['Daily', 'Weekly']).optional(),
-    validFrom: dateTime.optional(),
-    validTo: dateTime.optional(),
-    chargingSchedule,
-  })
-  .meta({ id: 'ChargingProfile' });
 
 const reservationSchema = z
   .object({
