@@ -19,6 +19,10 @@ describe('Local Auth List Management', () => {
     const cp = await cps.boot({ answers: { GetLocalListVersion: { payload: { listVersion: -1 } } } });
     expect(await operation(gw, 'GET', `/v1/chargestations/${cp.id}/local_list`)).toEqual({ listVersion: -1 });
     expect((await stationJson(gw, cp.id)).local_list_version).toBe(-1);
+    // The other answer the case allows: a CALLERROR NotSupported, passed on as 502 with its code.
+    cp.station.answers.set('GetLocalListVersion', { callError: 'NotSupported' });
+    const res = await gw.api('GET', `/v1/chargestations/${cp.id}/local_list`);
+    expect(res).toMatchObject({ status: 502, body: { error: { details: { ocpp_error_code: 'NotSupported' } } } });
   });
 
   it(caseName('TC_042_2', 'Get local list version, empty'), async () => {

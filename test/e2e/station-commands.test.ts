@@ -1,6 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aStation, anOrganization } from '../helpers/builders.ts';
+import { aStation, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { Stations } from '../e2e-sim/sim.ts';
 
 /**
@@ -103,10 +103,73 @@ describe('commands sent to a station', () => {
     expect(b.received('UnlockConnector')).toHaveLength(0);
   });
 
-  it('documents the operations in the OpenAPI document', async () => {
+  it('documents every operation in the OpenAPI document', async () => {
     const doc = (await gw.api('GET', '/v1/openapi.json')).body;
-    expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(['/v1/chargestations/{id}/reset', '/v1/chargestations/{id}/unlock', '/v1/chargestations/{id}/commands']),
+    const ops: [string, string][] = [
+      ['post', 'reset'],
+      ['post', 'unlock'],
+      ['post', 'availability'],
+      ['get', 'configuration'],
+      ['patch', 'configuration'],
+      ['post', 'clear_cache'],
+      ['post', 'trigger'],
+      ['get', 'local_list'],
+      ['post', 'local_list'],
+      ['post', 'reservations'],
+      ['get', 'reservations'],
+      ['delete', 'reservations/{reservation_id}'],
+      ['post', 'firmware'],
+      ['get', 'firmware'],
+      ['post', 'diagnostics'],
+      ['get', 'diagnostics'],
+      ['post', 'charging_profiles'],
+      ['get', 'charging_profiles'],
+      ['delete', 'charging_profiles'],
+      ['get', 'composite_schedule'],
+      ['post', 'data_transfer'],
+      ['get', 'security_events'],
+      ['get', 'log'],
+      ['get', 'commands'],
+    ];
+    for (const [method, path] of ops) {
+      expect(doc.paths[`/v1/chargestations/{id}/${path}`]?.[method], `${method} ${path}`).toBeDefined();
+    }
+    const reset = doc.paths['/v1/chargestations/{id}/reset'].post;
+    expect(Object.keys(reset.responses)).toEqual(expect.arrayContaining(['200', '409', '502', '504']));
+  });
+
+  it("data_transfer answers with the station's status and data", async () => {
+    const { station, id } = await online();
+    station.answers.set('DataTransfer', { payload: { status: 'Accepted', data: '42' } });
+    const res = await gw.api('POST', `/v1/chargestations/${id}/data_transfer`, { vendor_id: 'com.example', message_id: 'ask', data: 'q' });
+    expect(res.body.answer).toEqual({ status: 'Accepted', data: '42' });
+    expect(station.received('DataTransfer').at(-1)?.params).toEqual({ vendorId: 'com.example', messageId: 'ask', data: 'q' });
+  });
+
+  it('availability: Scheduled while a transaction runs, kept per connector', async () => {
+    const { station, id } = await online({ answers: { ChangeAvailability: 'Scheduled' } });
+    const res = await gw.api('POST', `/v1/chargestations/${id}/availability`, { connector_id: 1, type: 'Inoperative' });
+    expect(res.body.answer).toEqual({ status: 'Scheduled' });
+    const s = (await gw.api('GET', `/v1/chargestations/${id}`)).body;
+    expect(s.connectors.find((c: any) => c.connector_id === 1)).toMatchObject({ availability: 'Inoperative', availability_status: 'Scheduled' });
+    expect(station.received('ChangeAvailability')).toHaveLength(1);
+  });
+
+  it("a scoped key cannot reserve for another organization's idTag", async () => {
+    const orgA = await anOrganization(gw);
+    const orgB = await anOrganization(gw);
+    const key = (await gw.api('POST', '/v1/api_keys', { name: 'ops A2', organization: orgA._id })).body;
+    const mine = await aStation(gw, { organization: orgA._id });
+    const a = sims.create(gw, mine.ocpp_id, { timeScale: 1 });
+    await a.start();
+    const stranger = await aUserWithWallet(gw, { organization: orgB._id, balance: 10_000 });
+    const res = await gw.api(
+      'POST',
+      `/v1/chargestations/${mine._id}/reservations`,
+      { connector_id: 1, id_tag: stranger.token.physicalId, expires_at: new Date(Date.now() + 60_000).toISOString() },
+      { authorization: `Bearer ${key.key}` },
     );
+    expect(res.status).toBe(404);
+    expect(a.received('ReserveNow')).toHaveLength(0);
   });
 });
