@@ -15,6 +15,9 @@ import { WebhookDispatcher } from './domain/events/dispatcher.ts';
 import { ConnectionEvents } from './domain/events/connection-events.ts';
 import { deleteOldEvents } from './domain/events/retention.ts';
 import { OPEN_STATUSES } from './domain/sessions/billing.ts';
+import { StationCommands } from './domain/operations/commands.ts';
+import { registerReportEffects } from './domain/operations/reports.ts';
+import { Reservations } from './domain/operations/reservations.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
@@ -40,6 +43,10 @@ export interface AppContext {
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
+  /** operator calls to stations (reset, configuration, firmware…), logged with their answers */
+  readonly commands: StationCommands;
+  /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
+  readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
@@ -120,6 +127,8 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
+  const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
+  registerReportEffects(commands);
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
@@ -137,6 +146,8 @@ export function buildContext(
     jobs,
     stationWrites: new StationWrites(db),
     sessions,
+    commands,
+    reservations: new Reservations({ db, commands }),
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
     metrics,

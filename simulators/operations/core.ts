@@ -6,6 +6,7 @@ import type { StationCore } from '../core.ts';
 import type { ConnectorState } from '../connectors.ts';
 import type { Operations, Params } from '../handlers.ts';
 import { NOREPLY } from '../rpc.ts';
+import type { ChargingProfile } from '../smart-charging.ts';
 
 /** One stop delay in simulated seconds (a [min, max] range picks one at random). */
 function stopDelay(core: StationCore): number {
@@ -40,10 +41,16 @@ export function coreOperations(core: StationCore): Operations {
     return connectors.outlets().find((c) => canStart(c));
   };
 
+  /** A remote start may carry a charging profile, and then only a TxProfile. */
+  const txProfileOrNone = (params: Params): boolean => {
+    const profile = params.chargingProfile as ChargingProfile | undefined;
+    return profile === undefined || profile.chargingProfilePurpose === 'TxProfile';
+  };
+
   return {
     RemoteStartTransaction: {
       feature: 'Core',
-      decide: (params) => ({ status: core.manual || remoteStartTarget(params) ? 'Accepted' : 'Rejected' }),
+      decide: (params) => ({ status: core.manual || (remoteStartTarget(params) && txProfileOrNone(params)) ? 'Accepted' : 'Rejected' }),
       apply(params, reply) {
         const idTag = String(params.idTag);
         const connector = reply.status === 'Accepted' && !core.manual ? remoteStartTarget(params) : undefined;
@@ -54,6 +61,13 @@ export function coreOperations(core: StationCore): Operations {
         core.timers.immediate(() => {
           parts()
             .transactions.start(connector.id, idTag, { remote: true, reserved: true })
+            .then((started) => {
+              // The profile sent with the remote start governs the transaction it started (OCPP 1.6 5.11).
+              const profile = params.chargingProfile as ChargingProfile | undefined;
+              if (profile && started.outcome === 'Started') {
+                parts().smartCharging.install(connector.id, { ...profile, transactionId: started.transactionId });
+              }
+            })
             .catch((err: unknown) => core.warn('remote start failed', err));
         });
       },

@@ -26,6 +26,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
+import { operationRoutes } from './routes/operations.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -153,6 +154,7 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         tokenRoutes,
         rateRoutes,
         chargeStationRoutes,
+        operationRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,

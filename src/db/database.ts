@@ -13,6 +13,12 @@ import type {
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
 import type { ConsoleSessionsTable } from './tables/console-sessions.ts';
 import type { OutboxEventsTable, WebhookAttemptsTable, WebhookDeliveriesTable, WebhooksTable } from './tables/events.ts';
+import type {
+  ChargingProfilesTable,
+  ReservationsTable,
+  StationCommandsTable,
+  StationReportsTable,
+} from './tables/commands.ts';
 import type { ClusterJobsTable, ClusterNodesTable, StationCallsTable, StationPresenceTable } from './tables/cluster.ts';
 
 export interface Database {
@@ -37,6 +43,10 @@ export interface Database {
   webhooks: WebhooksTable;
   webhook_deliveries: WebhookDeliveriesTable;
   webhook_attempts: WebhookAttemptsTable;
+  station_commands: StationCommandsTable;
+  reservations: ReservationsTable;
+  charging_profiles: ChargingProfilesTable;
+  station_reports: StationReportsTable;
 }
 
 export type Db = Kysely<Database>;

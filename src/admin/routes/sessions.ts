@@ -4,6 +4,7 @@ import type { Session } from '../../db/tables/sessions.ts';
 import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { energyOf } from '../../domain/sessions/billing.ts';
+import { chargingProfile } from '../ocpp-schemas.ts';
 
 const STATUSES = ['active', 'stopping', 'completed', 'rejected', 'stop_failed', 'held'] as const;
 
@@ -126,11 +127,15 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
           chargestation: objectId,
           connector: z.number().int().min(1).max(100),
           user: objectId,
+          charging_profile: chargingProfile
+            .optional()
+            .describe('a TxProfile the station applies to this transaction (Smart Charging; chargingProfilePurpose TxProfile)'),
         }),
         response: { 202: z.object({ status: z.string() }), ...conflictErrors, 504: errorSchema },
       },
       handler: async (req, reply) => {
-        return reply.status(202).send(await deps.sessions.remoteStart(req.body));
+        const { charging_profile, ...start } = req.body;
+        return reply.status(202).send(await deps.sessions.remoteStart({ ...start, chargingProfile: charging_profile }));
       },
     });
     app.post('/sessions/:id/close', {

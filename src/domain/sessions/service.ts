@@ -6,7 +6,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
-import type { StationPort } from '../chargers/station-port.ts';
+import type { ChargingProfile, StationPort } from '../chargers/station-port.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
@@ -263,7 +263,13 @@ export class SessionService {
    * token as idTag, then RemoteStartTransaction. The session itself appears when the station
    * sends StartTransaction.
    */
-  async remoteStart(input: { chargestation: string; connector: number; user: string }): Promise<{ status: string }> {
+  async remoteStart(input: {
+    chargestation: string;
+    connector: number;
+    user: string;
+    /** a TxProfile for the transaction (Smart Charging) */
+    chargingProfile?: ChargingProfile | undefined;
+  }): Promise<{ status: string }> {
     const { db, clock, stations } = this.deps;
     const station = await db
       .selectFrom('charge_stations')
@@ -311,7 +317,11 @@ export class SessionService {
     const conf = await stations.call(
       station.ocpp_id,
       'RemoteStartTransaction',
-      { connectorId: input.connector, idTag: token.physical_id },
+      {
+        connectorId: input.connector,
+        idTag: token.physical_id,
+        ...(input.chargingProfile ? { chargingProfile: input.chargingProfile } : {}),
+      },
       { timeoutMs: this.options.remoteStartTimeoutMs ?? 20_000 },
     );
     return { status: conf.status };
