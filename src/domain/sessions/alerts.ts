@@ -52,13 +52,32 @@ export async function recordAlert(db: Db, alert: NewAlert, at: Date): Promise<vo
   await recordAlerts(db, [alert], at);
 }
 
-/** Several alerts in one statement. */
+/**
+ * Alerts that repeat the same thing collapse: while an alert of a kind is open for a station
+ * (and session, for session alerts), a repeat adds to its `count` and moves its `last_seen_at`
+ * (message and details become the latest) instead of adding a row. An acknowledged alert is
+ * closed: the next repeat opens a new one. Session-less alerts therefore make one open alert per
+ * kind and station; session alerts one per session, because each session needs its own look.
+ */
+export function openKey(alert: NewAlert): string | null {
+  return alert.stationId ? `${alert.kind}|${alert.stationId}|${alert.sessionId ?? ''}` : null;
+}
+
+/** Several alerts in one statement (repeats within the batch and of open alerts collapsed). */
 export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
   if (!alerts.length) return;
+  // One row per key: ON CONFLICT cannot touch a row twice in one statement.
+  const rows = new Map<string, { alert: NewAlert; count: number }>();
+  let unkeyed = 0;
+  for (const alert of alerts) {
+    const key = openKey(alert) ?? `unkeyed:${unkeyed++}`;
+    const seen = rows.get(key);
+    rows.set(key, { alert, count: (seen?.count ?? 0) + 1 });
+  }
   await db
     .insertInto('alerts')
     .values(
-      alerts.map((alert) => ({
+      [...rows.values()].map(({ alert, count }) => ({
         id: newId(at),
         kind: alert.kind,
         station_id: alert.stationId ?? null,
@@ -67,6 +86,18 @@ export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date
         message: alert.message,
         details: JSON.stringify(alert.details ?? {}),
         created_at: at,
+        last_seen_at: at,
+        count,
+        open_key: openKey(alert),
+      })),
+    )
+    .onConflict((oc) =>
+      oc.column('open_key').doUpdateSet((eb) => ({
+        count: eb('alerts.count', '+', eb.ref('excluded.count')),
+        last_seen_at: eb.ref('excluded.last_seen_at'),
+        message: eb.ref('excluded.message'),
+        details: eb.ref('excluded.details'),
+        transaction_id: eb.fn.coalesce('excluded.transaction_id', 'alerts.transaction_id'),
       })),
     )
     .execute();
@@ -109,6 +140,7 @@ export async function acknowledgeAlert(db: Db, id: string, at: Date, by: string 
     .set((eb) => ({
       acknowledged_at: eb.fn.coalesce('acknowledged_at', eb.val(at)),
       acknowledged_by: eb.fn.coalesce('acknowledged_by', eb.val(by)),
+      open_key: null,
     }))
     .where('id', '=', id)
     .returningAll()
