@@ -88,6 +88,10 @@ const schema = z
     OCPP_MAX_REFUSED_CALLS: whole(0, undefined, 'must be 0 (never) or more').default(100),
     OCPP_MAX_CONNECTOR_ID: whole(1, 10_000).default(32),
     OCPP_REFUSED_STARTS_PER_MINUTE: whole(0, undefined, 'must be 0 (no limit) or more').default(10),
+    OCPP_OFFLINE_AUTHORIZATION: z
+      .enum(['cache', 'none', 'unmanaged'], { error: 'must be cache, none or unmanaged' })
+      .default('cache'),
+    OCPP_AUTH_EXPIRY_S: seconds(0).default(900),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -148,6 +152,13 @@ export interface Config {
   readonly nodeId: string;
   /** a node that has not renewed its lease for this long is dead to the others */
   readonly clusterLeaseS: number;
+  /**
+   * how stations may authorize offline (docs/interop.md): `cache` (their authorization cache,
+   * entries expiring after authExpiryS), `none` (no offline starts), `unmanaged` (keys untouched)
+   */
+  readonly offlineAuthorization: 'cache' | 'none' | 'unmanaged';
+  /** expiryDate given to a wallet token's idTagInfo, seconds from now; 0 = only the token's own */
+  readonly authExpiryS: number;
 }
 
 export class ConfigError extends Error {
@@ -203,5 +214,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseListenUrl: e.DATABASE_LISTEN_URL,
     nodeId: e.NODE_ID ?? generatedNodeId(),
     clusterLeaseS: e.CLUSTER_LEASE_S,
+    offlineAuthorization: e.OCPP_OFFLINE_AUTHORIZATION,
+    authExpiryS: e.OCPP_AUTH_EXPIRY_S,
   });
 }
