@@ -10,6 +10,9 @@ import { StationWrites } from './domain/chargers/station-writes.ts';
 import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
+import { StationCommands } from './domain/operations/commands.ts';
+import { registerReportEffects } from './domain/operations/reports.ts';
+import { Reservations } from './domain/operations/reservations.ts';
 
 /**
  * Everything the gateway is made of, built once by the composition root and handed to both
@@ -35,6 +38,10 @@ export interface AppContext {
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
+  /** operator calls to stations (reset, configuration, firmware…), logged with their answers */
+  readonly commands: StationCommands;
+  /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
+  readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
@@ -81,6 +88,8 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
+  const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
+  registerReportEffects(commands);
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
@@ -97,6 +106,8 @@ export function buildContext(
     jobs,
     stationWrites: new StationWrites(db),
     sessions,
+    commands,
+    reservations: new Reservations({ db, commands }),
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
   };

@@ -7,6 +7,7 @@ import {
   ConflictError,
   ForbiddenError,
   NotFoundError,
+  StationCallError,
   StationOfflineError,
   StationTimeoutError,
   UnauthorizedError,
@@ -29,6 +30,7 @@ function statusFor(err: AppError): number {
   if (err instanceof ForbiddenError) return 403;
   if (err instanceof NotFoundError) return 404;
   if (err instanceof ConflictError || err instanceof StationOfflineError) return 409;
+  if (err instanceof StationCallError) return 502;
   if (err instanceof UnavailableError) return 503;
   if (err instanceof StationTimeoutError) return 504;
   return 500;

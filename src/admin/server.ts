@@ -25,6 +25,7 @@ import { sessionRoutes } from './routes/sessions.ts';
 import { alertRoutes } from './routes/alerts.ts';
 import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
+import { operationRoutes } from './routes/operations.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -139,6 +140,7 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         tokenRoutes,
         rateRoutes,
         chargeStationRoutes,
+        operationRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,

@@ -12,6 +12,12 @@ import type {
 } from './tables/wallets.ts';
 import type { AlertsTable, SessionsTable } from './tables/sessions.ts';
 import type { ConsoleSessionsTable } from './tables/console-sessions.ts';
+import type {
+  ChargingProfilesTable,
+  ReservationsTable,
+  StationCommandsTable,
+  StationReportsTable,
+} from './tables/commands.ts';
 import type { ClusterJobsTable, ClusterNodesTable, StationCallsTable, StationPresenceTable } from './tables/cluster.ts';
 
 export interface Database {
@@ -32,6 +38,10 @@ export interface Database {
   station_presence: StationPresenceTable;
   station_calls: StationCallsTable;
   cluster_jobs: ClusterJobsTable;
+  station_commands: StationCommandsTable;
+  reservations: ReservationsTable;
+  charging_profiles: ChargingProfilesTable;
+  station_reports: StationReportsTable;
 }
 
 export type Db = Kysely<Database>;

@@ -95,6 +95,9 @@ export const inbound = {
   }),
   FirmwareStatusNotification: z.object({ status: z.string() }),
   DiagnosticsStatusNotification: z.object({ status: z.string() }),
+  // Security extension (1.6 security whitepaper): what a station reports by itself.
+  SecurityEventNotification: z.object({ type: z.string(), timestamp: dateTime, techInfo: z.string().optional() }),
+  LogStatusNotification: z.object({ status: z.string(), requestId: z.number().int().optional() }),
 } as const;
 
 export type InboundAction = keyof typeof inbound;
@@ -118,4 +121,6 @@ export interface InboundResponses {
   DataTransfer: { status: 'Accepted' | 'Rejected' | 'UnknownMessageId' | 'UnknownVendorId'; data?: string };
   FirmwareStatusNotification: Record<string, never>;
   DiagnosticsStatusNotification: Record<string, never>;
+  SecurityEventNotification: Record<string, never>;
+  LogStatusNotification: Record<string, never>;
 }

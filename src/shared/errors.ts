@@ -65,6 +65,26 @@ export class StationTimeoutError extends AppError {
   }
 }
 
+/**
+ * The station answered a call with a CALLERROR (NotImplemented, NotSupported, …) instead of a
+ * result (HTTP 502: the upstream refused the call itself, not what it asked).
+ */
+export class StationCallError extends AppError {
+  readonly code = 'station_call_error';
+  constructor(
+    readonly identity: string,
+    readonly action: string,
+    readonly ocppErrorCode: string,
+    ocppMessage: string,
+  ) {
+    super(`charge station ${identity} answered ${action} with ${ocppErrorCode}${ocppMessage ? `: ${ocppMessage}` : ''}`, {
+      ocpp_id: identity,
+      action,
+      ocpp_error_code: ocppErrorCode,
+    });
+  }
+}
+
 /** The database cannot be reached right now (HTTP 503, CALLERROR InternalError). */
 export class UnavailableError extends AppError {
   readonly code = 'service_unavailable';

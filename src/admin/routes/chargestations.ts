@@ -58,6 +58,11 @@ const connectorSchema = z.object({
   vendor_error_code: z.string().nullable(),
   status_at: isoDate.nullable(),
   rate: z.string().nullable(),
+  availability: z
+    .enum(['Operative', 'Inoperative'])
+    .nullable()
+    .describe('what an operator last set (ChangeAvailability); connector 0 is the whole station'),
+  availability_status: z.string().nullable().describe('Accepted, or Scheduled: applied when the running transaction ends'),
 });
 
 export const stationSchema = z
@@ -84,12 +89,23 @@ export const stationSchema = z
       meter_serial_number: z.string().nullable(),
       booted_at: isoDate.nullable(),
     }),
-    configuration: z.record(
-      z.string(),
-      z.object({ value: z.string(), status: z.string(), at: z.string() }),
-    ),
-    firmware_status: z.string().nullable(),
-    diagnostics_status: z.string().nullable(),
+    configuration: z
+      .record(
+        z.string(),
+        z.object({ value: z.string().nullable(), status: z.string(), at: z.string(), readonly: z.boolean().optional() }),
+      )
+      .describe(
+        'each key as last known: set by the gateway (status: the answer to ChangeConfiguration) or read ' +
+          '(status Read; Unknown for a key the station does not know)',
+      ),
+    configuration_read_at: isoDate.nullable().describe('when GetConfiguration was last answered'),
+    firmware_status: z.string().nullable().describe('the last FirmwareStatusNotification'),
+    firmware_status_at: isoDate.nullable(),
+    diagnostics_status: z.string().nullable().describe('the last DiagnosticsStatusNotification'),
+    diagnostics_status_at: isoDate.nullable(),
+    diagnostics_file_name: z.string().nullable().describe('the file the last GetDiagnostics announced'),
+    log_status: z.string().nullable().describe('the last LogStatusNotification (Security extension)'),
+    local_list_version: z.number().int().nullable().describe('the local authorization list version last learnt'),
     connectors: z.array(connectorSchema),
     createdAt: isoDate,
     updatedAt: isoDate,
@@ -122,8 +138,14 @@ export function stationJson(s: StationWithConnectors, location: StationLocation 
       booted_at: iso(s.booted_at),
     },
     configuration: s.configuration,
+    configuration_read_at: iso(s.configuration_read_at),
     firmware_status: s.firmware_status,
+    firmware_status_at: iso(s.firmware_status_at),
     diagnostics_status: s.diagnostics_status,
+    diagnostics_status_at: iso(s.diagnostics_status_at),
+    diagnostics_file_name: s.diagnostics_file_name,
+    log_status: s.log_status,
+    local_list_version: s.local_list_version,
     connectors: s.connectors.map((c) => ({
       connector_id: c.connector_id,
       status: c.status,
@@ -133,6 +155,8 @@ export function stationJson(s: StationWithConnectors, location: StationLocation 
       vendor_error_code: c.vendor_error_code,
       status_at: iso(c.status_at),
       rate: c.rate_id,
+      availability: c.availability as 'Operative' | 'Inoperative' | null,
+      availability_status: c.availability_status,
     })),
     createdAt: s.created_at.toISOString(),
     updatedAt: s.updated_at.toISOString(),

@@ -4,7 +4,14 @@ import type { GeneratedTimestamp, NullableTimestamp } from './organizations.ts';
 /** Answers a station gave to our configuration calls, by key. */
 export type StationConfigAnswers = Record<
   string,
-  { value: string; status: string; at: string }
+  {
+    /** null: the station did not show it (GetConfiguration without a value, an unknown key) */
+    value: string | null;
+    /** the answer to our ChangeConfiguration, or `Read` (GetConfiguration) / `Unknown` (its unknownKey) */
+    status: string;
+    at: string;
+    readonly?: boolean;
+  }
 >;
 
 export interface ChargeStationsTable {
@@ -30,6 +37,14 @@ export interface ChargeStationsTable {
   firmware_status_at: NullableTimestamp;
   diagnostics_status: string | null;
   diagnostics_status_at: NullableTimestamp;
+  diagnostics_file_name: ColumnType<string | null, string | null | undefined, string | null>;
+  log_status: ColumnType<string | null, string | null | undefined, string | null>;
+  log_status_at: NullableTimestamp;
+  /** the local authorization list version last learnt from the station */
+  local_list_version: ColumnType<number | null, number | null | undefined, number | null>;
+  local_list_version_at: NullableTimestamp;
+  /** when GetConfiguration was last answered (its values are in `configuration`) */
+  configuration_read_at: NullableTimestamp;
   rate_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** the station's maximum power (W); null = the gateway's default (MAX_STATION_POWER_KW) */
   max_power_w: ColumnType<number | null, number | null | undefined, number | null>;
@@ -52,6 +67,11 @@ export interface ConnectorsTable {
   vendor_error_code: string | null;
   status_at: NullableTimestamp;
   rate_id: ColumnType<string | null, string | null | undefined, string | null>;
+  /** what an operator last asked (ChangeAvailability): Operative / Inoperative */
+  availability: ColumnType<string | null, string | null | undefined, string | null>;
+  /** the station's answer to it: Accepted, or Scheduled (after the running transaction) */
+  availability_status: ColumnType<string | null, string | null | undefined, string | null>;
+  availability_at: NullableTimestamp;
   updated_at: GeneratedTimestamp;
 }
 

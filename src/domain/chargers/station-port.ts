@@ -42,14 +42,14 @@ export interface CallOptions {
   urgent?: boolean;
 }
 
-/** Calls the gateway sends to a station, with their answers (OCPP 1.6J). */
+/** Calls the gateway sends to a station, with their answers (OCPP 1.6J, Core and the feature profiles). */
 export interface StationCalls {
   ChangeConfiguration: {
     req: { key: string; value: string };
     conf: { status: 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported' };
   };
   RemoteStartTransaction: {
-    req: { connectorId?: number; idTag: string };
+    req: { connectorId?: number; idTag: string; chargingProfile?: ChargingProfile };
     conf: { status: 'Accepted' | 'Rejected' };
   };
   RemoteStopTransaction: {
@@ -64,7 +64,7 @@ export interface StationCalls {
     };
   };
   TriggerMessage: {
-    req: { requestedMessage: string; connectorId?: number };
+    req: { requestedMessage: TriggerableMessage; connectorId?: number };
     conf: { status: 'Accepted' | 'Rejected' | 'NotImplemented' };
   };
   Reset: { req: { type: 'Hard' | 'Soft' }; conf: { status: 'Accepted' | 'Rejected' } };
@@ -72,5 +72,91 @@ export interface StationCalls {
     req: { connectorId: number };
     conf: { status: 'Unlocked' | 'UnlockFailed' | 'NotSupported' };
   };
+  ChangeAvailability: {
+    req: { connectorId: number; type: 'Inoperative' | 'Operative' };
+    conf: { status: 'Accepted' | 'Rejected' | 'Scheduled' };
+  };
+  ClearCache: { req: Record<string, never>; conf: { status: 'Accepted' | 'Rejected' } };
+  DataTransfer: {
+    req: { vendorId: string; messageId?: string; data?: string };
+    conf: { status: 'Accepted' | 'Rejected' | 'UnknownMessageId' | 'UnknownVendorId'; data?: string };
+  };
+  GetLocalListVersion: { req: Record<string, never>; conf: { listVersion: number } };
+  SendLocalList: {
+    req: { listVersion: number; localAuthorizationList?: AuthorizationData[]; updateType: 'Differential' | 'Full' };
+    conf: { status: 'Accepted' | 'Failed' | 'NotSupported' | 'VersionMismatch' };
+  };
+  ReserveNow: {
+    req: { connectorId: number; expiryDate: string; idTag: string; parentIdTag?: string; reservationId: number };
+    conf: { status: 'Accepted' | 'Faulted' | 'Occupied' | 'Rejected' | 'Unavailable' };
+  };
+  CancelReservation: { req: { reservationId: number }; conf: { status: 'Accepted' | 'Rejected' } };
+  UpdateFirmware: {
+    req: { location: string; retries?: number; retrieveDate: string; retryInterval?: number };
+    conf: Record<string, never>;
+  };
+  GetDiagnostics: {
+    req: { location: string; retries?: number; retryInterval?: number; startTime?: string; stopTime?: string };
+    conf: { fileName?: string };
+  };
+  SetChargingProfile: {
+    req: { connectorId: number; csChargingProfiles: ChargingProfile };
+    conf: { status: 'Accepted' | 'Rejected' | 'NotSupported' };
+  };
+  ClearChargingProfile: {
+    req: {
+      id?: number;
+      connectorId?: number;
+      chargingProfilePurpose?: ChargingProfilePurpose;
+      stackLevel?: number;
+    };
+    conf: { status: 'Accepted' | 'Unknown' };
+  };
+  GetCompositeSchedule: {
+    req: { connectorId: number; duration: number; chargingRateUnit?: 'A' | 'W' };
+    conf: {
+      status: 'Accepted' | 'Rejected';
+      connectorId?: number;
+      scheduleStart?: string;
+      chargingSchedule?: ChargingSchedule;
+    };
+  };
 }
 export type StationAction = keyof StationCalls;
+
+export type TriggerableMessage =
+  | 'BootNotification'
+  | 'DiagnosticsStatusNotification'
+  | 'FirmwareStatusNotification'
+  | 'Heartbeat'
+  | 'MeterValues'
+  | 'StatusNotification';
+
+export type AuthorizationStatus = 'Accepted' | 'Blocked' | 'Expired' | 'Invalid' | 'ConcurrentTx';
+
+export interface AuthorizationData {
+  idTag: string;
+  idTagInfo?: { status: AuthorizationStatus; expiryDate?: string; parentIdTag?: string };
+}
+
+export type ChargingProfilePurpose = 'ChargePointMaxProfile' | 'TxDefaultProfile' | 'TxProfile';
+
+export interface ChargingSchedule {
+  duration?: number;
+  startSchedule?: string;
+  chargingRateUnit: 'A' | 'W';
+  chargingSchedulePeriod: { startPeriod: number; limit: number; numberPhases?: number }[];
+  minChargingRate?: number;
+}
+
+export interface ChargingProfile {
+  chargingProfileId: number;
+  transactionId?: number;
+  stackLevel: number;
+  chargingProfilePurpose: ChargingProfilePurpose;
+  chargingProfileKind: 'Absolute' | 'Recurring' | 'Relative';
+  recurrencyKind?: 'Daily' | 'Weekly';
+  validFrom?: string;
+  validTo?: string;
+  chargingSchedule: ChargingSchedule;
+}

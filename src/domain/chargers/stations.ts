@@ -11,6 +11,7 @@ import { getRate } from '../billing/rates.ts';
 import { defaultOrganizationId, requireOrganization } from '../organizations/organizations.ts';
 import { stopPendingAt } from '../sessions/stop-marks.ts';
 import { identityKey } from './identity.ts';
+import { recordReport } from '../operations/reports.ts';
 
 /** What the OCPP handshake needs to know about an identity. */
 export interface HandshakeStation {
@@ -172,20 +173,14 @@ export async function recordConfigAnswersOf(db: Db, list: readonly { stationId: 
     where c.id = v.id`.execute(db);
 }
 
+/** A FirmwareStatusNotification: the station's latest firmware status and its history. */
 export async function recordFirmwareStatus(db: Db, stationId: string, status: string, at: Date) {
-  await db
-    .updateTable('charge_stations')
-    .set({ firmware_status: status, firmware_status_at: at })
-    .where('id', '=', stationId)
-    .execute();
+  await recordReport(db, stationId, { kind: 'firmware', status }, at);
 }
 
+/** A DiagnosticsStatusNotification: the station's latest diagnostics status and its history. */
 export async function recordDiagnosticsStatus(db: Db, stationId: string, status: string, at: Date) {
-  await db
-    .updateTable('charge_stations')
-    .set({ diagnostics_status: status, diagnostics_status_at: at })
-    .where('id', '=', stationId)
-    .execute();
+  await recordReport(db, stationId, { kind: 'diagnostics', status }, at);
 }
 
 // ---- registry (admin) ---------------------------------------------------------------------

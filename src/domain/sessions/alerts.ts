@@ -15,7 +15,8 @@ export type AlertKind =
   | 'energy_after_stop'
   | 'start_after_stop'
   | 'transaction_replaced'
-  | 'transaction_ended_by_status';
+  | 'transaction_ended_by_status'
+  | 'security_event';
 
 export interface NewAlert {
   kind: AlertKind;

@@ -15,6 +15,7 @@ import {
   statusNotification,
 } from './core.ts';
 import { authorize } from './authorize.ts';
+import { logStatusNotification, securityEventNotification } from './reports.ts';
 import { meterValues, startTransaction, stopTransaction } from './transactions.ts';
 
 function createRPCError(code: Ocpp16ErrorCode, message: string, details: object): Error {
@@ -34,6 +35,8 @@ export const coreHandlers: HandlerTable = {
   StartTransaction: startTransaction,
   MeterValues: meterValues,
   StopTransaction: stopTransaction,
+  SecurityEventNotification: securityEventNotification,
+  LogStatusNotification: logStatusNotification,
 };
 
 interface HandlingClient {

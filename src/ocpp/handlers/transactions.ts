@@ -1,6 +1,8 @@
 import { idTagInfoOf } from '../../domain/sessions/authorization.ts';
 import type { IdTagInfo } from '../messages.ts';
 import type { Handler } from './context.ts';
+import { useReservation } from '../../domain/operations/reservations.ts';
+import { dropTransactionProfiles } from '../../domain/operations/reports.ts';
 
 export const startTransaction: Handler<'StartTransaction'> = async (ctx, req) => {
   const result = await ctx.deps.sessions.start(
@@ -21,6 +23,12 @@ export const startTransaction: Handler<'StartTransaction'> = async (ctx, req) =>
       { transactionId: result.session.transaction_id, connectorId: req.connectorId, status: result.status },
       'transaction started',
     );
+    if (req.reservationId !== undefined) {
+      const input = { stationId: ctx.station.stationId, reservationId: req.reservationId, sessionId: result.session.id, transactionId: result.session.transaction_id };
+      await useReservation(ctx.deps.db, input, ctx.deps.clock.now()).catch((err: unknown) =>
+        ctx.log.error({ err, reservationId: req.reservationId }, 'could not mark a reservation used'),
+      );
+    }
   }
   return { transactionId: result.session.transaction_id, idTagInfo };
 };
@@ -48,6 +56,9 @@ export const stopTransaction: Handler<'StopTransaction'> = async (ctx, req) => {
   });
   if (result.settled) {
     ctx.log.info({ transactionId: req.transactionId, reason: req.reason ?? 'Local' }, 'transaction stopped');
+    await dropTransactionProfiles(ctx.deps.db, station.stationId, req.transactionId).catch((err: unknown) =>
+      ctx.log.error({ err }, "could not drop a stopped transaction's charging profiles"),
+    );
   }
   if (!req.idTag) return {};
   // The idTag's standing now (e.g. Blocked at zero balance), for the station's cache.

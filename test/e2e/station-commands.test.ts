@@ -1,0 +1,112 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startGateway, type TestGateway } from '../helpers/gateway.ts';
+import { aStation, anOrganization } from '../helpers/builders.ts';
+import { Stations } from '../e2e-sim/sim.ts';
+
+/**
+ * The command infrastructure: an operator's call goes to the station and comes back with its
+ * answer, every call (answered, refused with a CALLERROR, unanswered, offline) is in the log
+ * with who asked, and a scoped key reaches only its own organization's stations.
+ */
+let gw: TestGateway;
+const sims = new Stations();
+
+beforeAll(async () => {
+  gw = await startGateway({ env: { OCPP_CALL_TIMEOUT_S: '2', LOG_LEVEL: 'info' } });
+});
+afterEach(() => sims.stopAll());
+afterAll(() => gw.stop());
+
+async function online(options: Parameters<Stations['create']>[2] = {}) {
+  const record = await aStation(gw);
+  const station = sims.create(gw, record.ocpp_id, { timeScale: 1, ...options });
+  await station.start();
+  return { station, id: record._id as string };
+}
+
+describe('commands sent to a station', () => {
+  it("sends the call and answers with the station's answer, logged with who asked", async () => {
+    const { station, id } = await online();
+    station.answers.set('Reset', 'Rejected');
+    const res = await gw.api('POST', `/v1/chargestations/${id}/reset`, { type: 'Hard' });
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      action: 'Reset',
+      status: 'answered',
+      payload: { type: 'Hard' },
+      answer: { status: 'Rejected' },
+      error: null,
+      requested_by: 'bootstrap',
+    });
+    expect(station.received('Reset').at(-1)?.params).toEqual({ type: 'Hard' });
+
+    const log = await gw.api('GET', `/v1/chargestations/${id}/commands`);
+    expect(log.status).toBe(200);
+    expect(log.body.data[0]).toEqual(res.body);
+  });
+
+  it('a CALLERROR is 502 with its code, and logged', async () => {
+    const { station, id } = await online();
+    station.answers.set('UnlockConnector', { callError: 'NotSupported' });
+    const res = await gw.api('POST', `/v1/chargestations/${id}/unlock`, { connector_id: 1 });
+    expect(res.status).toBe(502);
+    expect(res.body.error).toMatchObject({ code: 'station_call_error', details: { ocpp_error_code: 'NotSupported' } });
+    const log = await gw.api('GET', `/v1/chargestations/${id}/commands?action=UnlockConnector`);
+    expect(log.body.data[0]).toMatchObject({ status: 'call_error', error: { code: 'NotSupported' }, answer: null });
+  });
+
+  it('no answer in time is 504, logged as timeout', async () => {
+    const { station, id } = await online();
+    station.answers.set('Reset', { noReply: true });
+    const res = await gw.api('POST', `/v1/chargestations/${id}/reset`, { type: 'Soft' });
+    expect(res.status).toBe(504);
+    expect(res.body.error.code).toBe('station_timeout');
+    const log = await gw.api('GET', `/v1/chargestations/${id}/commands`);
+    expect(log.body.data[0]).toMatchObject({ action: 'Reset', status: 'timeout' });
+  });
+
+  it('a station connected nowhere is 409 station_offline, logged as offline', async () => {
+    const record = await aStation(gw);
+    const res = await gw.api('POST', `/v1/chargestations/${record._id}/reset`, {});
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('station_offline');
+    const log = await gw.api('GET', `/v1/chargestations/${record._id}/commands`);
+    expect(log.body.data).toHaveLength(1);
+    expect(log.body.data[0]).toMatchObject({ status: 'offline', payload: { type: 'Soft' }, answeredAt: expect.any(String) });
+  });
+
+  it('refuses an invalid request before sending anything', async () => {
+    const { station, id } = await online();
+    const res = await gw.api('POST', `/v1/chargestations/${id}/unlock`, { connector_id: 0 });
+    expect(res.status).toBe(400);
+    expect(station.received('UnlockConnector')).toHaveLength(0);
+    expect((await gw.api('GET', `/v1/chargestations/${id}/commands`)).body.data).toEqual([]);
+  });
+
+  it("a scoped key reaches its organization's stations only, and is named in the log", async () => {
+    const orgA = await anOrganization(gw);
+    const orgB = await anOrganization(gw);
+    const key = (await gw.api('POST', '/v1/api_keys', { name: 'ops A', organization: orgA._id })).body;
+    const asA = (method: string, path: string, body?: unknown) => gw.api(method, path, body, { authorization: `Bearer ${key.key}` });
+    const mine = await aStation(gw, { organization: orgA._id });
+    const theirs = await aStation(gw, { organization: orgB._id });
+    const a = sims.create(gw, mine.ocpp_id, { timeScale: 1 });
+    const b = sims.create(gw, theirs.ocpp_id, { timeScale: 1 });
+    await Promise.all([a.start(), b.start()]);
+
+    const ok = await asA('POST', `/v1/chargestations/${mine._id}/unlock`, { connector_id: 1 });
+    expect(ok.status).toBe(200);
+    expect(ok.body).toMatchObject({ answer: { status: 'Unlocked' }, requested_by: key._id });
+
+    expect((await asA('POST', `/v1/chargestations/${theirs._id}/unlock`, { connector_id: 1 })).status).toBe(404);
+    expect((await asA('GET', `/v1/chargestations/${theirs._id}/commands`)).status).toBe(404);
+    expect(b.received('UnlockConnector')).toHaveLength(0);
+  });
+
+  it('documents the operations in the OpenAPI document', async () => {
+    const doc = (await gw.api('GET', '/v1/openapi.json')).body;
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(['/v1/chargestations/{id}/reset', '/v1/chargestations/{id}/unlock', '/v1/chargestations/{id}/commands']),
+    );
+  });
+});
