@@ -96,6 +96,10 @@ const schema = z
     WEBHOOK_RETRY_MAX_MS: whole(10, 86_400_000).default(3_600_000),
     WEBHOOK_DISABLE_AFTER_FAILURES: whole(0, undefined, 'must be 0 (never) or more').default(50),
     EVENT_RETENTION_DAYS: whole(1, 3650).default(30),
+    OCPP_OFFLINE_AUTHORIZATION: z
+      .enum(['cache', 'none', 'unmanaged'], { error: 'must be cache, none or unmanaged' })
+      .default('cache'),
+    OCPP_AUTH_EXPIRY_S: seconds(0).default(900),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -174,6 +178,13 @@ export interface Config {
   };
   /** events (and their deliveries) older than this are deleted once nothing is pending */
   readonly eventRetentionDays: number;
+  /**
+   * how stations may authorize offline (docs/interop.md): `cache` (their authorization cache,
+   * entries expiring after authExpiryS), `none` (no offline starts), `unmanaged` (keys untouched)
+   */
+  readonly offlineAuthorization: 'cache' | 'none' | 'unmanaged';
+  /** expiryDate given to a wallet token's idTagInfo, seconds from now; 0 = only the token's own */
+  readonly authExpiryS: number;
 }
 
 export class ConfigError extends Error {
@@ -239,5 +250,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       disableAfterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
     }),
     eventRetentionDays: e.EVENT_RETENTION_DAYS,
+    offlineAuthorization: e.OCPP_OFFLINE_AUTHORIZATION,
+    authExpiryS: e.OCPP_AUTH_EXPIRY_S,
   });
 }

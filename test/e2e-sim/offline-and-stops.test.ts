@@ -100,7 +100,11 @@ describe('offline', () => {
 
   it('a whole session charged offline is accepted, billed from its own timestamps and settled on reconnect', async () => {
     const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: 45, tax: 5 }] });
-    const { station, record } = await stations.boot(gw, rate._id);
+    // A charger that keeps starting unknown idTags offline (it refuses the gateway's
+    // AllowOfflineTxForUnknownId=false): the offline session must still be billed when it comes.
+    const { station, record } = await stations.boot(gw, rate._id, {
+      configuration: { AllowOfflineTxForUnknownId: { value: 'true', onChange: 'Rejected' } },
+    });
     const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 3000 });
     await station.goOffline();
     const calls = recordCalls(station);

@@ -33,11 +33,16 @@ describe('Authorize for each token state', () => {
     expect((await authorize(b.token.physicalId)).status).toBe('Blocked');
   });
 
-  it('expired token → Expired (with its expiryDate); a future expiry is passed on when Accepted', async () => {
+  it('expired token → Expired (with its expiryDate); an Accepted wallet token expires from the cache soon', async () => {
     const past = await aUserWithWallet(gw, { balance: 5000, token: { expiresAt: '2020-01-01T00:00:00Z' } });
-    expect(await authorize(past.token.physicalId)).toEqual({ status: 'Expired', expiryDate: '2020-01-01T00:00:00.000Z' });
+    expect(await authorize(past.token.physicalId)).toMatchObject({ status: 'Expired', expiryDate: '2020-01-01T00:00:00.000Z' });
     const future = await aUserWithWallet(gw, { balance: 5000, token: { expiresAt: '2099-01-01T00:00:00Z' } });
-    expect(await authorize(future.token.physicalId)).toEqual({ status: 'Accepted', expiryDate: '2099-01-01T00:00:00.000Z' });
+    const before = Date.now();
+    const info = await authorize(future.token.physicalId);
+    expect(info.status).toBe('Accepted');
+    // OCPP_AUTH_EXPIRY_S (900 s by default), sooner than the token's own expiry
+    expect(Date.parse(info.expiryDate) - before).toBeGreaterThanOrEqual(899_000);
+    expect(Date.parse(info.expiryDate) - before).toBeLessThan(905_000);
   });
 
   it('no wallet → Blocked', async () => {

@@ -7,7 +7,8 @@ let gw: TestGateway;
 const clients: { close(o?: object): Promise<unknown> }[] = [];
 
 beforeAll(async () => {
-  gw = await startGateway({ env: { HEARTBEAT_INTERVAL_S: '123', METER_VALUE_SAMPLE_INTERVAL_S: '15' } });
+  // The offline-authorization keys are left alone here: these tests count the configuration writes.
+  gw = await startGateway({ env: { HEARTBEAT_INTERVAL_S: '123', METER_VALUE_SAMPLE_INTERVAL_S: '15', OCPP_OFFLINE_AUTHORIZATION: 'unmanaged' } });
 });
 afterAll(async () => {
   await Promise.allSettled(clients.map((c) => c.close({ force: true })));

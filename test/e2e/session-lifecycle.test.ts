@@ -128,7 +128,7 @@ describe('a connector in a transaction', () => {
     const elsewhere = await aStation(gw, { rate: a.rate._id });
     const b = await aCharger(gw.ocppUrl, elsewhere.ocpp_id);
     chargers.push(b);
-    expect(await b.client.call('Authorize', { idTag: a.token.physicalId })).toEqual({ idTagInfo: { status: 'ConcurrentTx' } });
+    expect(await b.client.call('Authorize', { idTag: a.token.physicalId })).toMatchObject({ idTagInfo: { status: 'ConcurrentTx' } });
     const refused = await b.start(a.token.physicalId, 0, 1);
     expect(refused.idTagInfo.status).toBe('ConcurrentTx');
     expect(await a.charger.start(a.token.physicalId, 0, 2).then((r) => r.idTagInfo.status)).toBe('ConcurrentTx');

@@ -58,7 +58,7 @@ describe('a prepaid session from start to zero', () => {
 
     await charger.meter(transactionId, 5100); // energy after the crossing is billed: 4100 Wh → 205 c
     const stopped = await charger.stop(transactionId, 5200, 'Remote', { idTag: token.physicalId }); // 4200 Wh → 210 c
-    expect(stopped).toEqual({ idTagInfo: { status: 'Blocked' } });
+    expect(stopped).toMatchObject({ idTagInfo: { status: 'Blocked' } });
     expect(await balanceOf(user._id)).toBe(-10);
     s = await sessionByTx(transactionId);
     expect(s).toMatchObject({
@@ -198,17 +198,24 @@ describe('what a charger may send', () => {
   });
 
   it('transactionId -1 or absent means the open session on that connector', async () => {
-    const { charger, user, token } = await setup({ balance: 5000 });
+    const { charger, user, token, station } = await setup({ balance: 5000 });
     await charger.start(token.physicalId, 0, 2);
     await charger.meter(-1, 1000, { connectorId: 2 });
     expect(await balanceOf(user._id)).toBe(4950);
     await charger.meter(undefined, 2000, { connectorId: 2 });
     expect(await balanceOf(user._id)).toBe(4900);
-    // nothing open on connector 3: recorded for the operator, nothing billed
+    // nothing open on connector 3: an idle connector's reading, nothing billed, nothing to report
     expect(await charger.meter(-1, 9000, { connectorId: 3 })).toEqual({});
     expect(await balanceOf(user._id)).toBe(4900);
-    // the alert is written after the answer (it bills nothing, so nothing waits for it)
-    await eventually(async () => (await gw.api('GET', '/v1/alerts?kind=meter_values_without_session')).body.data.length > 0);
+    // a transactionId the gateway never gave: recorded for the operator (after the answer: it
+    // bills nothing, so nothing waits for it); the idle connector's reading raised nothing
+    expect(await charger.meter(2_000_000_000, 9000, { connectorId: 3 })).toEqual({});
+    const alerts = await eventually(async () => {
+      const data = (await gw.api('GET', `/v1/alerts?kind=meter_values_without_session&chargestation=${station._id}`)).body.data;
+      return data.length ? data : undefined;
+    });
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ transaction_id: 2_000_000_000, count: 1 });
   });
 
   it('a meter that goes backwards bills nothing and is recorded', async () => {

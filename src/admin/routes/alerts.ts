@@ -15,7 +15,9 @@ const alertSchema = z
     transaction_id: z.number().int().nullable(),
     message: z.string(),
     details: z.record(z.string(), z.unknown()),
-    acknowledged: z.boolean(),
+    count: z.number().int().describe('how many times it happened while open: repeats of an open alert of the same kind, station and session add here'),
+    last_seen_at: isoDate.describe('when it last happened'),
+    acknowledged: z.boolean().describe('acknowledged alerts are closed: a repeat opens a new alert'),
     acknowledgedAt: isoDate.nullable(),
     acknowledgedBy: z.string().nullable().describe('the API key id that acknowledged it'),
     createdAt: isoDate,
@@ -31,6 +33,8 @@ function json(a: Alert): z.infer<typeof alertSchema> {
     transaction_id: a.transaction_id,
     message: a.message,
     details: a.details,
+    count: a.count,
+    last_seen_at: a.last_seen_at.toISOString(),
     acknowledged: a.acknowledged_at !== null,
     acknowledgedAt: iso(a.acknowledged_at),
     acknowledgedBy: a.acknowledged_by,
@@ -48,7 +52,11 @@ export function alertRoutes(deps: AppContext): FastifyPluginAsyncZod {
         tags,
         summary: 'What stations did that an operator should look at, newest first',
         description:
-          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session, remote_stop_failed. ' +
+          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session (a transactionId ' +
+          'the gateway does not know; clock-aligned readings without one are normal and raise nothing), remote_stop_failed, ' +
+          'meter_implausible, meter_stop_below_reading, energy_after_stop, start_after_stop, transaction_replaced, ' +
+          'transaction_ended_by_status. Repeats of an open alert (same kind, station and session) are counted in it (`count`, ' +
+          '`last_seen_at`), not listed again. ' +
           '`open=true` lists only those not acknowledged yet.',
         querystring: listQuery.extend({
           chargestation: objectId.optional(),

@@ -79,5 +79,10 @@ export interface AlertsTable {
   acknowledged_at: NullableTimestamp;
   /** the API key id that acknowledged it */
   acknowledged_by: ColumnType<string | null, string | null | undefined, string | null>;
+  /** how many times it happened while open (repeats collapse into one open alert) */
+  count: Generated<number>;
+  last_seen_at: ColumnType<Date, Date | string, Date | string>;
+  /** kind|station|session while open, null once acknowledged (unique: one open alert per key) */
+  open_key: ColumnType<string | null, string | null | undefined, string | null>;
 }
 export type Alert = Selectable<AlertsTable>;

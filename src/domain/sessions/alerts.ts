@@ -1,3 +1,4 @@
+import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
 import type { Alert } from '../../db/tables/sessions.ts';
 import { newId } from '../../shared/ids.ts';
@@ -55,10 +56,29 @@ export async function recordAlert(db: Db, alert: NewAlert, at: Date): Promise<vo
   await recordAlerts(db, [alert], at);
 }
 
-/** Several alerts in one statement. */
+/**
+ * Alerts that repeat the same thing collapse: while an alert of a kind is open for a station
+ * (and session, for session alerts), a repeat adds to its `count` and moves its `last_seen_at`
+ * (message and details become the latest) instead of adding a row. An acknowledged alert is
+ * closed: the next repeat opens a new one. Session-less alerts therefore make one open alert per
+ * kind and station; session alerts one per session, because each session needs its own look.
+ */
+export function openKey(alert: NewAlert): string | null {
+  return alert.stationId ? `${alert.kind}|${alert.stationId}|${alert.sessionId ?? ''}` : null;
+}
+
+/** Several alerts in one statement (repeats within the batch and of open alerts collapsed). */
 export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
   if (!alerts.length) return;
-  const rows = alerts.map((alert) => ({
+  // One row per key: ON CONFLICT cannot touch a row twice in one statement.
+  const rows = new Map<string, { alert: NewAlert; count: number }>();
+  let unkeyed = 0;
+  for (const alert of alerts) {
+    const key = openKey(alert) ?? `unkeyed:${unkeyed++}`;
+    const seen = rows.get(key);
+    rows.set(key, { alert, count: (seen?.count ?? 0) + 1 });
+  }
+  const values = [...rows.values()].map(({ alert, count }) => ({
     id: newId(at),
     kind: alert.kind,
     station_id: alert.stationId ?? null,
@@ -67,11 +87,30 @@ export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date
     message: alert.message,
     details: JSON.stringify(alert.details ?? {}),
     created_at: at,
+    last_seen_at: at,
+    count,
+    open_key: openKey(alert),
   }));
-  // The alerts and their alert.created events commit together (in the caller's transaction, if any).
+  // The alerts and their alert.created events commit together (in the caller's transaction, if
+  // any); a repeat folded into an open alert is not a new alert and emits no event.
   const write = async (ex: Db) => {
-    await ex.insertInto('alerts').values(rows).execute();
-    await emitEvents(ex, rows.map((r, i) => alertCreated({ ...r, details: alerts[i]!.details ?? {} })), at);
+    const written = await ex
+      .insertInto('alerts')
+      .values(values)
+      .onConflict((oc) =>
+        oc.column('open_key').doUpdateSet((eb) => ({
+          count: eb('alerts.count', '+', eb.ref('excluded.count')),
+          last_seen_at: eb.ref('excluded.last_seen_at'),
+          message: eb.ref('excluded.message'),
+          details: eb.ref('excluded.details'),
+          transaction_id: eb.fn.coalesce('excluded.transaction_id', 'alerts.transaction_id'),
+        })),
+      )
+      .returning(['id', 'kind', 'station_id', 'session_id', 'transaction_id', 'message', sql<boolean>`(xmax = 0)`.as('inserted')])
+      .execute();
+    const byId = new Map(values.map((v, i) => [v.id, [...rows.values()][i]!.alert]));
+    const created = written.filter((r) => r.inserted);
+    await emitEvents(ex, created.map((r) => alertCreated({ ...r, details: byId.get(r.id)?.details ?? {} })), at);
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
@@ -113,6 +152,7 @@ export async function acknowledgeAlert(db: Db, id: string, at: Date, by: string 
     .set((eb) => ({
       acknowledged_at: eb.fn.coalesce('acknowledged_at', eb.val(at)),
       acknowledged_by: eb.fn.coalesce('acknowledged_by', eb.val(by)),
+      open_key: null,
     }))
     .where('id', '=', id)
     .returningAll()

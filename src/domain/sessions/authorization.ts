@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Db } from '../../db/index.ts';
 import type { Rate } from '../../db/tables/wallets.ts';
 import { resolveRate } from '../billing/rates.ts';
@@ -24,6 +25,8 @@ export interface AuthorizationDecision {
   reason?: RefusalReason;
   /** the token's own expiry, passed to the charger's authorization cache */
   expiryDate?: Date;
+  /** the parentIdTag of every token paying from the same wallet (walletGroupTag) */
+  group?: string;
   tokenId?: string;
   userId?: string;
   walletId?: string;
@@ -70,6 +73,7 @@ export async function decideAuthorization(
     tokenId: token.id,
     userId: owner.user_id,
     ...(token.expires_at ? { expiryDate: token.expires_at } : {}),
+    ...(owner.wallet_id ? { group: walletGroupTag(owner.wallet_id) } : {}),
   };
   if (!token.active) return { ...base, status: 'Blocked', reason: 'token_inactive' };
   if (!owner.user_active) return { ...base, status: 'Blocked', reason: 'user_inactive' };
@@ -111,4 +115,39 @@ async function inTransactionElsewhere(
     .where('status', 'in', [...OPEN_STATUSES])
     .execute();
   return open.some((s) => s.station_id !== at.stationId || (at.connectorId !== undefined && s.connector_id !== at.connectorId));
+}
+
+/**
+ * The parentIdTag shared by every token that pays from one wallet (all of its user's tokens):
+ * chargers treat idTags with the same parent as one group, so any card of the wallet may stop a
+ * transaction another one started, and a reservation for the group accepts each of them. An
+ * IdToken is at most 20 characters and a wallet id is 24, so the tag is derived: `W` and 19 hex
+ * digits of the id's SHA-256 (no secret: it only names the group).
+ */
+export function walletGroupTag(walletId: string): string {
+  return 'W' + createHash('sha256').update(walletId).digest('hex').slice(0, 19).toUpperCase();
+}
+
+/**
+ * The idTagInfo a charger receives, and keeps in its authorization cache. A wallet token's
+ * entry expires `expiryS` seconds from now (or at the token's own expiry, if sooner): a balance
+ * changes by the minute, so an offline charger must not trust an Accepted for long. With the
+ * cache keys the gateway sets (docs/interop.md), an expired entry offline is an unknown idTag,
+ * which is refused. A low balance is `Blocked` (OCPP 1.6 has no NoCredit status).
+ */
+export function idTagInfoOf(
+  decision: AuthorizationDecision,
+  now: Date,
+  expiryS: number,
+): { status: AuthorizationStatus; expiryDate?: string; parentIdTag?: string } {
+  let expiry = decision.expiryDate;
+  if (decision.group && expiryS > 0) {
+    const short = new Date(now.getTime() + expiryS * 1000);
+    if (!expiry || short < expiry) expiry = short;
+  }
+  return {
+    status: decision.status,
+    ...(expiry ? { expiryDate: expiry.toISOString() } : {}),
+    ...(decision.group ? { parentIdTag: decision.group } : {}),
+  };
 }

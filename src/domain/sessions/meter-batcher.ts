@@ -187,8 +187,10 @@ export class MeterBatcher {
       stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id });
     }
     if (walletsAtZero.size || stopNow.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow });
+    // Readings without a transactionId and no session on their connector are clock-aligned (or
+    // idle-connector) samples, normal on every station: nothing to bill, nothing to report.
     for (const r of batch) {
-      if (!sessionOf.has(r) && r.wh !== undefined) alerts.push(noSessionAlert(r));
+      if (!sessionOf.has(r) && r.wh !== undefined && hasTransactionId(r.sub)) alerts.push(noSessionAlert(r));
     }
     // After the answers: alerts bill nothing, so no station waits for them.
     if (alerts.length) {
@@ -316,12 +318,16 @@ function afterEndAlert(row: BillingRow, r: Reading): NewAlert {
   );
 }
 
+function hasTransactionId(sub: MeterSubmission): boolean {
+  return sub.transactionId !== undefined && sub.transactionId !== -1;
+}
+
 function noSessionAlert(r: Reading): NewAlert {
   return {
     kind: 'meter_values_without_session',
     stationId: r.sub.station.stationId,
     transactionId: r.sub.transactionId,
-    message: `meter values for connector ${r.sub.connectorId} with no open session`,
+    message: `meter values for transaction ${r.sub.transactionId} on connector ${r.sub.connectorId}, which the gateway does not know`,
     details: { connectorId: r.sub.connectorId, transactionId: r.sub.transactionId ?? null, wh: r.wh },
   };
 }

@@ -1,5 +1,4 @@
-import { decideAuthorization } from '../../domain/sessions/authorization.ts';
-import type { IdTagInfo } from '../messages.ts';
+import { decideAuthorization, idTagInfoOf } from '../../domain/sessions/authorization.ts';
 import type { Handler } from './context.ts';
 
 export const authorize: Handler<'Authorize'> = async (ctx, req) => {
@@ -11,7 +10,5 @@ export const authorize: Handler<'Authorize'> = async (ctx, req) => {
   if (decision.status !== 'Accepted') {
     ctx.log.info({ idTag: req.idTag, status: decision.status, reason: decision.reason }, 'authorization refused');
   }
-  const idTagInfo: IdTagInfo = { status: decision.status };
-  if (decision.expiryDate) idTagInfo.expiryDate = decision.expiryDate.toISOString();
-  return { idTagInfo };
+  return { idTagInfo: idTagInfoOf(decision, ctx.deps.clock.now(), ctx.deps.config.authExpiryS) };
 };

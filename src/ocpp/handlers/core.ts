@@ -1,5 +1,5 @@
 import { recordDiagnosticsStatus, recordFirmwareStatus, recordStatus } from '../../domain/chargers/stations.ts';
-import { AppError } from '../../shared/errors.ts';
+import { configureStation, managedKeys } from '../../domain/chargers/configuration.ts';
 import type { Handler, HandlerContext } from './context.ts';
 import { stationChanged } from '../../domain/live.ts';
 
@@ -20,31 +20,23 @@ export const bootNotification: Handler<'BootNotification'> = async (ctx, req) =>
   };
 };
 
-/** Settings the gateway needs on every station; each answer is recorded, none is fatal. */
+/** The keys the gateway manages, written only where the station differs; no answer is fatal. */
 export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
-  const wanted: [string, string][] = [
-    ['MeterValueSampleInterval', String(ctx.deps.config.meterValueSampleIntervalS)],
-    ['StopTransactionOnInvalidId', 'true'],
-  ];
-  const answers: { key: string; value: string; status: string; at: Date }[] = [];
-  for (const [key, value] of wanted) {
-    let status: string;
-    try {
-      const conf = await ctx.deps.stations.call(ctx.station.identity, 'ChangeConfiguration', {
-        key,
-        value,
-      });
-      status = conf.status;
-    } catch (err) {
-      status = err instanceof AppError ? err.code : 'error';
-      ctx.log.warn({ key, err: (err as Error).message }, 'ChangeConfiguration failed');
-    }
-    answers.push({ key, value, status, at: ctx.deps.clock.now() });
-  }
+  const { config } = ctx.deps;
   try {
-    await ctx.deps.stationWrites.configAnswers(ctx.station.stationId, answers);
+    await configureStation(
+      {
+        db: ctx.deps.db,
+        stations: ctx.deps.stations,
+        clock: ctx.deps.clock,
+        log: ctx.log,
+        recordAnswers: (stationId, answers) => ctx.deps.stationWrites.configAnswers(stationId, answers),
+      },
+      ctx.station,
+      managedKeys({ meterValueSampleIntervalS: config.meterValueSampleIntervalS, offlineAuthorization: config.offlineAuthorization }),
+    );
   } catch (err) {
-    ctx.log.error({ err }, 'could not record configuration answers');
+    ctx.log.error({ err }, 'could not configure the station after its boot');
   }
 }
 

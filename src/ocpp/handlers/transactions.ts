@@ -1,3 +1,4 @@
+import { idTagInfoOf } from '../../domain/sessions/authorization.ts';
 import type { IdTagInfo } from '../messages.ts';
 import type { Handler } from './context.ts';
 import { useReservation } from '../../domain/operations/reservations.ts';
@@ -13,8 +14,10 @@ export const startTransaction: Handler<'StartTransaction'> = async (ctx, req) =>
       timestamp: new Date(req.timestamp),
     },
   );
-  const idTagInfo: IdTagInfo = { status: result.status as IdTagInfo['status'] };
-  if (result.decision?.expiryDate) idTagInfo.expiryDate = result.decision.expiryDate.toISOString();
+  // The start's own status (a replay answers what the first start was answered).
+  const idTagInfo: IdTagInfo = result.decision
+    ? { ...idTagInfoOf(result.decision, ctx.deps.clock.now(), ctx.deps.config.authExpiryS), status: result.status as IdTagInfo['status'] }
+    : { status: result.status as IdTagInfo['status'] };
   if (result.created) {
     ctx.log.info(
       { transactionId: result.session.transaction_id, connectorId: req.connectorId, status: result.status },
@@ -60,5 +63,5 @@ export const stopTransaction: Handler<'StopTransaction'> = async (ctx, req) => {
   if (!req.idTag) return {};
   // The idTag's standing now (e.g. Blocked at zero balance), for the station's cache.
   const decision = await ctx.deps.sessions.idTagStatus(station, req.idTag);
-  return { idTagInfo: { status: decision.status } };
+  return { idTagInfo: idTagInfoOf(decision, ctx.deps.clock.now(), ctx.deps.config.authExpiryS) };
 };
