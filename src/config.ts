@@ -88,6 +88,17 @@ const schema = z
     OCPP_MAX_REFUSED_CALLS: whole(0, undefined, 'must be 0 (never) or more').default(100),
     OCPP_MAX_CONNECTOR_ID: whole(1, 10_000).default(32),
     OCPP_REFUSED_STARTS_PER_MINUTE: whole(0, undefined, 'must be 0 (no limit) or more').default(10),
+    PREDICTIVE_STOP: z
+      .enum(['on', 'off', 'true', 'false', '1', '0'], { error: 'must be on or off' })
+      .default('on')
+      .transform((v) => v === 'on' || v === 'true' || v === '1'),
+    PREDICTIVE_STOP_DELAY_S: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .min(0, 'must be at least 0')
+      .max(120, 'must be at most 120')
+      .default(3),
+    PREDICTIVE_STOP_MARGIN_CENTS: whole(0, 10_000).default(1),
+    PREDICTIVE_LOW_SAMPLE_INTERVAL_S: seconds(0).default(10),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -148,6 +159,16 @@ export interface Config {
   readonly nodeId: string;
   /** a node that has not renewed its lease for this long is dead to the others */
   readonly clusterLeaseS: number;
+  /** the predictive stop (issue 17): stop ahead of each wallet's zero crossing, timed to end at zero */
+  readonly predictiveStop: {
+    readonly enabled: boolean;
+    /** a station's stop delay until one of its stops has been measured, s */
+    readonly defaultDelayS: number;
+    /** the balance a predictive stop aims to leave, cents */
+    readonly marginCents: number;
+    /** MeterValueSampleInterval while a wallet is low, for stations that refuse TriggerMessage; 0 = never changed */
+    readonly lowSampleIntervalS: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -203,5 +224,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     databaseListenUrl: e.DATABASE_LISTEN_URL,
     nodeId: e.NODE_ID ?? generatedNodeId(),
     clusterLeaseS: e.CLUSTER_LEASE_S,
+    predictiveStop: Object.freeze({
+      enabled: e.PREDICTIVE_STOP,
+      defaultDelayS: e.PREDICTIVE_STOP_DELAY_S,
+      marginCents: e.PREDICTIVE_STOP_MARGIN_CENTS,
+      lowSampleIntervalS: e.PREDICTIVE_LOW_SAMPLE_INTERVAL_S,
+    }),
   });
 }
