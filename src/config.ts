@@ -100,6 +100,17 @@ const schema = z
       .enum(['cache', 'none', 'unmanaged'], { error: 'must be cache, none or unmanaged' })
       .default('cache'),
     OCPP_AUTH_EXPIRY_S: seconds(0).default(900),
+    PREDICTIVE_STOP: z
+      .enum(['on', 'off', 'true', 'false', '1', '0'], { error: 'must be on or off' })
+      .default('on')
+      .transform((v) => v === 'on' || v === 'true' || v === '1'),
+    PREDICTIVE_STOP_DELAY_S: z.coerce
+      .number({ error: 'must be a number of seconds' })
+      .min(0, 'must be at least 0')
+      .max(120, 'must be at most 120')
+      .default(3),
+    PREDICTIVE_STOP_MARGIN_CENTS: whole(0, 10_000).default(1),
+    PREDICTIVE_LOW_SAMPLE_INTERVAL_S: seconds(0).default(10),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -185,6 +196,16 @@ export interface Config {
   readonly offlineAuthorization: 'cache' | 'none' | 'unmanaged';
   /** expiryDate given to a wallet token's idTagInfo, seconds from now; 0 = only the token's own */
   readonly authExpiryS: number;
+  /** the predictive stop (issue 17): stop ahead of each wallet's zero crossing, timed to end at zero */
+  readonly predictiveStop: {
+    readonly enabled: boolean;
+    /** a station's stop delay until one of its stops has been measured, s */
+    readonly defaultDelayS: number;
+    /** the balance a predictive stop aims to leave, cents */
+    readonly marginCents: number;
+    /** MeterValueSampleInterval while a wallet is low, for stations that refuse TriggerMessage; 0 = never changed */
+    readonly lowSampleIntervalS: number;
+  };
 }
 
 export class ConfigError extends Error {
@@ -252,5 +273,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     eventRetentionDays: e.EVENT_RETENTION_DAYS,
     offlineAuthorization: e.OCPP_OFFLINE_AUTHORIZATION,
     authExpiryS: e.OCPP_AUTH_EXPIRY_S,
+    predictiveStop: Object.freeze({
+      enabled: e.PREDICTIVE_STOP,
+      defaultDelayS: e.PREDICTIVE_STOP_DELAY_S,
+      marginCents: e.PREDICTIVE_STOP_MARGIN_CENTS,
+      lowSampleIntervalS: e.PREDICTIVE_LOW_SAMPLE_INTERVAL_S,
+    }),
   });
 }

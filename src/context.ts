@@ -123,6 +123,11 @@ export function buildContext(
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       defaultMaxPowerW: config.maxStationPowerW,
       timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
+      predictive: {
+        ...config.predictiveStop,
+        normalSampleIntervalS: config.meterValueSampleIntervalS,
+        callTimeoutMs: config.ocppCallTimeoutS * 1000,
+      },
       ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },

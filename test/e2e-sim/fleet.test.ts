@@ -178,7 +178,8 @@ describe('a fleet of 200 stations', () => {
     await runPool(wallets, 8, async (w) => {
       const { balance, costs } = await expectWalletConsistent(gw, w.user, w.wallet._id);
       totalCost += costs;
-      if (w.kind.startsWith('small')) expect(balance, w.kind).toBeLessThanOrEqual(0);
+      // run dry: stopped at zero by prediction (a few cents left at most) or after it by the stop at zero
+      if (w.kind.startsWith('small')) expect(balance, w.kind).toBeLessThanOrEqual(10);
       else expect(balance, w.kind).toBeGreaterThan(RICH / 2);
     });
     // and over the whole run: all debits == all session costs (no refunds, nothing unaccounted)

@@ -93,6 +93,7 @@ export type Session = {
   stop_reason: string | null;
   termination: string | null;
   ended_by: string | null;
+  stopped_by: 'prediction' | null;
   started_at: string;
   stopped_at: string | null;
   wallet: string | null;

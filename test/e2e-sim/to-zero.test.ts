@@ -23,7 +23,8 @@ let org: { _id: string };
 const stations = new Stations();
 
 beforeAll(async () => {
-  gw = await startGateway(simGatewayOptions());
+  // The stop at zero itself (the backstop): the predictive stop (predictive-stop.test.ts) is off.
+  gw = await startGateway(simGatewayOptions({ PREDICTIVE_STOP: 'off' }));
   org = await anOrganization(gw, { minimum_balance_to_start_session: 100 });
 });
 afterEach(async () => {

@@ -36,6 +36,10 @@ export const sessionSchema = z
     refusal_reason: z.string().nullable(),
     stop_requested_at: isoDate.nullable().describe('when the gateway first asked the station to stop'),
     stop_attempts: z.number().int().describe('RemoteStopTransaction calls sent so far'),
+    stopped_by: z
+      .enum(['prediction'])
+      .nullable()
+      .describe("'prediction': stopped ahead of the wallet's predicted zero crossing, timed to end at zero; null: any other stop"),
     cost: z.object({
       amount: z.number().int().describe('cents; live for running sessions (TIME up to now)'),
       debited: z.number().int().describe('cents taken from the wallet for this session so far'),
@@ -79,6 +83,7 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
     refusal_reason: s.refusal_reason,
     stop_requested_at: iso(s.stop_requested_at),
     stop_attempts: s.stop_attempts,
+    stopped_by: s.stopped_by === 'prediction' ? 'prediction' : null,
     cost: { amount: deps.sessions.liveCost(s), debited: s.debited, currency: s.currency },
     rate: s.rate_snapshot
       ? { _id: s.rate_snapshot.rate_id, currency: s.rate_snapshot.currency, price_components: s.rate_snapshot.price_components }

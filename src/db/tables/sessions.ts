@@ -62,6 +62,8 @@ export interface SessionsTable {
   closed_by: ColumnType<string | null, string | null | undefined, string | null>;
   /** when the next RemoteStopTransaction attempt is due (null: none scheduled) */
   stop_retry_at: NullableTimestamp;
+  /** 'prediction' when the predictive stop (issue 17) asked the station to stop; null otherwise */
+  stopped_by: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

@@ -44,6 +44,24 @@ interface Reading {
   wh: number | undefined;
   at: Date | undefined;
   powerW: number | undefined;
+  /** the register's own stamp, unclamped (the prediction measures power by it), and when it arrived */
+  stationMs: number | undefined;
+  receivedMs: number;
+}
+
+/** A session a batch billed, as written, with its readings: what the predictive stop follows. */
+export interface MeterObservation {
+  row: BillingRow;
+  identity: string;
+  /** the wallet's balance after this session's debit, when the batch debited it */
+  balanceAfter: number | undefined;
+  readings: { wh: number | undefined; stationMs: number | undefined; receivedMs: number; powerW: number | undefined }[];
+}
+
+/** Told, after each commit, what was billed (an in-memory update: it must not block), and what ended. */
+export interface MeterObserver {
+  observe(observations: MeterObservation[]): void;
+  forget(transactionId: number): void;
 }
 
 /** Attempts at a reading whose session other transactions keep changing under it. */
@@ -65,7 +83,14 @@ export class MeterBatcher {
   private readonly alertWrites = new Set<Promise<void>>();
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      log: Logger;
+      events?: LiveEvents | undefined;
+      metrics?: GatewayMetrics | undefined;
+      observer?: MeterObserver | undefined;
+    },
     /** after a batch's commit, before its stations are answered: stop what must stop */
     private readonly onCommitted: (result: BatchResult) => void,
     options: { maxBatch: number; concurrency: number } = { maxBatch: 400, concurrency: 1 },
@@ -90,6 +115,8 @@ export class MeterBatcher {
       // A station clock running ahead does not bill time that has not passed.
       at: energy ? (energy.timestamp.getTime() > now.getTime() ? now : energy.timestamp) : undefined,
       powerW: power ? Math.round(power.w) : undefined,
+      stationMs: energy?.timestamp.getTime(),
+      receivedMs: now.getTime(),
     });
   }
 
@@ -101,6 +128,7 @@ export class MeterBatcher {
   /** Drops what this batcher remembers of a session (it ended; a late reading reads it again). */
   forget(transactionId: number): void {
     this.rows.delete(transactionId);
+    this.deps.observer?.forget(transactionId);
   }
 
   /** Waits until everything submitted so far has been written (graceful stop). */
@@ -127,6 +155,7 @@ export class MeterBatcher {
     const alerts: NewAlert[] = [];
     const walletsAtZero = new Set<string>();
     const stopNow: StopTarget[] = [];
+    const observed = this.deps.observer ? new Map<string, MeterObservation>() : undefined;
 
     // Rows come from memory or an unlocked read; applyBilling writes a session only if it still
     // holds them. One someone else changed meanwhile is read and planned again.
@@ -159,7 +188,7 @@ export class MeterBatcher {
         const balanceAfter = applied.balanceAfter.get(row.id);
         if (plan.delta > 0) this.deps.metrics?.debited(plan.delta);
         outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
-        this.rows.set({
+        const after: BillingRow = {
           ...row,
           meter_last: plan.meterLast,
           billed_until: plan.until,
@@ -167,7 +196,9 @@ export class MeterBatcher {
           debited: row.debited + plan.delta,
           status: held.has(row.id) ? 'held' : stopping.has(row.id) ? 'stopping' : row.status,
           last_reading_at: write.readingAt && (!row.last_reading_at || write.readingAt > row.last_reading_at) ? write.readingAt : row.last_reading_at,
-        });
+        };
+        this.rows.set(after);
+        observed?.set(row.id, { row: after, identity, balanceAfter, readings: [] });
         for (const wh of backwardsWh) alerts.push(backwardsAlert(row, wh));
         if (this.deps.events?.watched) this.deps.events.publish(sessionBilled(row, plan, balanceAfter, [write]));
       }
@@ -187,6 +218,17 @@ export class MeterBatcher {
       stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id });
     }
     if (walletsAtZero.size || stopNow.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow });
+    if (observed?.size) {
+      for (const r of batch) {
+        const seen = observed.get(sessionOf.get(r)?.id ?? '');
+        if (seen && r.wh !== undefined) seen.readings.push({ wh: r.wh, stationMs: r.stationMs, receivedMs: r.receivedMs, powerW: r.powerW });
+      }
+      try {
+        this.deps.observer!.observe([...observed.values()]);
+      } catch (err) {
+        this.deps.log.error({ err }, 'the meter observer failed (billing is not affected)');
+      }
+    }
     // Readings without a transactionId and no session on their connector are clock-aligned (or
     // idle-connector) samples, normal on every station: nothing to bill, nothing to report.
     for (const r of batch) {

@@ -16,6 +16,7 @@ import { decideAuthorization, type AuthorizationDecision } from './authorization
 import { durationS, energyOf, isOpen, OPEN_STATUSES } from './billing.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
+import { PredictiveStops, type PredictiveStopOptions } from './predictive-stop.ts';
 import {
   startTransaction,
   stopTransaction,
@@ -37,6 +38,8 @@ export interface SessionServiceOptions {
   timeSilenceCapMs?: number;
   /** how long a StopTransaction may still come after a connector's status ended its session, before an alert */
   implicitEndAlertDelayMs?: number;
+  /** stop ahead of each wallet's predicted zero crossing (issue 17); absent or disabled: only the stop at zero */
+  predictive?: PredictiveStopOptions;
 }
 
 /** A StopTransaction queued in the station may follow its Available by this much before the operator is told. */
@@ -56,6 +59,8 @@ export const DEFAULT_TIME_SILENCE_CAP_MS = 900_000;
  */
 export class SessionService {
   readonly stopper: RemoteStopper;
+  /** the predictive stop; undefined when switched off */
+  readonly predictor: PredictiveStops | undefined;
   private readonly meter: MeterBatcher;
   private readonly timers = new Set<NodeJS.Timeout>();
   private sweeping: Promise<void> | undefined;
@@ -65,7 +70,10 @@ export class SessionService {
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
-    this.meter = new MeterBatcher(deps, ({ walletsAtZero, stopNow }) => {
+    this.predictor = options.predictive?.enabled
+      ? new PredictiveStops({ ...deps, log: deps.log.child({ component: 'predictive-stop' }), stopper: this.stopper }, options.predictive)
+      : undefined;
+    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow }) => {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
       // Then the wallet's sessions on other stations (one query).
@@ -83,6 +91,7 @@ export class SessionService {
 
   async start(station: StationRef, input: StartInput) {
     const { db, clock } = this.deps;
+    this.predictor?.started(station.identity, input.timestamp, clock.now());
     const result = await startTransaction(db, clock, station, input, {
       defaultMaxPowerW: this.options.defaultMaxPowerW === undefined ? DEFAULT_MAX_POWER_W : this.options.defaultMaxPowerW,
     });
@@ -209,6 +218,7 @@ export class SessionService {
   }
 
   async stop(station: StationRef, input: StopInput) {
+    this.predictor?.stopped(station.identity, input, this.deps.clock.now());
     const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input);
     this.meter.forget(input.transactionId);
     this.deps.events?.publish(
@@ -252,6 +262,7 @@ export class SessionService {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     await this.meter.drain();
+    this.predictor?.close();
     this.stopper.close();
     await this.sweeping;
   }

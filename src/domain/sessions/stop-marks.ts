@@ -24,7 +24,7 @@ export async function markStopping(
   which: { walletIds?: readonly string[]; sessionIds?: readonly string[] },
   termination: string,
   now: Date,
-  options: { alsoUnconfirmed?: boolean } = {},
+  options: { alsoUnconfirmed?: boolean; /** who decided the stop (sessions.stopped_by), e.g. 'prediction' */ stoppedBy?: string } = {},
 ): Promise<StopTarget[]> {
   if ((which.walletIds && !which.walletIds.length) || (which.sessionIds && !which.sessionIds.length)) return [];
   let q = db
@@ -36,6 +36,7 @@ export async function markStopping(
       stop_requested_at: now,
       stop_retry_at: now,
       updated_at: now,
+      ...(options.stoppedBy ? { stopped_by: options.stoppedBy } : {}),
     }))
     .whereRef('c.id', '=', 's.station_id')
     .where('s.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);

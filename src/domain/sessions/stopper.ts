@@ -34,6 +34,8 @@ export type StopOutcome = 'Accepted' | 'Rejected' | 'offline' | 'timeout' | 'err
 export class RemoteStopper {
   private readonly inFlight = new Map<string, InFlight>();
   private closed = false;
+  /** told of every stop a station accepted, and when it was sent (the predictive stop learns delays from it) */
+  onAccepted: ((target: StopTarget, sentAt: Date) => void) | undefined;
 
   constructor(
     private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
@@ -137,6 +139,7 @@ export class RemoteStopper {
     state.running = true;
     state.attempts += 1;
     let outcome: StopOutcome;
+    const sentAt = this.deps.clock.now();
     try {
       const conf = await this.deps.stations.call(
         target.identity,
@@ -145,6 +148,7 @@ export class RemoteStopper {
         { urgent: true, timeoutMs: STOP_CALL_TIMEOUT_MS },
       );
       outcome = conf.status;
+      if (outcome === 'Accepted') this.onAccepted?.(target, sentAt);
     } catch (err) {
       outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
       if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');

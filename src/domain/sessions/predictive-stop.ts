@@ -1,0 +1,628 @@
+/**
+ * The predictive stop (issue 17): stop at zero, not after it.
+ *
+ * The stop at `<= 0` (RemoteStopper) comes only when a reading's debit crosses zero, so a wallet
+ * ends below zero by up to a sample interval of energy plus the station's stop delay. This
+ * follows every session a wallet funds — its power from the slope of its register by the
+ * station's own timestamps, its rate — predicts when the balance reaches zero and sends each
+ * RemoteStopTransaction early by that station's stop delay, so the charger has stopped at the
+ * crossing. The stop at `<= 0` stays the backstop.
+ *
+ * Cost on the MeterValues path: after a batch has committed, an in-memory update per reading and
+ * a sum over the wallet's sessions (usually one); no query, no timer for a wallet far from zero.
+ * A wallet within about two readings of zero is *low*: it gets one timer, its stations are asked
+ * for a reading just before the stop (TriggerMessage MeterValues; a station that does not do
+ * that gets a shorter MeterValueSampleInterval until no wallet on it is low), and the database
+ * is read once when it becomes low and once right before each stop (a top-up meanwhile cancels
+ * the stop; sessions of the wallet on other nodes are counted).
+ */
+import type { Db } from '../../db/index.ts';
+import type { Logger } from '../../logger.ts';
+import type { Clock } from '../../shared/clock.ts';
+import type { StationPort } from '../chargers/station-port.ts';
+import type { MeterObservation, MeterObserver } from './meter-batcher.ts';
+import type { BillingRow } from './billing.ts';
+import { OPEN_STATUSES } from './billing.ts';
+import { markStopping, type StopTarget } from './stop-marks.ts';
+import type { RemoteStopper } from './stopper.ts';
+import {
+  blend,
+  crossingMs,
+  leadS,
+  measuredDelay,
+  PowerMeter,
+  rateSlopes,
+  StationClock,
+  type RateSlopes,
+  type SpendingSession,
+  type StopDelay,
+} from './prediction.ts';
+
+export interface PredictiveStopOptions {
+  enabled: boolean;
+  /** a station's stop delay until one of its stops has been measured, s */
+  defaultDelayS: number;
+  /** the balance a stop aims to leave, cents */
+  marginCents: number;
+  /** MeterValueSampleInterval while a wallet is low, for stations that refuse TriggerMessage; 0 = never */
+  lowSampleIntervalS: number;
+  /** the interval the gateway sets at boot, restored afterwards (0: the interval is never changed) */
+  normalSampleIntervalS: number;
+  /** TriggerMessage / ChangeConfiguration answer timeout */
+  callTimeoutMs?: number;
+}
+
+/** Longest stop delay believed when measured, s. */
+const MAX_DELAY_S = 60;
+/** A stop that has not ended the session this long after it was accepted is sent again (× delay, at least 2 s). */
+const IGNORED_STOP_FACTOR = 3;
+const IGNORED_STOP_MIN_MS = 2_000;
+const IGNORED_STOP_RESENDS = 3;
+
+interface StopSent {
+  sentMs: number;
+  whAtSend: number;
+  powerW: number | undefined;
+  resends: number;
+  watchdog?: NodeJS.Timeout | undefined;
+}
+
+interface Track {
+  sessionId: string;
+  transactionId: number;
+  walletId: string;
+  identity: string;
+  connectorId: number;
+  slopes: RateSlopes;
+  meter: PowerMeter;
+  /** cost and debited as of the latest reading */
+  cost: number;
+  debited: number;
+  /** our time of the latest reading */
+  atMs: number;
+  /** the predictive stop was sent (markStopping done); set before the call leaves */
+  predicted: boolean;
+  stop: StopSent | undefined;
+  /** when we last asked its station for a reading */
+  triggeredMs: number | undefined;
+  /** a session of this wallet on another node, known only from the database */
+  remote: boolean;
+}
+
+interface WalletState {
+  id: string;
+  balance: number | undefined;
+  sessions: Set<string>;
+  timer: NodeJS.Timeout | undefined;
+  timerAtMs: number | undefined;
+  low: boolean;
+  acting: boolean;
+  /** a read of the database is under way / was done since it became low */
+  syncing: Promise<void> | undefined;
+  synced: boolean;
+}
+
+type Support = 'unknown' | 'yes' | 'no';
+
+interface StationState {
+  clock: StationClock;
+  delay: Partial<StopDelay>;
+  trigger: Support;
+  interval: Support;
+  /** its MeterValueSampleInterval is shortened now */
+  shortened: boolean;
+  lowWallets: Set<string>;
+}
+
+/** What the prediction of a wallet decided at one moment. */
+interface Plan {
+  crossingMs: number | undefined;
+  low: boolean;
+  /** per session not yet stopped: when its stop must leave, and when its station should be asked for a reading */
+  actions: { track: Track; stopAtMs: number; triggerAtMs: number | undefined }[];
+}
+
+export class PredictiveStops implements MeterObserver {
+  private readonly tracks = new Map<string, Track>();
+  private readonly byTransaction = new Map<number, string>();
+  private readonly wallets = new Map<string, WalletState>();
+  private readonly stations = new Map<string, StationState>();
+  /** how late a stop leaves after its timer was due (timer, database read, mark): sent that much earlier */
+  private actLatencyMs = 20;
+  private closed = false;
+  /** figures for tests and the bench */
+  readonly stats = { stopsSent: 0, triggers: 0, intervalChanges: 0, cancelled: 0, resent: 0 };
+
+  constructor(
+    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; stopper: RemoteStopper },
+    private readonly options: PredictiveStopOptions,
+  ) {
+    deps.stopper.onAccepted = (target, sentAt) => this.stopAccepted(target, sentAt);
+  }
+
+  // ---- what the rest of the domain tells it -------------------------------------------------
+
+  /** After a MeterValues batch committed: O(1) per reading, then one sum per wallet touched. */
+  observe(observations: MeterObservation[]): void {
+    if (!this.options.enabled || this.closed) return;
+    const touched = new Set<WalletState>();
+    for (const o of observations) {
+      const row = o.row;
+      if (!row.wallet_id || !row.rate_snapshot || !(OPEN_STATUSES as readonly string[]).includes(row.status)) {
+        this.drop(row.id);
+        continue;
+      }
+      const station = this.station(o.identity);
+      let track = this.tracks.get(row.id);
+      // A session stopping for another reason still spends until it stops; a new one must be running.
+      if (!track && row.status !== 'active') continue;
+      track ??= this.adopt(row, o.identity, station);
+      for (const r of o.readings) {
+        if (r.wh === undefined) continue;
+        if (r.stationMs !== undefined) station.clock.observe(r.stationMs, r.receivedMs);
+      }
+      for (const r of o.readings.slice().sort((a, b) => (a.stationMs ?? a.receivedMs) - (b.stationMs ?? b.receivedMs))) {
+        if (r.wh === undefined) continue;
+        track.meter.observe({ wh: r.wh, stationMs: r.stationMs, receivedMs: r.receivedMs }, r.powerW);
+      }
+      const latest = track.meter.latest;
+      track.atMs = Math.max(track.atMs, station.clock.toGateway(latest.stationMs, latest.receivedMs));
+      track.cost = row.cost;
+      track.debited = row.debited;
+      const wallet = this.wallet(row.wallet_id);
+      wallet.sessions.add(track.sessionId);
+      // Debits only, in one statement: the lowest balance is the wallet's after the batch.
+      if (o.balanceAfter !== undefined) {
+        wallet.balance = touched.has(wallet) && wallet.balance !== undefined ? Math.min(wallet.balance, o.balanceAfter) : o.balanceAfter;
+      }
+      touched.add(wallet);
+    }
+    for (const w of touched) this.evaluate(w);
+  }
+
+  /** A StartTransaction arrived: a prompt message, so a good sample of the station's clock. */
+  started(identity: string, stationTime: Date, received: Date): void {
+    if (!this.options.enabled) return;
+    this.station(identity).clock.observe(stationTime.getTime(), received.getTime());
+  }
+
+  /** A StopTransaction arrived: learn the station's stop delay if we know when it was asked. */
+  stopped(identity: string, input: { transactionId: number; meterStop: number; timestamp: Date }, received: Date): void {
+    const id = this.byTransaction.get(input.transactionId);
+    const track = id ? this.tracks.get(id) : undefined;
+    if (!track || !track.stop) return;
+    const station = this.station(identity);
+    station.clock.observe(input.timestamp.getTime(), received.getTime());
+    const m = measuredDelay(
+      {
+        sentMs: track.stop.sentMs,
+        whAtSend: track.stop.whAtSend,
+        powerW: track.stop.powerW,
+        stoppedMs: station.clock.toGateway(input.timestamp.getTime(), received.getTime()),
+        meterStop: input.meterStop,
+      },
+      MAX_DELAY_S,
+    );
+    station.delay = { energyS: blend(station.delay.energyS, m.energyS), timeS: blend(station.delay.timeS, m.timeS) };
+    this.deps.log.debug({ identity, measured: m, learnt: station.delay }, 'stop delay measured');
+  }
+
+  /** The session ended (or the batcher let go of it): forget it. */
+  forget(transactionId: number): void {
+    const id = this.byTransaction.get(transactionId);
+    if (id) this.drop(id);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const w of this.wallets.values()) if (w.timer) clearTimeout(w.timer);
+    for (const t of this.tracks.values()) if (t.stop?.watchdog) clearTimeout(t.stop.watchdog);
+  }
+
+  /** For tests and the console: what the prediction of a wallet says now. */
+  inspect(walletId: string): { balance: number | undefined; low: boolean; crossingAt: Date | undefined; sessions: number } | undefined {
+    const w = this.wallets.get(walletId);
+    if (!w) return undefined;
+    const plan = this.plan(w, this.deps.clock.now().getTime());
+    return {
+      balance: w.balance,
+      low: w.low,
+      crossingAt: plan.crossingMs !== undefined && Number.isFinite(plan.crossingMs) ? new Date(plan.crossingMs) : undefined,
+      sessions: w.sessions.size,
+    };
+  }
+
+  /** What the gateway has learnt of a station: its stop delay, whether it answers TriggerMessage / ChangeConfiguration. */
+  stationInfo(identity: string): { delay: Partial<StopDelay>; trigger: Support; interval: Support; clockOffsetMs: number | undefined } | undefined {
+    const s = this.stations.get(identity);
+    return s && { delay: { ...s.delay }, trigger: s.trigger, interval: s.interval, clockOffsetMs: s.clock.offsetMs };
+  }
+
+  // ---- the prediction -----------------------------------------------------------------------
+
+  private adopt(row: BillingRow, identity: string, station: StationState, remote = false): Track {
+    const startMs = row.start_timestamp.getTime();
+    const track: Track = {
+      sessionId: row.id,
+      transactionId: row.transaction_id,
+      walletId: row.wallet_id!,
+      identity,
+      connectorId: row.connector_id,
+      slopes: rateSlopes(row.rate_snapshot!.price_components),
+      // The slope starts from the start register, at the start's own stamp.
+      meter: new PowerMeter({ wh: row.meter_start, stationMs: startMs, receivedMs: station.clock.toGateway(startMs, startMs) }),
+      cost: row.cost,
+      debited: row.debited,
+      atMs: station.clock.toGateway(startMs, this.deps.clock.now().getTime()),
+      predicted: false,
+      stop: undefined,
+      triggeredMs: undefined,
+      remote,
+    };
+    this.tracks.set(row.id, track);
+    this.byTransaction.set(row.transaction_id, row.id);
+    return track;
+  }
+
+  private drop(sessionId: string): void {
+    const track = this.tracks.get(sessionId);
+    if (!track) return;
+    if (track.stop?.watchdog) clearTimeout(track.stop.watchdog);
+    this.tracks.delete(sessionId);
+    this.byTransaction.delete(track.transactionId);
+    const wallet = this.wallets.get(track.walletId);
+    if (!wallet) return;
+    wallet.sessions.delete(sessionId);
+    // Sessions known only from the database (another node's) are followed only while one here runs.
+    if (![...wallet.sessions].some((id) => this.tracks.get(id)?.remote === false)) {
+      for (const id of wallet.sessions) {
+        const t = this.tracks.get(id);
+        if (t) {
+          this.tracks.delete(id);
+          this.byTransaction.delete(t.transactionId);
+        }
+      }
+      wallet.sessions.clear();
+    }
+    if (!wallet.sessions.size) {
+      this.disarm(wallet);
+      this.wallets.delete(wallet.id);
+    } else {
+      this.release(wallet, track.identity);
+      this.evaluate(wallet);
+    }
+  }
+
+  private station(identity: string): StationState {
+    let s = this.stations.get(identity);
+    if (!s) {
+      s = { clock: new StationClock(), delay: {}, trigger: 'unknown', interval: 'unknown', shortened: false, lowWallets: new Set() };
+      this.stations.set(identity, s);
+    }
+    return s;
+  }
+
+  private wallet(id: string): WalletState {
+    let w = this.wallets.get(id);
+    if (!w) {
+      w = { id, balance: undefined, sessions: new Set(), timer: undefined, timerAtMs: undefined, low: false, acting: false, syncing: undefined, synced: false };
+      this.wallets.set(id, w);
+    }
+    return w;
+  }
+
+  private delayOf(track: Track): StopDelay {
+    const d = this.station(track.identity).delay;
+    const fallback = this.options.defaultDelayS;
+    return { energyS: d.energyS ?? fallback, timeS: d.timeS ?? fallback };
+  }
+
+  private intervalMsOf(track: Track): number {
+    return track.meter.intervalMs ?? (this.options.normalSampleIntervalS || 60) * 1000;
+  }
+
+  /** Pure over the in-memory state: the wallet's crossing, whether it is low, and what to do when. */
+  private plan(w: WalletState, nowMs: number): Plan {
+    const actions: Plan['actions'] = [];
+    if (w.balance === undefined) return { crossingMs: undefined, low: false, actions };
+    const spending: SpendingSession[] = [];
+    const rates = new Map<Track, { energy: number; time: number }>();
+    for (const id of w.sessions) {
+      const t = this.tracks.get(id);
+      if (!t) continue;
+      const energy = (t.slopes.centsPerWh * (t.meter.powerW ?? 0)) / 3600;
+      const time = t.slopes.centsPerS;
+      rates.set(t, { energy, time });
+      spending.push({ pendingCents: t.cost - t.debited, centsPerS: energy + time, sinceMs: t.atMs });
+    }
+    const crossing = crossingMs(w.balance, spending, this.options.marginCents);
+    if (crossing === undefined) return { crossingMs: undefined, low: false, actions };
+    let horizon = -Infinity;
+    for (const [t, r] of rates) {
+      if (t.predicted) continue;
+      const interval = this.intervalMsOf(t);
+      const lead = leadS(this.delayOf(t), r.energy, r.time) * 1000;
+      // Low: the crossing comes before the reading after next (plus the stop delay): there may
+      // be no reading left to act on in time.
+      horizon = Math.max(horizon, Math.max(t.atMs, nowMs) + 2 * interval + lead + 1_000);
+      const stopAtMs = crossing - lead - this.actLatencyMs;
+      // A fresh reading just before the stop corrects the prediction (power drifts, DC tapers).
+      const triggerLead = Math.min(5_000, Math.max(300, interval / 4));
+      const triggerAtMs = stopAtMs - triggerLead;
+      const asked = t.triggeredMs !== undefined && t.triggeredMs >= triggerAtMs - triggerLead;
+      actions.push({ track: t, stopAtMs, triggerAtMs: asked || t.remote ? undefined : triggerAtMs });
+    }
+    return { crossingMs: crossing, low: crossing <= horizon, actions };
+  }
+
+  /** Re-plans a wallet after something changed; arms or disarms it, (re)sets its one timer. */
+  private evaluate(w: WalletState): void {
+    if (this.closed) return;
+    const now = this.deps.clock.now().getTime();
+    const plan = this.plan(w, now);
+    if (!plan.low) {
+      if (w.low) this.disarm(w);
+      return;
+    }
+    if (!w.low) this.arm(w, plan);
+    let next = Infinity;
+    for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity);
+    if (!Number.isFinite(next)) return;
+    this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions: plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, p: a.track.meter.powerW, at: a.track.atMs, trig: a.track.triggeredMs })) }, 'plan');
+    this.schedule(w, next, now);
+  }
+
+  private schedule(w: WalletState, atMs: number, nowMs: number): void {
+    if (w.timer && w.timerAtMs !== undefined && Math.abs(w.timerAtMs - atMs) < 2) return;
+    if (w.timer) clearTimeout(w.timer);
+    w.timerAtMs = atMs;
+    w.timer = setTimeout(() => {
+      w.timer = undefined;
+      w.timerAtMs = undefined;
+      void this.act(w, atMs);
+    }, Math.max(0, atMs - nowMs));
+    w.timer.unref?.();
+  }
+
+  /** The wallet is now within reach of zero: read it once, and get readings sooner where triggers fail. */
+  private arm(w: WalletState, plan: Plan): void {
+    w.low = true;
+    this.deps.log.debug({ walletId: w.id, crossingAt: plan.crossingMs }, 'wallet low: predictive stop armed');
+    if (!w.synced) void this.sync(w).then(() => this.evaluate(w));
+    for (const id of w.sessions) {
+      const t = this.tracks.get(id);
+      if (!t || t.remote) continue;
+      const station = this.station(t.identity);
+      station.lowWallets.add(w.id);
+      if (station.trigger === 'no') void this.shorten(t.identity);
+    }
+  }
+
+  private disarm(w: WalletState): void {
+    if (w.timer) clearTimeout(w.timer);
+    w.timer = undefined;
+    w.timerAtMs = undefined;
+    w.low = false;
+    w.synced = false;
+    for (const [identity, s] of this.stations) if (s.lowWallets.has(w.id)) this.release(w, identity);
+  }
+
+  /** The wallet no longer needs quick readings from this station. */
+  private release(w: WalletState, identity: string): void {
+    const s = this.stations.get(identity);
+    if (!s || !s.lowWallets.delete(w.id) || s.lowWallets.size || !s.shortened) return;
+    void this.restore(identity);
+  }
+
+  /** The timer: ask for readings, or send the stops that are due (after a last look at the database). */
+  private async act(w: WalletState, dueMs: number): Promise<void> {
+    if (this.closed || w.acting) return;
+    w.acting = true;
+    try {
+      let now = this.deps.clock.now().getTime();
+      let plan = this.plan(w, now);
+      const stopsDue = plan.actions.some((a) => a.stopAtMs <= now + 5);
+      if (stopsDue) {
+        // The last look: a top-up meanwhile cancels the stop; other nodes' sessions count.
+        const before = plan.crossingMs;
+        await this.sync(w);
+        now = this.deps.clock.now().getTime();
+        plan = this.plan(w, now);
+        if (!plan.low || (before !== undefined && plan.crossingMs !== undefined && plan.crossingMs - before > 1_000)) {
+          this.stats.cancelled++;
+          this.deps.log.info({ walletId: w.id, balance: w.balance }, 'predicted stop put off: the balance moved (a top-up?)');
+        }
+      }
+      for (const a of plan.actions) {
+        if (a.stopAtMs <= now + 5 && plan.low) {
+          this.actLatencyMs = Math.min(500, this.actLatencyMs * 0.8 + Math.max(0, now - dueMs) * 0.2);
+          await this.stop(a.track);
+        } else if (a.triggerAtMs !== undefined && a.triggerAtMs <= now + 5) {
+          void this.trigger(a.track);
+        }
+      }
+    } catch (err) {
+      this.deps.log.error({ err, walletId: w.id }, 'predictive stop failed; the stop at zero remains');
+    } finally {
+      w.acting = false;
+      if (this.wallets.get(w.id) === w) this.evaluate(w);
+    }
+  }
+
+  /** Reads the wallet's balance and open sessions in one statement (one snapshot). */
+  private sync(w: WalletState): Promise<void> {
+    w.syncing ??= (async () => {
+      try {
+        const rows = await this.deps.db
+          .selectFrom('wallets as w')
+          .leftJoin('sessions as s', (j) => j.onRef('s.wallet_id', '=', 'w.id').on('s.status', 'in', [...OPEN_STATUSES]))
+          .leftJoin('charge_stations as c', 'c.id', 's.station_id')
+          .select([
+            'w.balance',
+            's.id', 's.transaction_id', 's.station_id', 's.connector_id', 's.wallet_id', 's.status', 's.meter_start', 's.meter_last',
+            's.start_timestamp', 's.billed_until', 's.cost', 's.debited', 's.rate_snapshot', 's.max_power_w', 's.last_reading_at',
+            's.stop_timestamp', 's.ended_by', 's.power_w', 'c.ocpp_id',
+          ])
+          .where('w.id', '=', w.id)
+          .execute();
+        if (!rows.length) return;
+        w.balance = Number(rows[0]!.balance);
+        const open = new Set<string>();
+        for (const r of rows) {
+          if (!r.id || !r.ocpp_id || r.status === null) continue;
+          open.add(r.id);
+          let t = this.tracks.get(r.id);
+          const station = this.station(r.ocpp_id);
+          if (!t) {
+            if (!r.rate_snapshot || r.status !== 'active') continue;
+            // Known only from the database: another node holds its station, or this node restarted.
+            t = this.adopt(r as unknown as BillingRow, r.ocpp_id, station, true);
+            w.sessions.add(t.sessionId);
+          }
+          // debited and balance are one snapshot. The cost stays the one of our latest reading:
+          // a debit we have not seen (a sweep, a batch still settling) then counts as pending < 0
+          // against the spending extrapolated since that reading, which it is part of.
+          t.debited = Number(r.debited);
+          const meterLast = Number(r.meter_last);
+          if (meterLast > t.meter.latest.wh || t.remote) {
+            const at = (r.last_reading_at ?? r.billed_until)!.getTime();
+            t.meter.observe({ wh: meterLast, stationMs: at, receivedMs: station.clock.toGateway(at, this.deps.clock.now().getTime()) }, r.power_w ?? undefined);
+            t.atMs = Math.max(t.atMs, station.clock.toGateway(at, this.deps.clock.now().getTime()));
+            t.cost = Number(r.cost);
+          }
+        }
+        for (const id of [...w.sessions]) if (!open.has(id)) this.drop(id);
+        w.synced = true;
+      } finally {
+        w.syncing = undefined;
+      }
+    })();
+    return w.syncing;
+  }
+
+  // ---- talking to stations ------------------------------------------------------------------
+
+  private async stop(track: Track): Promise<void> {
+    if (track.predicted) return;
+    track.predicted = true;
+    const now = this.deps.clock.now();
+    const [target] = await markStopping(this.deps.db, { sessionIds: [track.sessionId] }, 'insufficient_balance', now, {
+      stoppedBy: 'prediction',
+    });
+    if (!target) return; // stopped meanwhile (by the station, an operator, the stop at zero)
+    const power = track.meter.powerW;
+    const sentMs = this.deps.clock.now().getTime();
+    track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: power, resends: 0 };
+    this.stats.stopsSent++;
+    this.deps.log.info(
+      { transactionId: track.transactionId, identity: track.identity, powerW: power && Math.round(power), delay: this.delayOf(track) },
+      'predictive stop: RemoteStopTransaction timed to end at zero',
+    );
+    await this.deps.stopper.stopMarked(target);
+  }
+
+  /** The register now by the model: the latest reading, extrapolated at the measured power. */
+  private registerAt(track: Track, atMs: number): number {
+    return track.meter.latest.wh + ((track.meter.powerW ?? 0) * Math.max(0, atMs - track.atMs)) / 3_600_000;
+  }
+
+  /** Any accepted stop: when it left (for learning the delay), and a watch on chargers that ignore it. */
+  private stopAccepted(target: StopTarget, sentAt: Date): void {
+    const track = this.tracks.get(target.sessionId);
+    if (!track) return;
+    const sentMs = sentAt.getTime();
+    if (!track.stop) {
+      track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: track.meter.powerW, resends: 0 };
+    } else if (track.stop.resends === 0) {
+      track.stop.sentMs = sentMs;
+      track.stop.whAtSend = this.registerAt(track, sentMs);
+    }
+    if (!track.predicted || track.stop.watchdog) return;
+    this.watch(track);
+  }
+
+  /** A charger that answers Accepted and keeps charging is asked again (the stop at zero does not repeat itself). */
+  private watch(track: Track): void {
+    const stop = track.stop!;
+    const waitMs = Math.max(IGNORED_STOP_MIN_MS, IGNORED_STOP_FACTOR * this.delayOf(track).timeS * 1000) * 2 ** stop.resends;
+    stop.watchdog = setTimeout(() => {
+      stop.watchdog = undefined;
+      if (this.closed || this.tracks.get(track.sessionId) !== track || stop.resends >= IGNORED_STOP_RESENDS) return;
+      stop.resends++;
+      this.stats.resent++;
+      this.deps.log.warn({ transactionId: track.transactionId, identity: track.identity, resends: stop.resends }, 'station accepted the stop but has not stopped: asking again');
+      this.watch(track);
+      void this.deps.stopper.stopSession(track.sessionId, 'insufficient_balance').catch((err: unknown) =>
+        this.deps.log.warn({ err }, 'could not send a stop again'),
+      );
+    }, waitMs);
+    stop.watchdog.unref?.();
+  }
+
+  /** TriggerMessage MeterValues for the session's connector; a station that will not is remembered. */
+  private async trigger(track: Track): Promise<void> {
+    const station = this.station(track.identity);
+    track.triggeredMs = this.deps.clock.now().getTime();
+    if (station.trigger === 'no') return this.shorten(track.identity);
+    this.stats.triggers++;
+    let ok = false;
+    try {
+      const conf = await this.deps.stations.call(
+        track.identity,
+        'TriggerMessage',
+        { requestedMessage: 'MeterValues', connectorId: track.connectorId },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+      );
+      ok = conf.status === 'Accepted';
+    } catch (err) {
+      this.deps.log.debug({ err, identity: track.identity }, 'TriggerMessage failed');
+    }
+    if (ok) {
+      station.trigger = 'yes';
+      return;
+    }
+    // NotImplemented, Rejected, a CALLERROR or no answer: shorter periodic readings instead.
+    station.trigger = 'no';
+    this.deps.log.info({ identity: track.identity }, 'station does not answer TriggerMessage MeterValues: shortening its sample interval while wallets are low');
+    await this.shorten(track.identity);
+  }
+
+  private async shorten(identity: string): Promise<void> {
+    const s = this.station(identity);
+    const low = this.options.lowSampleIntervalS;
+    if (s.shortened || s.interval === 'no' || !low || !this.options.normalSampleIntervalS || low >= this.options.normalSampleIntervalS) return;
+    s.shortened = true;
+    const status = await this.configure(identity, low);
+    if (status === 'Accepted') {
+      s.interval = 'yes';
+      this.stats.intervalChanges++;
+      if (!s.lowWallets.size) await this.restore(identity);
+    } else {
+      s.interval = 'no';
+      s.shortened = false;
+      this.deps.log.info({ identity, status }, 'station refuses a shorter MeterValueSampleInterval: predicting from its regular readings');
+    }
+  }
+
+  private async restore(identity: string): Promise<void> {
+    const s = this.station(identity);
+    if (!s.shortened) return;
+    s.shortened = false;
+    const status = await this.configure(identity, this.options.normalSampleIntervalS);
+    if (status !== 'Accepted') this.deps.log.warn({ identity, status }, 'could not restore MeterValueSampleInterval');
+  }
+
+  private async configure(identity: string, intervalS: number): Promise<string> {
+    try {
+      const conf = await this.deps.stations.call(
+        identity,
+        'ChangeConfiguration',
+        { key: 'MeterValueSampleInterval', value: String(intervalS) },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+      );
+      return conf.status;
+    } catch (err) {
+      return err instanceof Error ? err.name : 'error';
+    }
+  }
+}
