@@ -303,7 +303,7 @@ export class WebhookDispatcher {
           message: `webhook ${hook.id} (${endpointOf(hook.url)}) disabled after ${reason}`,
           details: { webhook: hook.id, endpoint: endpointOf(hook.url), consecutive_failures: hook.consecutive_failures, last_error: outcome.error },
         };
-        await tx.insertInto('alerts').values({ ...alert, details: JSON.stringify(alert.details), created_at: now }).execute();
+        await tx.insertInto('alerts').values({ ...alert, details: JSON.stringify(alert.details), created_at: now, last_seen_at: now }).execute();
         await emitEvents(tx, [alertCreated(alert)], now);
         this.deps.log.warn({ webhook: hook.id, failures: hook.consecutive_failures }, 'webhook endpoint disabled after repeated failures');
       }
