@@ -6,7 +6,8 @@ import { createPostgresDatabase, migratedDb, ON_POSTGRES, POSTGRES_URL } from '.
 
 const EXPECTED_TABLES = [
   'alerts', 'api_keys', 'charge_stations', 'cluster_jobs', 'cluster_nodes', 'connectors', 'console_sessions', 'ledger_entries',
-  'organizations', 'rates', 'sessions', 'station_calls', 'station_presence', 'tokens', 'top_ups', 'users', 'wallets',
+  'organizations', 'outbox_events', 'rates', 'sessions', 'station_calls', 'station_presence', 'tokens', 'top_ups', 'users', 'wallets',
+  'webhook_attempts', 'webhook_deliveries', 'webhooks',
 ];
 
 async function tablesOf(db: Parameters<typeof migrateToLatest>[0]) {
