@@ -8,7 +8,8 @@
  * bench/results/<timestamp>.json, latest.json, latest.md and latest.svg.
  *
  * Options: --quick; --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
- * its p99 at 2,000 MV/s with the operator console open on a busy session page vs closed).
+ * its p99 at 2,000 MV/s with the operator console open on a busy session page vs closed); --webhooks (after
+ * scenario 1, its p99 at 2,000 MV/s with a webhook receiver that answers in 2 s vs no endpoint).
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
  * 2 = the harness itself failed.
  */
@@ -27,10 +28,12 @@ import { prepareSteady, runSteady, type SteadyState } from './scenarios/steady.t
 import { prepareZeroStop, runZeroStop } from './scenarios/zero-stop.ts';
 import { runConsoleComparison } from './scenarios/console.ts';
 import { prepareCluster, runCluster } from './scenarios/cluster.ts';
+import { runWebhookComparison } from './scenarios/webhooks.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
 const withConsole = args.includes('--console');
+const withWebhooks = args.includes('--webhooks');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',').map(Number);
 const outDir = args.find((a) => a.startsWith('--out='))?.slice(6) ?? path.join(ROOT, 'bench', 'results');
 const cfg = quick ? QUICK : FULL;
@@ -135,6 +138,7 @@ try {
       steady = await runSteady(ctx, await prep1());
     });
     if (steady && withConsole) await step('console', () => runConsoleComparison(ctx, steady!));
+    if (steady && withWebhooks) await step('webhooks', () => runWebhookComparison(ctx, steady!));
     if (steady && wanted(4)) await step('scenario 4', () => runHotWallet(ctx, steady!));
     await prep1().then(
       (p) => p.gw.close().catch((err) => void report.errors.push(`closing scenario 1's gateway: ${err}`)),

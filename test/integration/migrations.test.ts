@@ -5,8 +5,10 @@ import { migrateToLatest, MIGRATIONS_DIR } from '../../src/db/migrate.ts';
 import { createPostgresDatabase, migratedDb, ON_POSTGRES, POSTGRES_URL } from '../helpers/db.ts';
 
 const EXPECTED_TABLES = [
-  'alerts', 'api_keys', 'charge_stations', 'charging_profiles', 'cluster_jobs', 'cluster_nodes', 'connectors', 'console_sessions', 'ledger_entries',
-  'organizations', 'rates', 'reservations', 'sessions', 'station_calls', 'station_commands', 'station_presence', 'station_reports', 'tokens', 'top_ups', 'users', 'wallets',
+  'alerts', 'api_keys', 'charge_stations', 'charging_profiles', 'cluster_jobs', 'cluster_nodes',
+  'connectors', 'console_sessions', 'ledger_entries', 'organizations', 'outbox_events', 'rates',
+  'reservations', 'sessions', 'station_calls', 'station_commands', 'station_presence', 'station_reports',
+  'tokens', 'top_ups', 'users', 'wallets', 'webhook_attempts', 'webhook_deliveries', 'webhooks',
 ];
 
 async function tablesOf(db: Parameters<typeof migrateToLatest>[0]) {

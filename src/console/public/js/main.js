@@ -8,7 +8,7 @@ import { SessionList, SessionPage } from './pages/sessions.js';
 import { DriverList, DriverPage } from './pages/drivers.js';
 import { Rates } from './pages/rates.js';
 import { Alerts } from './pages/alerts.js';
-import { Webhooks } from './pages/webhooks.js';
+import { WebhookPage, Webhooks } from './pages/webhooks.js';
 
 const NAV = [
   ['#/', 'Overview'],
@@ -54,7 +54,7 @@ function Content({ r, me }) {
     case 'alerts':
       return html`<${Alerts} />`;
     case 'webhooks':
-      return html`<${Webhooks} />`;
+      return r.id ? html`<${WebhookPage} id=${r.id} />` : html`<${Webhooks} />`;
     default:
       return html`<h1>Not found</h1><p>No page here. <a href="#/">Back to the overview</a>.</p>`;
   }

@@ -97,12 +97,15 @@ function AutoTopUp({ user, wallet, onDone }) {
     e.preventDefault();
     const f = e.currentTarget.elements;
     const amount = parseAmount(f.namedItem('auto-amount').value);
+    const thresholdText = f.namedItem('auto-threshold').value.trim();
+    const threshold = thresholdText ? parseAmount(thresholdText) : null;
     try {
       await api('PATCH', `/v1/users/${user}/wallet`, {
         auto_top_up: {
           active: f.namedItem('auto-active').checked,
           payment_method: f.namedItem('auto-method').value.trim() || null,
           amount: Number.isFinite(amount) ? amount : 0,
+          threshold: threshold === null || Number.isFinite(threshold) ? threshold : -1,
         },
       });
       setMsg({ kind: 'ok', text: 'Auto top-up saved.' });
@@ -118,6 +121,7 @@ function AutoTopUp({ user, wallet, onDone }) {
         ['Active', a.active ? 'yes' : 'no', 'auto-top-up-active'],
         ['Payment method', a.payment_method ?? 'none'],
         ['Amount', money(a.amount, wallet.currency)],
+        ['Asks below', a.threshold === undefined ? "the organization's minimum" : money(a.threshold, wallet.currency)],
       ]}
     />
     <form class="inline" onSubmit=${submit} aria-labelledby="auto-title">
@@ -130,6 +134,9 @@ function AutoTopUp({ user, wallet, onDone }) {
       </${Field}>
       <${Field} id="auto-amount" label=${`Auto top-up amount (${wallet.currency})`}>
         <input id="auto-amount" name="auto-amount" inputmode="decimal" value=${(a.amount / 100).toFixed(2)} autocomplete="off" />
+      </${Field}>
+      <${Field} id="auto-threshold" label=${`Ask below (${wallet.currency})`} hint="Empty: the organization's minimum balance.">
+        <input id="auto-threshold" name="auto-threshold" inputmode="decimal" value=${a.threshold === undefined ? '' : (a.threshold / 100).toFixed(2)} autocomplete="off" aria-describedby="auto-threshold-hint" />
       </${Field}>
       <button type="submit" class="secondary">Save auto top-up</button>
     </form>
