@@ -48,7 +48,8 @@ export function alertRoutes(deps: AppContext): FastifyPluginAsyncZod {
         tags,
         summary: 'What stations did that an operator should look at, newest first',
         description:
-          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session, remote_stop_failed. ' +
+          'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session, remote_stop_failed, ' +
+          'security_event (a station reported a security event that is not routine). ' +
           '`open=true` lists only those not acknowledged yet.',
         querystring: listQuery.extend({
           chargestation: objectId.optional(),
