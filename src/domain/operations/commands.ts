@@ -128,16 +128,26 @@ export class StationCommands {
       throw thrown;
     }
     const effect = this.effects[action] as CommandEffect<A> | undefined;
-    const command = await db.transaction().execute(async (tx) => {
-      const answeredAt = clock.now();
-      if (effect) await effect(tx, station, payload, answer, answeredAt);
-      return tx
-        .updateTable('station_commands')
-        .set({ status: 'answered', answer: JSON.stringify(answer ?? {}), answered_at: answeredAt })
-        .where('id', '=', id)
-        .returningAll()
-        .executeTakeFirstOrThrow();
-    });
+    let command: StationCommand;
+    try {
+      command = await db.transaction().execute(async (tx) => {
+        const answeredAt = clock.now();
+        if (effect) await effect(tx, station, payload, answer, answeredAt);
+        return tx
+          .updateTable('station_commands')
+          .set({ status: 'answered', answer: JSON.stringify(answer ?? {}), answered_at: answeredAt })
+          .where('id', '=', id)
+          .returningAll()
+          .executeTakeFirstOrThrow();
+      });
+    } catch (err) {
+      // The station did answer: the log says so even when what it changes could not be written.
+      clog.error({ err }, 'could not record the effect of a command answer');
+      await this.complete(id, 'answered', answer ?? {}, { code: 'not_recorded', message: 'the answer could not be applied to the records' }).catch(
+        () => {},
+      );
+      throw err;
+    }
     clog.info({ answer: (answer as { status?: string } | undefined)?.status }, 'command answered');
     return { command, answer };
   }

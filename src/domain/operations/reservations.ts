@@ -103,7 +103,7 @@ export class Reservations {
         { requestedBy },
       );
     } catch (err) {
-      await db.updateTable('reservations').set({ status: 'failed', updated_at: new Date() }).where('id', '=', id).execute();
+      await db.updateTable('reservations').set({ status: 'failed', updated_at: now }).where('id', '=', id).execute();
       throw err;
     }
     return { reservation: await this.get(station.stationId, reservationId), result };
