@@ -7,7 +7,7 @@
  * measure one after the other while the other processes sit idle. Writes
  * bench/results/<timestamp>.json, latest.json, latest.md and latest.svg.
  *
- * Options: --quick; --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
+ * Options: --quick (scenario 7: 200 sessions instead of 1,000); --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
  * its p99 at 2,000 MV/s with the operator console open on a busy session page vs closed); --webhooks (after
  * scenario 1, its p99 at 2,000 MV/s with a webhook receiver that answers in 2 s vs no endpoint).
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
@@ -29,6 +29,7 @@ import { prepareZeroStop, runZeroStop } from './scenarios/zero-stop.ts';
 import { runConsoleComparison } from './scenarios/console.ts';
 import { prepareCluster, runCluster } from './scenarios/cluster.ts';
 import { runWebhookComparison } from './scenarios/webhooks.ts';
+import { preparePredictive, runPredictive } from './scenarios/predictive.ts';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -125,8 +126,9 @@ try {
   const prep3 = wanted(3) ? early(() => prepareZeroStop(ctx)) : undefined;
   const prep5 = wanted(5) ? early(() => prepareEmbedded(ctx)) : undefined;
   const prep6 = wanted(6) ? early(() => prepareCluster(ctx)) : undefined;
+  const prep7 = wanted(7) ? early(() => preparePredictive(ctx)) : undefined;
   // Nothing is measured until every preparation has finished (or failed).
-  await Promise.allSettled([prep1, prep2, prep3, prep5, prep6].map((p) => p?.()));
+  await Promise.allSettled([prep1, prep2, prep3, prep5, prep6, prep7].map((p) => p?.()));
   report.details.prepareSeconds = Math.round((now() - t0) / 100) / 10;
   log(`prepared in ${report.details.prepareSeconds} s`);
 
@@ -148,6 +150,7 @@ try {
   if (prep3) await step('scenario 3', async () => runZeroStop(ctx, await prep3()));
   if (prep5) await step('scenario 5', async () => runEmbedded(ctx, await prep5()));
   if (prep6) await step('scenario 6', async () => runCluster(ctx, await prep6()));
+  if (prep7) await step('scenario 7', async () => runPredictive(ctx, await prep7()));
 } finally {
   await cleanup();
 }

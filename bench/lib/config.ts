@@ -27,6 +27,8 @@ export interface BenchConfig {
     memoryInPrepare: boolean;
   };
   zero: { sessions: number; ratePerS: number; balance: number; deltaWh: number; waitMs: number };
+  /** scenario 7: stations (half AC, half DC), sessions each one after the other, simulated time × */
+  predict: { stations: number; sessionsPerStation: number; timeScale: number };
   hot: { sessions: number; hotRatePerS: number; backgroundRatePerS: number; durationMs: number; warmupMs: number };
   embedded: {
     stations: number;
@@ -73,6 +75,7 @@ export const FULL: BenchConfig = {
   },
   idle: { stations: 10_000, heartbeatS: 60, settleMs: 5_000, sourceAddresses: 0, reconnectTimeoutMs: 120_000, memoryInPrepare: false },
   zero: { sessions: 1_000, ratePerS: 1_000, balance: 50, deltaWh: 100, waitMs: 20_000 },
+  predict: { stations: 500, sessionsPerStation: 2, timeScale: 10 },
   hot: { sessions: 100, hotRatePerS: 200, backgroundRatePerS: 1_000, durationMs: 10_000, warmupMs: 1_000 },
   embedded: { stations: 500, closedMs: 10_000, warmupMs: 2_000, sweep: [100, 250, 500, 1000], sweepMs: 6_000 },
   cluster: {
@@ -108,6 +111,7 @@ export const QUICK: BenchConfig = {
   },
   idle: { stations: 2_000, heartbeatS: 30, settleMs: 3_000, sourceAddresses: 0, reconnectTimeoutMs: 30_000, memoryInPrepare: true },
   zero: { sessions: 200, ratePerS: 500, balance: 50, deltaWh: 100, waitMs: 10_000 },
+  predict: { stations: 100, sessionsPerStation: 2, timeScale: 10 },
   hot: { sessions: 100, hotRatePerS: 200, backgroundRatePerS: 1_000, durationMs: 1_200, warmupMs: 200 },
   embedded: { stations: 50, closedMs: 1_200, warmupMs: 200, sweep: [100, 250], sweepMs: 1_200 },
   cluster: {

@@ -75,6 +75,8 @@ interface Track {
   connectorId: number;
   slopes: RateSlopes;
   meter: PowerMeter;
+  /** the most power the station can deliver (W), when known: a steeper slope is not believed */
+  maxPowerW: number | null;
   /** cost and debited as of the latest reading */
   cost: number;
   debited: number;
@@ -249,6 +251,7 @@ export class PredictiveStops implements MeterObserver {
       identity,
       connectorId: row.connector_id,
       slopes: rateSlopes(row.rate_snapshot!.price_components),
+      maxPowerW: row.max_power_w,
       // The slope starts from the start register, at the start's own stamp.
       meter: new PowerMeter({ wh: row.meter_start, stationMs: startMs, receivedMs: station.clock.toGateway(startMs, startMs) }),
       cost: row.cost,
@@ -330,7 +333,7 @@ export class PredictiveStops implements MeterObserver {
     for (const id of w.sessions) {
       const t = this.tracks.get(id);
       if (!t) continue;
-      const energy = (t.slopes.centsPerWh * (t.meter.powerW ?? 0)) / 3600;
+      const energy = (t.slopes.centsPerWh * this.powerOf(t)) / 3600;
       const time = t.slopes.centsPerS;
       rates.set(t, { energy, time });
       spending.push({ pendingCents: t.cost - t.debited, centsPerS: energy + time, sinceMs: t.atMs });
@@ -368,7 +371,7 @@ export class PredictiveStops implements MeterObserver {
     let next = Infinity;
     for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity);
     if (!Number.isFinite(next)) return;
-    this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions: plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, p: a.track.meter.powerW, at: a.track.atMs, trig: a.track.triggeredMs })) }, 'plan');
+    this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions: plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs })) }, 'plan');
     this.schedule(w, next, now);
   }
 
@@ -388,7 +391,12 @@ export class PredictiveStops implements MeterObserver {
   private arm(w: WalletState, plan: Plan): void {
     w.low = true;
     this.deps.log.debug({ walletId: w.id, crossingAt: plan.crossingMs }, 'wallet low: predictive stop armed');
-    if (!w.synced) void this.sync(w).then(() => this.evaluate(w));
+    if (!w.synced) {
+      this.sync(w).then(
+        () => this.evaluate(w),
+        (err: unknown) => this.deps.log.warn({ err, walletId: w.id }, 'could not read a low wallet; predicting from memory'),
+      );
+    }
     for (const id of w.sessions) {
       const t = this.tracks.get(id);
       if (!t || t.remote) continue;
@@ -510,7 +518,7 @@ export class PredictiveStops implements MeterObserver {
       stoppedBy: 'prediction',
     });
     if (!target) return; // stopped meanwhile (by the station, an operator, the stop at zero)
-    const power = track.meter.powerW;
+    const power = this.powerOf(track);
     const sentMs = this.deps.clock.now().getTime();
     track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: power, resends: 0 };
     this.stats.stopsSent++;
@@ -521,9 +529,15 @@ export class PredictiveStops implements MeterObserver {
     await this.deps.stopper.stopMarked(target);
   }
 
+  /** The measured power, within what the station can deliver. */
+  private powerOf(track: Track): number {
+    const p = track.meter.powerW ?? 0;
+    return track.maxPowerW !== null ? Math.min(p, track.maxPowerW) : p;
+  }
+
   /** The register now by the model: the latest reading, extrapolated at the measured power. */
   private registerAt(track: Track, atMs: number): number {
-    return track.meter.latest.wh + ((track.meter.powerW ?? 0) * Math.max(0, atMs - track.atMs)) / 3_600_000;
+    return track.meter.latest.wh + (this.powerOf(track) * Math.max(0, atMs - track.atMs)) / 3_600_000;
   }
 
   /** Any accepted stop: when it left (for learning the delay), and a watch on chargers that ignore it. */
@@ -532,7 +546,7 @@ export class PredictiveStops implements MeterObserver {
     if (!track) return;
     const sentMs = sentAt.getTime();
     if (!track.stop) {
-      track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: track.meter.powerW, resends: 0 };
+      track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: this.powerOf(track), resends: 0 };
     } else if (track.stop.resends === 0) {
       track.stop.sentMs = sentMs;
       track.stop.whAtSend = this.registerAt(track, sentMs);
