@@ -54,7 +54,7 @@ export async function recordAlert(db: Db, alert: NewAlert, at: Date): Promise<vo
   await recordAlerts(db, [alert], at);
 }
 
-/** Several alerts in one statement. */
+/** Several alerts in one statement, and their alert.created events, in one transaction. */
 export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
   if (!alerts.length) return;
   const rows = alerts.map((alert) => ({
