@@ -14,7 +14,7 @@ describe.skipIf(!ON_POSTGRES)('webhooks in a cluster (needs PostgreSQL: set DATA
 
   beforeAll(async () => {
     database = await createTestDatabase();
-    const env = { WEBHOOK_POLL_INTERVAL_MS: '20', WEBHOOK_CONCURRENCY: '4' };
+    const env = { WEBHOOK_POLL_INTERVAL_MS: '20', WEBHOOK_CONCURRENCY: '4', WEBHOOK_TIMEOUT_S: '60' };
     a = await startGateway({ database, env: { ...env, NODE_ID: 'hooks-a' } });
     b = await startGateway({ database, env: { ...env, NODE_ID: 'hooks-b' } });
     receiver = await webhookReceiver();
@@ -46,5 +46,37 @@ describe.skipIf(!ON_POSTGRES)('webhooks in a cluster (needs PostgreSQL: set DATA
     }
     const nodes = await a.app.db.selectFrom('webhook_attempts').select('node_id').distinct().execute();
     expect(nodes.map((n) => n.node_id).every((n) => n === 'hooks-a' || n === 'hooks-b')).toBe(true);
+  });
+
+  it('a node that stops hands its deliveries in flight back: another node sends them at once', async () => {
+    const org = await anOrganization(a);
+    const slow = await webhookReceiver();
+    try {
+      const hook = await a.api('POST', '/v1/webhooks', { url: slow.url, events: ['wallet.topped_up'], organization: org._id });
+      slow.useSecret(hook.body.secret);
+      slow.next('hang');
+      await aUserWithWallet(a, { organization: org._id, balance: 77 });
+      await eventually(() => slow.requests.length === 1, 10_000);
+      const holder = await eventually(async () => {
+        const row = await a.app.db.selectFrom('webhook_deliveries').select('locked_by').where('webhook_id', '=', hook.body._id).executeTakeFirst();
+        return row?.locked_by ?? undefined;
+      });
+      const [stopping, staying] = holder === 'hooks-a' ? [a, b] : [b, a];
+      const t0 = Date.now();
+      await stopping.app.stop();
+      // the lease would last WEBHOOK_TIMEOUT_S + 5 s = 65 s; handed back, it goes out within a poll or two
+      await eventually(() => slow.events.length === 1, 10_000);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      expect(slow.events[0]!.id).toBe(slow.requests[0]!.id);
+      // the abandoned attempt is not recorded; the one that succeeded is, by the node that stayed
+      const rows = await eventually(async () => {
+        const found = await staying.app.db.selectFrom('webhook_attempts as t').innerJoin('webhook_deliveries as d', 'd.id', 't.delivery_id')
+          .select('t.node_id').where('d.webhook_id', '=', hook.body._id).execute();
+        return found.length ? found : undefined;
+      });
+      expect(rows.map((r) => r.node_id)).toEqual([staying.app.config.nodeId]);
+    } finally {
+      await slow.close();
+    }
   });
 });

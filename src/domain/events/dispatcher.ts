@@ -80,24 +80,32 @@ export class WebhookDispatcher {
     this.stopped = false;
     // A process with this node id that ended without finishing its attempts (a crash) leaves
     // leases nobody else holds: only one live process has a node id, so they are ours to drop.
-    await this.deps.db
-      .updateTable('webhook_deliveries')
-      .set({ locked_until: null, locked_by: null })
-      .where('locked_by', '=', this.deps.nodeId)
-      .where('status', '=', 'pending')
-      .execute();
+    await this.releaseLeases();
     this.timer = setInterval(() => this.kick(), this.options.pollIntervalMs);
     this.timer.unref();
     this.kick();
   }
 
-  /** Stops polling, abandons attempts in flight (their leases lapse; they are sent again). */
+  /**
+   * Stops polling and abandons attempts in flight: their leases are handed back, so another
+   * node (or this one, restarted) sends them again at once.
+   */
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     this.abort.abort();
     await this.ticking;
     await Promise.allSettled([...this.inFlight]);
+    await this.releaseLeases().catch((err: unknown) => this.deps.log.warn({ err }, 'could not hand back webhook leases; they lapse'));
+  }
+
+  private async releaseLeases(): Promise<void> {
+    await this.deps.db
+      .updateTable('webhook_deliveries')
+      .set({ locked_until: null, locked_by: null })
+      .where('locked_by', '=', this.deps.nodeId)
+      .where('status', '=', 'pending')
+      .execute();
   }
 
   /** Look for work now (after an attempt ends, the next delivery of its key may be due). */

@@ -67,7 +67,7 @@ export function openKey(alert: NewAlert): string | null {
   return alert.stationId ? `${alert.kind}|${alert.stationId}|${alert.sessionId ?? ''}` : null;
 }
 
-/** Several alerts in one statement (repeats within the batch and of open alerts collapsed). */
+/** Several alerts in one statement (repeats within the batch and of open alerts collapsed), and their alert.created events, in one transaction. */
 export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date): Promise<void> {
   if (!alerts.length) return;
   // One row per key: ON CONFLICT cannot touch a row twice in one statement.

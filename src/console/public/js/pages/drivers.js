@@ -99,13 +99,17 @@ function AutoTopUp({ user, wallet, onDone }) {
     const amount = parseAmount(f.namedItem('auto-amount').value);
     const thresholdText = f.namedItem('auto-threshold').value.trim();
     const threshold = thresholdText ? parseAmount(thresholdText) : null;
+    if (threshold !== null && !Number.isFinite(threshold)) {
+      setMsg({ kind: 'error', text: 'Ask below: enter an amount such as 10.00, or leave it empty for the organization\'s minimum.' });
+      return;
+    }
     try {
       await api('PATCH', `/v1/users/${user}/wallet`, {
         auto_top_up: {
           active: f.namedItem('auto-active').checked,
           payment_method: f.namedItem('auto-method').value.trim() || null,
           amount: Number.isFinite(amount) ? amount : 0,
-          threshold: threshold === null || Number.isFinite(threshold) ? threshold : -1,
+          threshold,
         },
       });
       setMsg({ kind: 'ok', text: 'Auto top-up saved.' });
