@@ -127,6 +127,8 @@ describe('Core: remote actions', () => {
     expect((await remoteStart(cp.id, driver.user._id)).body).toEqual({ status: 'Accepted' });
     expect(cp.station.received('RemoteStartTransaction').at(-1)?.params).toEqual({ connectorId: 1, idTag: driver.idTag });
     await eventually(async () => (await sessionsOf(gw, cp.id)).find((s) => s.status === 'active'));
+    const [logged] = (await ok(gw, 'GET', `/v1/chargestations/${cp.id}/commands?action=RemoteStartTransaction`)).data;
+    expect(logged).toMatchObject({ status: 'answered', answer: { status: 'Accepted' }, requested_by: 'bootstrap' });
   });
 
   it(caseName('TC_011_2', 'Remote start, time out: the cable never comes'), async () => {
