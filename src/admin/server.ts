@@ -26,6 +26,8 @@ import { alertRoutes } from './routes/alerts.ts';
 import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { operationRoutes } from './routes/operations.ts';
+import { reservationRoutes } from './routes/reservations.ts';
+import { stationReportRoutes } from './routes/station-reports.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -141,6 +143,8 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         rateRoutes,
         chargeStationRoutes,
         operationRoutes,
+        reservationRoutes,
+        stationReportRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,
