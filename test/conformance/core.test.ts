@@ -112,11 +112,14 @@ describe('Core: authorization cache', () => {
 
 describe('Core: remote actions', () => {
   it(caseName('TC_010', 'Remote start, cable plugged in first'), async () => {
-    const cp = await cps.boot();
+    // The charger authorizes remote starts too (AuthorizeRemoteTxRequests): the gateway accepts it.
+    const cp = await cps.boot({ configuration: { AuthorizeRemoteTxRequests: 'true' } });
     const driver = await aDriver(gw);
     cp.station.plugIn(1);
+    const authorized = cp.station.waitFor('callResult', (e: { action: string }) => e.action === 'Authorize');
     const res = await remoteStart(cp.id, driver.user._id);
     expect(res).toMatchObject({ status: 202, body: { status: 'Accepted' } });
+    expect((await authorized)[0].result).toMatchObject({ idTagInfo: { status: 'Accepted' } });
     const session = await eventually(async () => (await sessionsOf(gw, cp.id)).find((s) => s.status === 'active'));
     expect(session.id_tag).toBe(driver.idTag);
   });
