@@ -45,6 +45,17 @@ describe('commands sent to a station', () => {
     expect(log.body.data[0]).toEqual(res.body);
   });
 
+  it('the log pages newest first, in the order the calls were sent', async () => {
+    const { id } = await online();
+    for (const type of ['Soft', 'Hard', 'Soft']) await gw.api('POST', `/v1/chargestations/${id}/reset`, { type });
+    await gw.api('POST', `/v1/chargestations/${id}/clear_cache`);
+    const first = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3`)).body;
+    expect(first.data.map((c: any) => c.action)).toEqual(['ClearCache', 'Reset', 'Reset']);
+    expect(first.data.slice(1).map((c: any) => c.payload.type)).toEqual(['Soft', 'Hard']);
+    const rest = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3&cursor=${first.next_cursor}`)).body;
+    expect(rest).toMatchObject({ data: [{ action: 'Reset', payload: { type: 'Soft' } }], next_cursor: null });
+  });
+
   it('a CALLERROR is 502 with its code, and logged', async () => {
     const { station, id } = await online();
     station.answers.set('UnlockConnector', { callError: 'NotSupported' });
