@@ -94,6 +94,8 @@ export function buildContext(
         })
       : undefined;
   const stations = cluster?.stations ?? connections;
+  const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
+  registerReportEffects(commands);
   let webhooks: WebhookDispatcher | undefined;
   const metrics = new PrometheusMetrics(
     {
@@ -118,7 +120,7 @@ export function buildContext(
     config.webhooks,
   );
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics },
+    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       defaultMaxPowerW: config.maxStationPowerW,
@@ -132,8 +134,6 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
-  const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
-  registerReportEffects(commands);
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),

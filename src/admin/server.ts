@@ -27,6 +27,8 @@ import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { webhookRoutes } from './routes/webhooks.ts';
 import { operationRoutes } from './routes/operations.ts';
+import { reservationRoutes } from './routes/reservations.ts';
+import { stationReportRoutes } from './routes/station-reports.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -155,6 +157,8 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         rateRoutes,
         chargeStationRoutes,
         operationRoutes,
+        reservationRoutes,
+        stationReportRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,

@@ -112,11 +112,14 @@ describe('Core: authorization cache', () => {
 
 describe('Core: remote actions', () => {
   it(caseName('TC_010', 'Remote start, cable plugged in first'), async () => {
-    const cp = await cps.boot();
+    // The charger authorizes remote starts too (AuthorizeRemoteTxRequests): the gateway accepts it.
+    const cp = await cps.boot({ configuration: { AuthorizeRemoteTxRequests: 'true' } });
     const driver = await aDriver(gw);
     cp.station.plugIn(1);
+    const authorized = cp.station.waitFor('callResult', (e: { action: string }) => e.action === 'Authorize');
     const res = await remoteStart(cp.id, driver.user._id);
     expect(res).toMatchObject({ status: 202, body: { status: 'Accepted' } });
+    expect((await authorized)[0].result).toMatchObject({ idTagInfo: { status: 'Accepted' } });
     const session = await eventually(async () => (await sessionsOf(gw, cp.id)).find((s) => s.status === 'active'));
     expect(session.id_tag).toBe(driver.idTag);
   });
@@ -127,6 +130,8 @@ describe('Core: remote actions', () => {
     expect((await remoteStart(cp.id, driver.user._id)).body).toEqual({ status: 'Accepted' });
     expect(cp.station.received('RemoteStartTransaction').at(-1)?.params).toEqual({ connectorId: 1, idTag: driver.idTag });
     await eventually(async () => (await sessionsOf(gw, cp.id)).find((s) => s.status === 'active'));
+    const [logged] = (await ok(gw, 'GET', `/v1/chargestations/${cp.id}/commands?action=RemoteStartTransaction`)).data;
+    expect(logged).toMatchObject({ status: 'answered', answer: { status: 'Accepted' }, requested_by: 'bootstrap' });
   });
 
   it(caseName('TC_011_2', 'Remote start, time out: the cable never comes'), async () => {

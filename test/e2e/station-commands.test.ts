@@ -45,6 +45,17 @@ describe('commands sent to a station', () => {
     expect(log.body.data[0]).toEqual(res.body);
   });
 
+  it('the log pages newest first, in the order the calls were sent', async () => {
+    const { id } = await online();
+    for (const type of ['Soft', 'Hard', 'Soft']) await gw.api('POST', `/v1/chargestations/${id}/reset`, { type });
+    await gw.api('POST', `/v1/chargestations/${id}/clear_cache`);
+    const first = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3`)).body;
+    expect(first.data.map((c: any) => c.action)).toEqual(['ClearCache', 'Reset', 'Reset']);
+    expect(first.data.slice(1).map((c: any) => c.payload.type)).toEqual(['Soft', 'Hard']);
+    const rest = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3&cursor=${first.next_cursor}`)).body;
+    expect(rest).toMatchObject({ data: [{ action: 'Reset', payload: { type: 'Soft' } }], next_cursor: null });
+  });
+
   it('a CALLERROR is 502 with its code, and logged', async () => {
     const { station, id } = await online();
     station.answers.set('UnlockConnector', { callError: 'NotSupported' });
@@ -153,6 +164,38 @@ describe('commands sent to a station', () => {
     const s = (await gw.api('GET', `/v1/chargestations/${id}`)).body;
     expect(s.connectors.find((c: any) => c.connector_id === 1)).toMatchObject({ availability: 'Inoperative', availability_status: 'Scheduled' });
     expect(station.received('ChangeAvailability')).toHaveLength(1);
+  });
+
+  it('charging profiles in force follow OCPP 1.6 replacement: same id, or same connector, purpose and stack level', async () => {
+    const { id } = await online();
+    const url = `/v1/chargestations/${id}/charging_profiles`;
+    const profile = (chargingProfileId: number, stackLevel: number, limit: number) => ({
+      connector_id: 1,
+      charging_profile: {
+        chargingProfileId,
+        stackLevel,
+        chargingProfilePurpose: 'TxDefaultProfile',
+        chargingProfileKind: 'Relative',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit }] },
+      },
+    });
+    for (const [pid, level, limit] of [
+      [1, 0, 16],
+      [2, 1, 10],
+      [3, 0, 8], // replaces 1: same connector, purpose and stack level
+      [2, 2, 6], // replaces the old 2: same id
+    ]) {
+      expect((await gw.api('POST', url, profile(pid!, level!, limit!))).body.answer).toEqual({ status: 'Accepted' });
+    }
+    const inForce = (await gw.api('GET', url)).body.data.map((p: any) => [p.charging_profile_id, p.stack_level]);
+    expect(inForce).toEqual([
+      [2, 2],
+      [3, 0],
+    ]);
+    // A profile the station refuses is not in force.
+    const refused = await gw.api('POST', url, { ...profile(9, 0, 5), connector_id: 7 });
+    expect(refused.body.answer).toEqual({ status: 'Rejected' });
+    expect((await gw.api('GET', url)).body.data).toHaveLength(2);
   });
 
   it("a scoped key cannot reserve for another organization's idTag", async () => {

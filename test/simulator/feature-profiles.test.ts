@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { booted, charging, inMs } from './harness.ts';
+import { eventually } from '../helpers/station.ts';
 
 const accepted = { status: 'Accepted' as const };
 
@@ -142,6 +143,18 @@ describe('Smart Charging', () => {
 
     await station.stopSession(1);
     expect(station.chargingProfiles()).toEqual([]);
+  });
+
+  it('a RemoteStartTransaction may carry the TxProfile of the transaction it starts; any other purpose is refused', async () => {
+    const { cs, station, id } = await booted({ powerProfile: 'dc150' });
+    const wrong = { ...txProfile(20_000), chargingProfilePurpose: 'TxDefaultProfile' };
+    expect(await cs.send(id, 'RemoteStartTransaction', { connectorId: 1, idTag: 'TAG', chargingProfile: wrong })).toEqual({ status: 'Rejected' });
+    expect(station.hasSession(1)).toBe(false);
+    expect(await cs.send(id, 'RemoteStartTransaction', { connectorId: 1, idTag: 'TAG', chargingProfile: txProfile(20_000) })).toEqual(accepted);
+    await eventually(() => station.chargingProfiles(1).length === 1);
+    const [installed] = station.chargingProfiles(1);
+    expect(installed!.profile.transactionId).toBe(station.transactionId(1));
+    expect(station.powerW(1)).toBe(20_000);
   });
 
   it('a limit of 0 suspends the session (SuspendedEVSE); clearing the profile resumes it', async () => {

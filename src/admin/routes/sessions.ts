@@ -5,6 +5,7 @@ import type { AppContext } from '../../context.ts';
 import { commonErrors, conflictErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { energyOf } from '../../domain/sessions/billing.ts';
 import { chargingProfile } from '../ocpp-schemas.ts';
+import { requester } from './command-route.ts';
 
 const STATUSES = ['active', 'stopping', 'completed', 'rejected', 'stop_failed', 'held'] as const;
 
@@ -126,7 +127,8 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
         description:
           "Checks the user's wallet against the organization minimum (409 insufficient_balance), the station's " +
           'connection (409 station_offline), then asks the station to start with the user\'s active token. ' +
-          "Answers 202 with the station's answer; the session appears when the station sends StartTransaction.",
+          "Answers 202 with the station's answer; the session appears when the station sends StartTransaction. " +
+          "The call is in the station's command log (GET /v1/chargestations/:id/commands) with the key that asked.",
         body: z.strictObject({
           type: z.literal('wallet'),
           chargestation: objectId,
@@ -140,7 +142,9 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
       },
       handler: async (req, reply) => {
         const { charging_profile, ...start } = req.body;
-        return reply.status(202).send(await deps.sessions.remoteStart({ ...start, chargingProfile: charging_profile }));
+        return reply
+          .status(202)
+          .send(await deps.sessions.remoteStart({ ...start, chargingProfile: charging_profile, requestedBy: requester(req) }));
       },
     });
     app.post('/sessions/:id/close', {

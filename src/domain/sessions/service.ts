@@ -7,6 +7,7 @@ import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { ChargingProfile, StationPort } from '../chargers/station-port.ts';
+import type { StationCommands } from '../operations/commands.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
@@ -66,7 +67,16 @@ export class SessionService {
   private sweeping: Promise<void> | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      log: Logger;
+      stations: StationPort;
+      events?: LiveEvents | undefined;
+      metrics?: GatewayMetrics | undefined;
+      /** operator calls are logged through it (remote start) */
+      commands?: StationCommands | undefined;
+    },
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
@@ -280,11 +290,13 @@ export class SessionService {
     user: string;
     /** a TxProfile for the transaction (Smart Charging) */
     chargingProfile?: ChargingProfile | undefined;
+    /** the API key that asked: the call then goes into the station's command log */
+    requestedBy?: string | undefined;
   }): Promise<{ status: string }> {
-    const { db, clock, stations } = this.deps;
+    const { db, clock, stations, commands } = this.deps;
     const station = await db
       .selectFrom('charge_stations')
-      .select(['id', 'ocpp_id', 'active'])
+      .select(['id', 'ocpp_id', 'active', 'organization_id'])
       .where('id', '=', input.chargestation)
       .executeTakeFirst();
     if (!station) throw new NotFoundError('chargestation', input.chargestation);
@@ -325,16 +337,18 @@ export class SessionService {
     if (await connectorBusy(db, station.id, input.connector)) {
       throw new ConflictError('connector_busy', `connector ${input.connector} of ${station.ocpp_id} is in a transaction`);
     }
-    const conf = await stations.call(
-      station.ocpp_id,
-      'RemoteStartTransaction',
-      {
-        connectorId: input.connector,
-        idTag: token.physical_id,
-        ...(input.chargingProfile ? { chargingProfile: input.chargingProfile } : {}),
-      },
-      { timeoutMs: this.options.remoteStartTimeoutMs ?? 20_000 },
-    );
+    const payload = {
+      connectorId: input.connector,
+      idTag: token.physical_id,
+      ...(input.chargingProfile ? { chargingProfile: input.chargingProfile } : {}),
+    };
+    const timeoutMs = this.options.remoteStartTimeoutMs ?? 20_000;
+    if (commands && input.requestedBy) {
+      const target = { stationId: station.id, identity: station.ocpp_id, organizationId: station.organization_id, active: station.active };
+      const { answer } = await commands.sendTo(target, 'RemoteStartTransaction', payload, { requestedBy: input.requestedBy, timeoutMs });
+      return { status: answer.status };
+    }
+    const conf = await stations.call(station.ocpp_id, 'RemoteStartTransaction', payload, { timeoutMs });
     return { status: conf.status };
   }
 
