@@ -92,6 +92,10 @@ const schema = z
       .enum(['cache', 'none', 'unmanaged'], { error: 'must be cache, none or unmanaged' })
       .default('cache'),
     OCPP_AUTH_EXPIRY_S: seconds(0).default(900),
+    TLS_CLIENT_CA_FILE: optionalText,
+    SECURITY_CA_CERT_FILE: optionalText,
+    SECURITY_CA_KEY_FILE: optionalText,
+    LOCAL_AUTH_LIST_SYNC: z.enum(['off', 'on'], { error: 'must be off or on' }).default('off'),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -100,6 +104,13 @@ const schema = z
         code: 'custom',
         path: [missing],
         message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+      });
+    }
+    if (Boolean(env.SECURITY_CA_CERT_FILE) !== Boolean(env.SECURITY_CA_KEY_FILE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.SECURITY_CA_CERT_FILE ? 'SECURITY_CA_KEY_FILE' : 'SECURITY_CA_CERT_FILE'],
+        message: 'SECURITY_CA_CERT_FILE and SECURITY_CA_KEY_FILE must be set together',
       });
     }
   });
@@ -159,6 +170,15 @@ export interface Config {
   readonly offlineAuthorization: 'cache' | 'none' | 'unmanaged';
   /** expiryDate given to a wallet token's idTagInfo, seconds from now; 0 = only the token's own */
   readonly authExpiryS: number;
+  /**
+   * CA certificate(s) (PEM) station client certificates must chain to (security profile 3);
+   * default: the signing CA. Without either, the TLS port asks for no client certificate.
+   */
+  readonly tlsClientCaFile: string | undefined;
+  /** the CA that signs stations' certificate requests (SignCertificate → CertificateSigned) */
+  readonly securityCa: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** keep every station's local authorization list in sync with the wallets (docs/interop.md) */
+  readonly localListSync: boolean;
 }
 
 export class ConfigError extends Error {
@@ -216,5 +236,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     clusterLeaseS: e.CLUSTER_LEASE_S,
     offlineAuthorization: e.OCPP_OFFLINE_AUTHORIZATION,
     authExpiryS: e.OCPP_AUTH_EXPIRY_S,
+    tlsClientCaFile: e.TLS_CLIENT_CA_FILE ?? e.SECURITY_CA_CERT_FILE,
+    securityCa:
+      e.SECURITY_CA_CERT_FILE && e.SECURITY_CA_KEY_FILE
+        ? Object.freeze({ certFile: e.SECURITY_CA_CERT_FILE, keyFile: e.SECURITY_CA_KEY_FILE })
+        : undefined,
+    localListSync: e.LOCAL_AUTH_LIST_SYNC === 'on',
   });
 }

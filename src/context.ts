@@ -10,6 +10,7 @@ import { StationWrites } from './domain/chargers/station-writes.ts';
 import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
+import { StationSecurity } from './domain/security/station-security.ts';
 import { StationCommands } from './domain/operations/commands.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
 import { Reservations } from './domain/operations/reservations.ts';
@@ -43,6 +44,8 @@ export interface AppContext {
   /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
   readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
+  /** station credentials under the Security extension: password rotation, profiles, certificates */
+  readonly security: StationSecurity;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
 }
@@ -90,6 +93,15 @@ export function buildContext(
   );
   const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
   registerReportEffects(commands);
+  const security = new StationSecurity({
+    db,
+    clock,
+    log: log.child({ component: 'security' }),
+    commands,
+    tls: Boolean(config.tls),
+    clientCertificates: Boolean(config.tls && config.tlsClientCaFile),
+    ca: config.securityCa,
+  });
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
@@ -108,6 +120,7 @@ export function buildContext(
     sessions,
     commands,
     reservations: new Reservations({ db, commands }),
+    security,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
   };

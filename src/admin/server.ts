@@ -26,6 +26,7 @@ import { alertRoutes } from './routes/alerts.ts';
 import { eventRoutes } from './routes/events.ts';
 import { overviewRoutes } from './routes/overview.ts';
 import { operationRoutes } from './routes/operations.ts';
+import { securityRoutes } from './routes/security.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -141,6 +142,7 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         rateRoutes,
         chargeStationRoutes,
         operationRoutes,
+        securityRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,
