@@ -57,11 +57,12 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     log.info({ database: dbHandle.kind, applied }, 'database ready');
     bootstrapApiKey = config.adminApiKey ? undefined : await ensureBootstrapKey(dbHandle.db, clock);
     context = buildContext(config, dbHandle.db, { clock, log, database: dbHandle.kind, poolStats: dbHandle.poolStats }, overrides);
+    await context.security.ready(); // a CA that cannot be loaded stops the start
     ocpp = createOcppServer(
       {
         host: config.host,
         port: config.ocppPort,
-        tls: config.tls,
+        tls: config.tls ? { ...config.tls, clientCaFile: config.tlsClientCaFile } : undefined,
         pingIntervalS: config.wsPingIntervalS,
         callTimeoutS: config.ocppCallTimeoutS,
         maxBadMessages: config.ocppMaxBadMessages,

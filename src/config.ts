@@ -111,6 +111,10 @@ const schema = z
       .default(3),
     PREDICTIVE_STOP_MARGIN_CENTS: whole(0, 10_000).default(1),
     PREDICTIVE_LOW_SAMPLE_INTERVAL_S: seconds(0).default(10),
+    TLS_CLIENT_CA_FILE: optionalText,
+    SECURITY_CA_CERT_FILE: optionalText,
+    SECURITY_CA_KEY_FILE: optionalText,
+    LOCAL_AUTH_LIST_SYNC: z.enum(['off', 'on'], { error: 'must be off or on' }).default('off'),
   })
   .superRefine((env, ctx) => {
     if (Boolean(env.TLS_CERT_FILE) !== Boolean(env.TLS_KEY_FILE)) {
@@ -119,6 +123,13 @@ const schema = z
         code: 'custom',
         path: [missing],
         message: 'TLS_CERT_FILE and TLS_KEY_FILE must be set together',
+      });
+    }
+    if (Boolean(env.SECURITY_CA_CERT_FILE) !== Boolean(env.SECURITY_CA_KEY_FILE)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: [env.SECURITY_CA_CERT_FILE ? 'SECURITY_CA_KEY_FILE' : 'SECURITY_CA_CERT_FILE'],
+        message: 'SECURITY_CA_CERT_FILE and SECURITY_CA_KEY_FILE must be set together',
       });
     }
   });
@@ -206,6 +217,15 @@ export interface Config {
     /** MeterValueSampleInterval while a wallet is low, for stations that refuse TriggerMessage; 0 = never changed */
     readonly lowSampleIntervalS: number;
   };
+  /**
+   * CA certificate(s) (PEM) station client certificates must chain to (security profile 3);
+   * default: the signing CA. Without either, the TLS port asks for no client certificate.
+   */
+  readonly tlsClientCaFile: string | undefined;
+  /** the CA that signs stations' certificate requests (SignCertificate → CertificateSigned) */
+  readonly securityCa: { readonly certFile: string; readonly keyFile: string } | undefined;
+  /** keep every station's local authorization list in sync with the wallets (docs/interop.md) */
+  readonly localListSync: boolean;
 }
 
 export class ConfigError extends Error {
@@ -279,5 +299,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       marginCents: e.PREDICTIVE_STOP_MARGIN_CENTS,
       lowSampleIntervalS: e.PREDICTIVE_LOW_SAMPLE_INTERVAL_S,
     }),
+    tlsClientCaFile: e.TLS_CLIENT_CA_FILE ?? e.SECURITY_CA_CERT_FILE,
+    securityCa:
+      e.SECURITY_CA_CERT_FILE && e.SECURITY_CA_KEY_FILE
+        ? Object.freeze({ certFile: e.SECURITY_CA_CERT_FILE, keyFile: e.SECURITY_CA_KEY_FILE })
+        : undefined,
+    localListSync: e.LOCAL_AUTH_LIST_SYNC === 'on',
   });
 }

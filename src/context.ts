@@ -15,6 +15,7 @@ import { WebhookDispatcher } from './domain/events/dispatcher.ts';
 import { ConnectionEvents } from './domain/events/connection-events.ts';
 import { deleteOldEvents } from './domain/events/retention.ts';
 import { OPEN_STATUSES } from './domain/sessions/billing.ts';
+import { StationSecurity } from './domain/security/station-security.ts';
 import { StationCommands } from './domain/operations/commands.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
 import { Reservations } from './domain/operations/reservations.ts';
@@ -48,6 +49,8 @@ export interface AppContext {
   /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
   readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
+  /** station credentials under the Security extension: password rotation, profiles, certificates */
+  readonly security: StationSecurity;
   /** what changed, for whoever watches live (the console), published after each commit */
   readonly events: LiveEvents;
   /** this process's Prometheus metrics (GET /metrics) */
@@ -134,6 +137,15 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
+  const security = new StationSecurity({
+    db,
+    clock,
+    log: log.child({ component: 'security' }),
+    commands,
+    tls: Boolean(config.tls),
+    clientCertificates: Boolean(config.tls && config.tlsClientCaFile),
+    ca: config.securityCa,
+  });
   const jobs = new BackgroundJobs({ db, nodeId: config.nodeId, log: log.child({ component: 'jobs' }) }, [
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
@@ -153,6 +165,7 @@ export function buildContext(
     sessions,
     commands,
     reservations: new Reservations({ db, commands }),
+    security,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
     metrics,

@@ -29,6 +29,7 @@ import { webhookRoutes } from './routes/webhooks.ts';
 import { operationRoutes } from './routes/operations.ts';
 import { reservationRoutes } from './routes/reservations.ts';
 import { stationReportRoutes } from './routes/station-reports.ts';
+import { securityRoutes } from './routes/security.ts';
 import { ConsoleAuth } from './console-session.ts';
 import { consoleRoutes } from '../console/routes.ts';
 
@@ -159,6 +160,7 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
         operationRoutes,
         reservationRoutes,
         stationReportRoutes,
+        securityRoutes,
         sessionRoutes,
         alertRoutes,
         apiKeyRoutes,

@@ -1,5 +1,6 @@
 import { STATUS_CODES, type IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import type { Duplex } from 'node:stream';
 import type { Logger } from '../logger.ts';
 import { identityKey, isValidIdentity, IDENTITY_RULE } from '../domain/chargers/identity.ts';
@@ -27,6 +28,10 @@ export interface UpgradeRequest {
   identity: string;
   /** from `Authorization: Basic`, when its user is the identity */
   password: Buffer | undefined;
+  /** the connection is TLS (wss://) */
+  tls?: boolean;
+  /** the subject CN of a client certificate that verified against TLS_CLIENT_CA_FILE */
+  clientCertificateCn?: string | undefined;
 }
 
 const refusal = (status: number, reason: string, identity?: string): Refusal =>
@@ -86,7 +91,27 @@ export function parseUpgrade(req: IncomingMessage): UpgradeRequest | Refusal {
   }
   if (!protocols.includes(OCPP_SUBPROTOCOL)) return refusal(400, `subprotocol ${OCPP_SUBPROTOCOL} required`, identity);
 
-  return { identity, password: basicPassword(headers.authorization, identity) };
+  return { identity, password: basicPassword(headers.authorization, identity), ...tlsOf(req) };
+}
+
+/** Whether the socket is TLS, and the CN of a client certificate that verified (security profile 3). */
+function tlsOf(req: IncomingMessage): { tls: boolean; clientCertificateCn?: string } {
+  const socket = req.socket as Partial<TLSSocket>;
+  if (!socket.encrypted) return { tls: false };
+  if (!socket.authorized || typeof socket.getPeerCertificate !== 'function') return { tls: true };
+  const cn = socket.getPeerCertificate().subject?.CN;
+  return typeof cn === 'string' ? { tls: true, clientCertificateCn: cn } : { tls: true };
+}
+
+/**
+ * The security profile a handshake reached (OCPP 1.6 security whitepaper): 3 over TLS with a
+ * verified client certificate naming the station (its CN is the identity), 2 over TLS with a
+ * verified Basic password, 1 with a verified Basic password over plain WebSocket, else 0.
+ */
+export function reachedProfile(request: UpgradeRequest, identity: string, passwordVerified: boolean): number {
+  if (request.tls && request.clientCertificateCn !== undefined && request.clientCertificateCn.toLowerCase() === identity.toLowerCase()) return 3;
+  if (passwordVerified) return request.tls ? 2 : 1;
+  return 0;
 }
 
 /**
@@ -135,13 +160,23 @@ export async function admit(
       ? refusal(404, 'Not Found', identity)
       : { ...refusal(429, 'Too Many Requests', identity), headers: { 'Retry-After': String(wait) } };
   }
-  if (station.password_hash) {
-    const verdict = await deps.authenticator.verify(source, station.ocpp_id, request.password, station.password_hash);
+  const required = station.security_profile ?? 0;
+  // Profile 3 authenticates by certificate; below it the password is the credential.
+  const byCertificate = required >= 3 || reachedProfile(request, station.ocpp_id, false) === 3;
+  let passwordVerified = false;
+  if (station.password_hash && !byCertificate) {
+    const hashes = station.pending_password_hash ? [station.password_hash, station.pending_password_hash] : [station.password_hash];
+    const verdict = await deps.authenticator.verify(source, station.ocpp_id, request.password, hashes);
     if (!verdict.ok) {
       return verdict.retryAfterS
         ? { ...refusal(429, 'Too Many Requests', identity), headers: { 'Retry-After': String(verdict.retryAfterS) } }
         : { ...refusal(401, 'Unauthorized', identity), headers: { 'WWW-Authenticate': BASIC_CHALLENGE } };
     }
+    passwordVerified = true;
+  }
+  // A station configured for a security profile never connects below it.
+  if (required > 0 && reachedProfile(request, station.ocpp_id, passwordVerified) < required) {
+    return refusal(403, `security profile ${required} required`, identity);
   }
   return {
     stationId: station.id,

@@ -98,6 +98,8 @@ export const inbound = {
   // Security extension (1.6 security whitepaper): what a station reports by itself.
   SecurityEventNotification: z.object({ type: z.string(), timestamp: dateTime, techInfo: z.string().optional() }),
   LogStatusNotification: z.object({ status: z.string(), requestId: z.number().int().optional() }),
+  SignCertificate: z.object({ csr: z.string() }),
+  SignedFirmwareStatusNotification: z.object({ status: z.string(), requestId: z.number().int().optional() }),
 } as const;
 
 export type InboundAction = keyof typeof inbound;
@@ -123,4 +125,6 @@ export interface InboundResponses {
   DiagnosticsStatusNotification: Record<string, never>;
   SecurityEventNotification: Record<string, never>;
   LogStatusNotification: Record<string, never>;
+  SignCertificate: { status: 'Accepted' | 'Rejected' };
+  SignedFirmwareStatusNotification: Record<string, never>;
 }

@@ -26,7 +26,7 @@ export const MAX_FRAME_BYTES = 64 * 1024;
 export interface OcppServerOptions {
   host: string;
   port: number;
-  tls?: { certFile: string; keyFile: string } | undefined;
+  tls?: { certFile: string; keyFile: string; clientCaFile?: string | undefined } | undefined;
   pingIntervalS: number;
   callTimeoutS: number;
   /** consecutive malformed frames before the station is disconnected; 0 = never */
@@ -93,6 +93,9 @@ export function createOcppServer(
       cert: readFileSync(options.tls.certFile),
       key: readFileSync(options.tls.keyFile),
       handshakeTimeout: options.handshakeTimeoutS * 1000,
+      // Security profile 3: a client certificate is asked for and checked against the CA, but
+      // not required here; the handshake decides per station (a profile 2 station sends none).
+      ...(options.tls.clientCaFile ? { ca: readFileSync(options.tls.clientCaFile), requestCert: true, rejectUnauthorized: false } : {}),
     });
   } else {
     server = createHttpServer();

@@ -53,31 +53,41 @@ export class StationAuthenticator {
     return wait > 0 ? wait : undefined;
   }
 
-  /** `identity` is the station's registered identity (the case it was registered in). */
+  /**
+   * `identity` is the station's registered identity (the case it was registered in);
+   * `storedHashes` its password's hash, and during an AuthorizationKey rotation the new one's too.
+   */
   async verify(
     source: string,
     identity: string,
     presented: Buffer | undefined,
-    storedHash: string,
+    storedHashes: string | readonly string[],
   ): Promise<PasswordVerdict> {
     if (presented === undefined) return { ok: false };
+    const hashes = typeof storedHashes === 'string' ? [storedHashes] : storedHashes;
     const mac = createHmac('sha256', this.key).update(identity).update('\0').update(presented).digest();
     const known = this.verified.get(identity);
-    if (known && known.storedHash === storedHash && timingSafeEqual(known.mac, mac)) return { ok: true };
+    if (known && hashes.includes(known.storedHash) && timingSafeEqual(known.mac, mac)) return { ok: true };
 
     const pair = `${source} ${identity}`;
     const wait = Math.max(this.bySource.retryAfterS(source), this.byPair.retryAfterS(pair));
     if (wait > 0) return { ok: false, retryAfterS: wait };
 
-    const ok = await this.hashSlot(() => verifyPassword(presented, storedHash));
-    if (!ok) {
+    let matched: string | undefined;
+    for (const storedHash of hashes) {
+      if (await this.hashSlot(() => verifyPassword(presented, storedHash))) {
+        matched = storedHash;
+        break;
+      }
+    }
+    if (matched === undefined) {
       this.bySource.fail(source);
       this.byPair.fail(pair);
       return { ok: false };
     }
     this.byPair.succeeded(pair);
     if (this.verified.size >= this.maxCached) this.verified.clear();
-    this.verified.set(identity, { storedHash, mac });
+    this.verified.set(identity, { storedHash: matched, mac });
     return { ok: true };
   }
 

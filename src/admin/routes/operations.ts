@@ -90,7 +90,15 @@ export function operationRoutes(deps: AppContext): FastifyPluginAsyncZod {
       action: 'ChangeConfiguration',
       summary: 'Change a configuration key (ChangeConfiguration)',
       description: 'RebootRequired: the value applies after a Reset. The answer is kept in the station\'s `configuration`.',
-      body: z.strictObject({ key: z.string().min(1).max(50), value: z.string().max(500) }),
+      body: z.strictObject({
+        key: z
+          .string()
+          .min(1)
+          .max(50)
+          // A password sent here would be logged and not known to the handshake; a profile not recorded.
+          .refine((k) => !/^(AuthorizationKey|SecurityProfile)$/i.test(k), 'use POST …/authorization_key or PUT …/security_profile'),
+        value: z.string().max(500),
+      }),
       answer: status(['Accepted', 'Rejected', 'RebootRequired', 'NotSupported']),
       payload: ({ body }) => ({ key: body.key, value: body.value }),
     });

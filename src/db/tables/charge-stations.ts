@@ -48,6 +48,13 @@ export interface ChargeStationsTable {
   rate_id: ColumnType<string | null, string | null | undefined, string | null>;
   /** the station's maximum power (W); null = the gateway's default (MAX_STATION_POWER_KW) */
   max_power_w: ColumnType<number | null, number | null | undefined, number | null>;
+  /** the lowest security profile (1-3) the station may connect with; null = none required */
+  security_profile: ColumnType<number | null, number | null | undefined, number | null>;
+  /** an AuthorizationKey rotation waiting for the station's answer: the new password's hash */
+  pending_password_hash: ColumnType<string | null, string | null | undefined, string | null>;
+  password_rotated_at: NullableTimestamp;
+  /** the version of the last local list the sync sent and the station accepted */
+  local_list_synced_version: ColumnType<number | null, number | null | undefined, number | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

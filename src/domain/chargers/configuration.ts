@@ -81,14 +81,17 @@ export interface ConfigPlan {
  */
 export type ConfigStatus = 'Accepted' | 'Rejected' | 'RebootRequired' | 'NotSupported' | 'Matches';
 
-const DONE = new Set(['Accepted', 'RebootRequired', 'Matches']);
+/** Statuses that say the station holds the value (`Read`: an operator's GetConfiguration showed it). */
+const DONE = new Set(['Accepted', 'RebootRequired', 'Matches', 'Read']);
+/** Statuses that say the station does not know the key (`Unknown`: in an operator's GetConfiguration's unknownKey). */
+const UNKNOWN = new Set(['NotSupported', 'Unknown']);
 
 /** Pure: what to write, given what the station said before (`recorded`) and now (`reported`). */
 export function planConfiguration(wanted: readonly ManagedKey[], recorded: StationConfigAnswers, reported: Reported | undefined): ConfigPlan {
   const plan: ConfigPlan = { write: [], record: [], respected: [] };
   for (const want of wanted) {
     const before = recorded[want.key];
-    if (before && (before.status === 'NotSupported' || (before.status === 'Rejected' && sameValue(before.value, want.value)))) {
+    if (before && (UNKNOWN.has(before.status) || (before.status === 'Rejected' && sameValue(before.value, want.value)))) {
       plan.respected.push(want.key);
       continue;
     }
@@ -106,7 +109,8 @@ export function planConfiguration(wanted: readonly ManagedKey[], recorded: Stati
 }
 
 /** Values as chargers spell them: `True`/`true`, ` 30`/`30`. */
-export function sameValue(a: string, b: string): boolean {
+export function sameValue(a: string | null | undefined, b: string): boolean {
+  if (a === null || a === undefined) return false;
   const x = a.trim().toLowerCase();
   const y = b.trim().toLowerCase();
   if (x === y) return true;

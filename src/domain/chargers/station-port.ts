@@ -121,8 +121,63 @@ export interface StationCalls {
       chargingSchedule?: ChargingSchedule;
     };
   };
+  // Security extension (OCPP 1.6 security whitepaper, edition 3)
+  InstallCertificate: {
+    req: { certificateType: 'CentralSystemRootCertificate' | 'ManufacturerRootCertificate'; certificate: string };
+    conf: { status: 'Accepted' | 'Failed' | 'Rejected' };
+  };
+  GetInstalledCertificateIds: {
+    req: { certificateType: 'CentralSystemRootCertificate' | 'ManufacturerRootCertificate' };
+    conf: { status: 'Accepted' | 'NotFound'; certificateHashData?: CertificateHashData[] };
+  };
+  DeleteCertificate: {
+    req: { certificateHashData: CertificateHashData };
+    conf: { status: 'Accepted' | 'Failed' | 'NotFound' };
+  };
+  ExtendedTriggerMessage: {
+    req: {
+      requestedMessage:
+        | 'BootNotification'
+        | 'LogStatusNotification'
+        | 'FirmwareStatusNotification'
+        | 'Heartbeat'
+        | 'MeterValues'
+        | 'SignChargePointCertificate'
+        | 'StatusNotification';
+      connectorId?: number;
+    };
+    conf: { status: 'Accepted' | 'Rejected' | 'NotImplemented' };
+  };
+  CertificateSigned: { req: { certificateChain: string }; conf: { status: 'Accepted' | 'Rejected' } };
+  SignedUpdateFirmware: {
+    req: {
+      requestId: number;
+      retries?: number;
+      retryInterval?: number;
+      firmware: { location: string; retrieveDateTime: string; installDateTime?: string; signingCertificate: string; signature: string };
+    };
+    conf: { status: 'Accepted' | 'Rejected' | 'AcceptedCanceled' | 'InvalidCertificate' | 'RevokedCertificate' };
+  };
+  GetLog: {
+    req: {
+      logType: 'DiagnosticsLog' | 'SecurityLog';
+      requestId: number;
+      retries?: number;
+      retryInterval?: number;
+      log: { remoteLocation: string; oldestTimestamp?: string; latestTimestamp?: string };
+    };
+    conf: { status: 'Accepted' | 'Rejected' | 'AcceptedCanceled'; filename?: string };
+  };
 }
 export type StationAction = keyof StationCalls;
+
+/** How OCPP's Security extension names a certificate. */
+export interface CertificateHashData {
+  hashAlgorithm: 'SHA256' | 'SHA384' | 'SHA512';
+  issuerNameHash: string;
+  issuerKeyHash: string;
+  serialNumber: string;
+}
 
 export type TriggerableMessage =
   | 'BootNotification'

@@ -21,6 +21,10 @@ export interface HandshakeStation {
   organization_id: string;
   active: boolean;
   password_hash: string | null;
+  /** the new password of an AuthorizationKey rotation waiting for the station's answer */
+  pending_password_hash: string | null;
+  /** the lowest security profile it may connect with (null: none) */
+  security_profile: number | null;
   /** a session on this station still waits for its RemoteStopTransaction */
   stops_pending: boolean;
 }
@@ -34,7 +38,7 @@ export async function findStationsForHandshake(db: Db, keys: readonly string[]):
   if (!keys.length) return new Map();
   const rows = await db
     .selectFrom('charge_stations as c')
-    .select(['c.ocpp_id', 'c.id', 'c.organization_id', 'c.active', 'c.password_hash'])
+    .select(['c.ocpp_id', 'c.id', 'c.organization_id', 'c.active', 'c.password_hash', 'c.pending_password_hash', 'c.security_profile'])
     .select(stopPendingAt(sql.ref('c.id')).as('stops_pending'))
     .where(sql<string>`lower(c.ocpp_id)`, 'in', keys.map(identityKey))
     .execute();

@@ -39,6 +39,8 @@ export interface SendOptions {
   requestedBy: string;
   /** how long to wait for the answer; default: the OCPP call timeout */
   timeoutMs?: number;
+  /** what the log keeps instead of the payload (a payload carrying a secret, e.g. AuthorizationKey) */
+  logPayload?: unknown;
 }
 
 export interface CommandResult<A extends StationAction> {
@@ -109,7 +111,7 @@ export class StationCommands {
         id,
         station_id: station.stationId,
         action,
-        payload: JSON.stringify(payload),
+        payload: JSON.stringify(options.logPayload ?? payload),
         status: 'pending',
         requested_by: options.requestedBy,
         created_at: createdAt,

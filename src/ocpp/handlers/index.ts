@@ -16,6 +16,7 @@ import {
 } from './core.ts';
 import { authorize } from './authorize.ts';
 import { logStatusNotification, securityEventNotification } from './reports.ts';
+import { signCertificate, signedFirmwareStatusNotification } from './security.ts';
 import { meterValues, startTransaction, stopTransaction } from './transactions.ts';
 
 function createRPCError(code: Ocpp16ErrorCode, message: string, details: object): Error {
@@ -37,6 +38,8 @@ export const coreHandlers: HandlerTable = {
   StopTransaction: stopTransaction,
   SecurityEventNotification: securityEventNotification,
   LogStatusNotification: logStatusNotification,
+  SignCertificate: signCertificate,
+  SignedFirmwareStatusNotification: signedFirmwareStatusNotification,
 };
 
 interface HandlingClient {
