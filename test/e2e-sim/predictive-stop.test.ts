@@ -81,8 +81,10 @@ async function boot(rate: string, options: Partial<SimStationOptions> = {}): Pro
   const booted = station.waitFor('booted', () => true, 10_000);
   await station.start();
   await booted;
-  // the boot's ChangeConfiguration has been answered (or refused)
-  await eventually(() => inbound.some((c) => c.action === 'ChangeConfiguration' && c.params.key === 'StopTransactionOnInvalidId'), 5_000);
+  // the boot's configuration pass (a GetConfiguration, then a ChangeConfiguration only for the
+  // keys that differ) is over before the test changes anything
+  await eventually(() => inbound.some((c) => c.action === 'GetConfiguration'), 10_000);
+  await new Promise((r) => setTimeout(r, 500));
   return { station, record, inbound, samples, remoteStops };
 }
 
