@@ -16,6 +16,7 @@ import { startGateway, TEST_API_KEY, type TestGateway } from '../helpers/gateway
 import { aRate, aStation, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { aCharger } from '../helpers/charger.ts';
 import { eventually } from '../helpers/station.ts';
+import { webhookReceiver } from '../helpers/webhook-receiver.ts';
 import {
   axeViolations,
   CHROMIUM_MISSING,
@@ -269,6 +270,51 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     await shot(page, 'driver');
     expectClean(problems);
     await context.close();
+  });
+
+  it('creates a webhook endpoint (secret shown once), lists its deliveries, sends one again; sets auto top-up', async () => {
+    const receiver = await webhookReceiver();
+    try {
+      const { context, page, problems } = await signedIn();
+      await page.goto(url('#/webhooks'));
+      await page.getByLabel('URL', { exact: true }).fill(receiver.url);
+      await page.getByRole('button', { name: 'Create endpoint' }).click();
+      const secret = (await page.getByTestId('webhook-secret').textContent()) ?? '';
+      expect(secret).toMatch(/^whsec_/);
+      receiver.useSecret(secret);
+      const hooks = (await gw.api('GET', '/v1/webhooks?limit=200')).body.data as { _id: string; url: string; events: string[] }[];
+      const hook = hooks.find((w) => w.url === receiver.url)!;
+      expect(hook.events).toEqual(['*']);
+
+      const { user, wallet } = await aUserWithWallet(gw, { organization: org._id, balance: 700 });
+      const topUps = () => receiver.ofType('wallet.topped_up').filter((e) => e.data.wallet === wallet._id);
+      await eventually(() => topUps().length === 1, 15_000);
+      await page.getByRole('link', { name: receiver.url }).click();
+      await page.getByRole('heading', { name: `Webhook ${receiver.url}`, level: 1 }).waitFor();
+      const row = page.getByRole('row').filter({ hasText: 'wallet.topped_up' }).filter({ hasText: 'delivered' }).first();
+      await row.waitFor();
+      expect(await axeViolations(page)).toEqual([]);
+      await row.getByRole('button', { name: 'Send again' }).click();
+      await page.getByText('will be sent again (replay)').first().waitFor();
+      await eventually(() => receiver.events.filter((e) => e.id === topUps()[0]!.id).length >= 2, 15_000);
+      expect(receiver.rejected).toEqual([]);
+
+      // auto top-up on the driver's page, with a threshold of its own
+      await page.goto(url(`#/drivers/${user._id}`));
+      await page.locator('#auto-active').check();
+      await page.getByLabel('Payment method').fill('pm_console');
+      await page.getByLabel('Auto top-up amount (USD)').fill('25.00');
+      await page.getByLabel('Ask below (USD)').fill('3.00');
+      await page.getByRole('button', { name: 'Save auto top-up' }).click();
+      await page.getByText('Auto top-up saved.').waitFor();
+      const saved = (await gw.api('GET', `/v1/users/${user._id}/wallet`)).body.wallet.auto_top_up;
+      expect(saved).toEqual({ active: true, payment_method: 'pm_console', amount: 2500, threshold: 300 });
+      expectClean(problems);
+      await context.close();
+      await gw.api('PATCH', `/v1/webhooks/${hook._id}`, { active: false });
+    } finally {
+      await receiver.close();
+    }
   });
 
   it("shows a scoped key its own organization and nothing of another's", async () => {

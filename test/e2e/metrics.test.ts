@@ -70,7 +70,9 @@ describe('GET /metrics', () => {
       await charger.close();
       const after = await eventually(async () => {
         const text = (await scrape(gw)).text;
-        return sample(text, `gateway_webhook_deliveries_total{outcome="delivered",${node}}`) === 1 ? text : undefined;
+        const delivered = sample(text, `gateway_webhook_deliveries_total{outcome="delivered",${node}}`) === 1;
+        // the attempt is counted as it ends and recorded just after: wait for the record too
+        return delivered && sample(text, `gateway_webhook_queue_depth{${node}}`) === 0 ? text : undefined;
       });
       expect(sample(after, `gateway_sessions_active{${node}}`)).toBe(0);
       expect(sample(after, `gateway_webhook_queue_depth{${node}}`)).toBe(0);
