@@ -170,8 +170,13 @@ describe('Core: remote actions', () => {
     const session = await sessionIn(gw, cp.id, tx, ['active']);
     expect(await ok(gw, 'POST', `/v1/sessions/${session._id}/stop`, undefined, 202)).toEqual({ status: 'Rejected' });
     expect(cp.station.hasSession(1)).toBe(true);
-    // The gateway keeps the intent (it retries), and the charge goes on being billed meanwhile.
-    expect((await ok(gw, 'GET', `/v1/sessions/${session._id}`)).status).toBe('stopping');
+    // The gateway keeps the intent and retries (this suite retries three times in 1.4 s, then the
+    // session is stop_failed with an alert); the charge goes on being billed meanwhile.
+    expect(['stopping', 'stop_failed']).toContain((await ok(gw, 'GET', `/v1/sessions/${session._id}`)).status);
+    await eventually(async () => (await ok(gw, 'GET', `/v1/sessions/${session._id}`)).status === 'stop_failed');
+    expect(cp.station.received('RemoteStopTransaction').length).toBeGreaterThan(1);
+    const alerts = (await ok(gw, 'GET', `/v1/alerts?chargestation=${cp.id}`)).data;
+    expect(alerts.map((a: { kind: string }) => a.kind)).toContain('remote_stop_failed');
   });
 });
 
