@@ -192,7 +192,8 @@ export class PredictiveStops implements MeterObserver {
   stopped(identity: string, input: { transactionId: number; meterStop: number; timestamp: Date }, received: Date): void {
     const id = this.byTransaction.get(input.transactionId);
     const track = id ? this.tracks.get(id) : undefined;
-    if (!track || !track.stop) return;
+    // A stop that had to be repeated measures the charger's stubbornness, not its delay.
+    if (!track || !track.stop || track.stop.resends > 0) return;
     const station = this.station(identity);
     station.clock.observe(input.timestamp.getTime(), received.getTime());
     const m = measuredDelay(
@@ -371,7 +372,10 @@ export class PredictiveStops implements MeterObserver {
     let next = Infinity;
     for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity);
     if (!Number.isFinite(next)) return;
-    this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions: plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs })) }, 'plan');
+    if (this.deps.log.isLevelEnabled('debug')) {
+      const actions = plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs }));
+      this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions }, 'low wallet planned');
+    }
     this.schedule(w, next, now);
   }
 
