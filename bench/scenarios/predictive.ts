@@ -1,6 +1,6 @@
 /**
  * Scenario 7, the predictive stop (issue 17): wallets run to zero with the predictive stop off
- * and on, in the same run, on the same workload. Each session's wallet holds the cost of 2.2–4.2
+ * and on, in the same run, on the same workload, two gateways side by side. Each session's wallet holds the cost of 2.2–4.2
  * sample intervals of its charging; AC 7–22 kW and DC 50–350 kW, sample intervals of 30 and 60 s,
  * stop delays of 1–5 s (a station's own, the same at each of its stops), time scaled. Each
  * station charges two sessions one after the other: the first stop of a station uses the default
@@ -254,10 +254,8 @@ async function runOne(ctx: Ctx, label: 'off' | 'on', run: { gw: Gateway; plans: 
 export async function runPredictive(ctx: Ctx, prep: PredictPrep): Promise<void> {
   const { report, cfg } = ctx;
   try {
-    const off = await runOne(ctx, 'off', prep.off);
-    await closeAll(prep.off.plans.map((p) => p.station));
-    await prep.off.gw.close();
-    const on = await runOne(ctx, 'on', prep.on);
+    // Side by side, so both see the same machine (it is shared, and its load moves by the minute).
+    const [off, on] = await Promise.all([runOne(ctx, 'off', prep.off), runOne(ctx, 'on', prep.on)]);
     const size = `${cfg.predict.stations} stations × ${cfg.predict.sessionsPerStation} sessions, time ×${cfg.predict.timeScale}`;
     report.add(S7, 'workload', `${size}; AC 7–22 kW, DC 50–350 kW; intervals 30/60 s; stop delays 1–5 s; 100 c/kWh; wallet = 2.2–4.2 intervals of charging`);
     const details: Record<string, unknown> = {};

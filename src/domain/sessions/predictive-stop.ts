@@ -54,9 +54,13 @@ export interface PredictiveStopOptions {
 
 /** Longest stop delay believed when measured, s. */
 const MAX_DELAY_S = 60;
-/** A stop that has not ended the session this long after it was accepted is sent again (× delay, at least 2 s). */
+/**
+ * A stop that has not ended the session this long after it was accepted is sent again (× delay,
+ * at least 10 s: a busy gateway may take seconds to get to the StopTransaction, and a stop sent
+ * again is harmless but not free).
+ */
 const IGNORED_STOP_FACTOR = 3;
-const IGNORED_STOP_MIN_MS = 2_000;
+const IGNORED_STOP_MIN_MS = 10_000;
 const IGNORED_STOP_RESENDS = 3;
 
 interface StopSent {
