@@ -7,7 +7,7 @@
  * measure one after the other while the other processes sit idle. Writes
  * bench/results/<timestamp>.json, latest.json, latest.md and latest.svg.
  *
- * Options: --quick (scenario 7: 200 sessions instead of 1,000); --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
+ * Options: --quick (scenario 7: 200 sessions instead of 1,000; --predict-stations=N sets its stations, 2 sessions each); --only=1,3 (scenario numbers; 4 needs 1); --out=<dir>; --console (after scenario 1,
  * its p99 at 2,000 MV/s with the operator console open on a busy session page vs closed); --webhooks (after
  * scenario 1, its p99 at 2,000 MV/s with a webhook receiver that answers in 2 s vs no endpoint).
  * Exit code: 0 (targets missed are reported, not fatal), 1 = a ledger check failed,
@@ -37,7 +37,9 @@ const withConsole = args.includes('--console');
 const withWebhooks = args.includes('--webhooks');
 const only = args.find((a) => a.startsWith('--only='))?.slice(7).split(',').map(Number);
 const outDir = args.find((a) => a.startsWith('--out='))?.slice(6) ?? path.join(ROOT, 'bench', 'results');
-const cfg = quick ? QUICK : FULL;
+const predictStations = Number(args.find((a) => a.startsWith('--predict-stations='))?.slice(19) ?? NaN);
+const base = quick ? QUICK : FULL;
+const cfg = Number.isInteger(predictStations) && predictStations > 0 ? { ...base, predict: { ...base.predict, stations: predictStations } } : base;
 const wanted = (n: number) => !only || only.includes(n);
 
 const limits = fileLimits();

@@ -18,9 +18,13 @@ const INTERVAL_S = 60; // simulated: 2 real seconds between readings
 const STOP_DELAY_S = 3; // simulated: 0.1 real second from RemoteStop to StopTransaction, power ramping down
 const POWER_W = 11_000; // ×30: the gateway sees 330 kW by the stations' (real-time) stamps
 const PRICE = 400; // c/kWh → about 37 cents per real second
-/** How far from zero a predicted stop may leave the wallet, cents (about 0.1 s of charging). */
-const BELOW = -3;
-const ABOVE = 6;
+/**
+ * How far from zero a predicted stop may leave the wallet, cents: about 0.15 real s of charging
+ * at 30× time (timers on a shared, busy machine), i.e. a few simulated seconds. At real time the
+ * same jitter is worth a fraction of a cent (bench scenario 7 measures it at ×10).
+ */
+const BELOW = -6;
+const ABOVE = 8;
 
 let gw: TestGateway;
 let org: { _id: string };
@@ -272,18 +276,19 @@ describe('predictive stop with the simulator at a fixed power and a long sample 
     const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 250 });
     const started = await start(b, token.physicalId);
     // the predicted stop, then the same stop again when the charger has not stopped
-    await eventually(() => b.remoteStops.length >= 2, 20_000);
+    await eventually(() => b.remoteStops.length >= 2, 25_000);
     const live = await sessionOf(gw, b.record._id, started.transactionId);
     expect(live).toMatchObject({ status: 'stopping', stopped_by: 'prediction' });
     // it keeps charging past zero: every Wh is billed, the balance goes below zero
     await eventually(async () => (await balanceOf(gw, user._id)) < -20, 10_000);
     b.station.setRemoteStopMode('accept');
-    const [stop] = await b.station.waitFor('sessionStopped', () => true, 30_000);
+    // (asked again after 10 s, then 20 s)
+    const [stop] = await b.station.waitFor('sessionStopped', () => true, 40_000);
     const s = await settled(gw, b.record._id, started.transactionId);
     expect(s.cost.amount).toBe(energyCost(stop.meterStop, PRICE));
     expect(await balanceOf(gw, user._id)).toBe(250 - s.cost.amount);
     await expectWalletConsistent(gw, user, wallet._id);
-  });
+  }, 60_000);
 
   it('a top-up that arrives before the predicted stop cancels it', async () => {
     const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });

@@ -54,9 +54,13 @@ export interface PredictiveStopOptions {
 
 /** Longest stop delay believed when measured, s. */
 const MAX_DELAY_S = 60;
-/** A stop that has not ended the session this long after it was accepted is sent again (× delay, at least 2 s). */
+/**
+ * A stop that has not ended the session this long after it was accepted is sent again (× delay,
+ * at least 10 s: a busy gateway may take seconds to get to the StopTransaction, and a stop sent
+ * again is harmless but not free).
+ */
 const IGNORED_STOP_FACTOR = 3;
-const IGNORED_STOP_MIN_MS = 2_000;
+const IGNORED_STOP_MIN_MS = 10_000;
 const IGNORED_STOP_RESENDS = 3;
 
 interface StopSent {
@@ -192,7 +196,8 @@ export class PredictiveStops implements MeterObserver {
   stopped(identity: string, input: { transactionId: number; meterStop: number; timestamp: Date }, received: Date): void {
     const id = this.byTransaction.get(input.transactionId);
     const track = id ? this.tracks.get(id) : undefined;
-    if (!track || !track.stop) return;
+    // A stop that had to be repeated measures the charger's stubbornness, not its delay.
+    if (!track || !track.stop || track.stop.resends > 0) return;
     const station = this.station(identity);
     station.clock.observe(input.timestamp.getTime(), received.getTime());
     const m = measuredDelay(
@@ -371,7 +376,10 @@ export class PredictiveStops implements MeterObserver {
     let next = Infinity;
     for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity);
     if (!Number.isFinite(next)) return;
-    this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions: plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs })) }, 'plan');
+    if (this.deps.log.isLevelEnabled('debug')) {
+      const actions = plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs }));
+      this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions }, 'low wallet planned');
+    }
     this.schedule(w, next, now);
   }
 
