@@ -11,6 +11,8 @@ import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
 import { StationSecurity } from './domain/security/station-security.ts';
+import { LocalListSync } from './domain/chargers/local-list-sync.ts';
+import type { WalletMove } from './domain/wallets/ledger.ts';
 import { StationCommands } from './domain/operations/commands.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
 import { Reservations } from './domain/operations/reservations.ts';
@@ -44,6 +46,8 @@ export interface AppContext {
   /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
   readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
+  /** keeps stations' local authorization lists in step with the wallets; undefined when LOCAL_AUTH_LIST_SYNC is off */
+  readonly localList: LocalListSync | undefined;
   /** station credentials under the Security extension: password rotation, profiles, certificates */
   readonly security: StationSecurity;
   /** what changed, for whoever watches live (the console), published after each commit */
@@ -81,10 +85,13 @@ export function buildContext(
         })
       : undefined;
   const stations = cluster?.stations ?? connections;
+  // Built after the commands it sends through; the billing path reaches it through this closure.
+  let localList: LocalListSync | undefined;
   const sessions = new SessionService(
     { db, clock, log: log.child({ component: 'sessions' }), stations, events },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
+      ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
       defaultMaxPowerW: config.maxStationPowerW,
       timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
       ...(overrides.stopRetryDelaysMs ? { stopRetryDelaysMs: overrides.stopRetryDelaysMs } : {}),
@@ -93,6 +100,7 @@ export function buildContext(
   );
   const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
   registerReportEffects(commands);
+  if (config.localListSync) localList = new LocalListSync({ db, clock, log: log.child({ component: 'local_list' }), commands, stations });
   const security = new StationSecurity({
     db,
     clock,
@@ -106,6 +114,7 @@ export function buildContext(
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
     ...(cluster?.jobs ?? []),
+    ...(localList ? [{ name: 'local_list_reconcile', everyMs: 300_000, run: () => localList!.reconcileAll() }] : []),
   ]);
   return {
     config,
@@ -121,6 +130,7 @@ export function buildContext(
     commands,
     reservations: new Reservations({ db, commands }),
     security,
+    localList,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
   };

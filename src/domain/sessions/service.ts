@@ -7,6 +7,7 @@ import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
+import type { WalletMove } from '../wallets/ledger.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
 import { closeByOperator, endOpenOnConnector } from './endings.ts';
@@ -27,6 +28,8 @@ import {
 export interface SessionServiceOptions {
   /** how often TIME cost is billed for sessions that send nothing */
   sweepIntervalMs: number;
+  /** told of the balances each MeterValues batch moved, after its commit (must only queue work) */
+  onBalancesMoved?: (moved: readonly WalletMove[]) => void;
   stopRetryDelaysMs?: readonly number[];
   /** how long POST /v1/sessions waits for the station's answer */
   remoteStartTimeoutMs?: number;
@@ -64,11 +67,13 @@ export class SessionService {
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
-    this.meter = new MeterBatcher(deps, ({ walletsAtZero, stopNow }) => {
+    this.meter = new MeterBatcher(deps, ({ walletsAtZero, stopNow, moved }) => {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
       // Then the wallet's sessions on other stations (one query).
       this.walletsAtZero(walletsAtZero);
+      // Watchers of balances (the local list sync) queue their own work; nothing waits here.
+      if (moved.length) options.onBalancesMoved?.(moved);
     });
   }
 
