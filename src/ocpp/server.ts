@@ -109,6 +109,7 @@ export function createOcppServer(
     stations,
     authenticator,
     log,
+    passwordRotationUsed: (stationId, hash) => deps.security.passwordRotationUsed(stationId, hash),
     rpc,
     overCapacity: (socket) => sockets.isOverCapacity(socket),
   });
