@@ -123,6 +123,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         // The stations are closed: hand their presence and this node's lease back at once.
         await context.cluster?.stop();
         await context.sessions.close();
+        await context.localList?.drain();
         await context.stationWrites.drain();
         await dbHandle.close();
         log.info('gateway stopped');

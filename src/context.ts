@@ -16,6 +16,8 @@ import { ConnectionEvents } from './domain/events/connection-events.ts';
 import { deleteOldEvents } from './domain/events/retention.ts';
 import { OPEN_STATUSES } from './domain/sessions/billing.ts';
 import { StationSecurity } from './domain/security/station-security.ts';
+import { LocalListSync } from './domain/chargers/local-list-sync.ts';
+import type { WalletMove } from './domain/wallets/ledger.ts';
 import { StationCommands } from './domain/operations/commands.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
 import { Reservations } from './domain/operations/reservations.ts';
@@ -49,6 +51,8 @@ export interface AppContext {
   /** ReserveNow / CancelReservation, refused for a driver below the organization's minimum */
   readonly reservations: Reservations;
   readonly apiKeys: ApiKeyVerifier;
+  /** keeps stations' local authorization lists in step with the wallets; undefined when LOCAL_AUTH_LIST_SYNC is off */
+  readonly localList: LocalListSync | undefined;
   /** station credentials under the Security extension: password rotation, profiles, certificates */
   readonly security: StationSecurity;
   /** what changed, for whoever watches live (the console), published after each commit */
@@ -122,10 +126,13 @@ export function buildContext(
     { db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
     config.webhooks,
   );
+  // Built after the commands it sends through; the billing path reaches it through this closure.
+  let localList: LocalListSync | undefined;
   const sessions = new SessionService(
     { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
+      ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
       defaultMaxPowerW: config.maxStationPowerW,
       timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
       predictive: {
@@ -137,6 +144,7 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
+  if (config.localListSync) localList = new LocalListSync({ db, clock, log: log.child({ component: 'local_list' }), commands, stations });
   const security = new StationSecurity({
     db,
     clock,
@@ -151,6 +159,7 @@ export function buildContext(
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
     { name: 'event_retention', everyMs: 3_600_000, run: () => deleteOldEvents(db, config.eventRetentionDays) },
     ...(cluster?.jobs ?? []),
+    ...(localList ? [{ name: 'local_list_reconcile', everyMs: 300_000, run: () => localList!.reconcileAll() }] : []),
   ]);
   return {
     config,
@@ -166,6 +175,7 @@ export function buildContext(
     commands,
     reservations: new Reservations({ db, commands }),
     security,
+    localList,
     apiKeys: new ApiKeyVerifier(db, config.adminApiKey),
     events,
     metrics,

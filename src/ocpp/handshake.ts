@@ -135,6 +135,11 @@ export interface AdmissionDeps {
   stations: { get(key: string): Promise<HandshakeStation | undefined> };
   authenticator: StationAuthenticator;
   log: Logger;
+  /**
+   * The station logged in with the new password of an unanswered AuthorizationKey rotation: it
+   * has taken it, so the old one is retired.
+   */
+  passwordRotationUsed?: (stationId: string, hash: string) => Promise<void>;
 }
 
 /**
@@ -173,6 +178,11 @@ export async function admit(
         : { ...refusal(401, 'Unauthorized', identity), headers: { 'WWW-Authenticate': BASIC_CHALLENGE } };
     }
     passwordVerified = true;
+    if (verdict.matched === station.pending_password_hash && deps.passwordRotationUsed) {
+      await deps.passwordRotationUsed(station.id, verdict.matched).catch((err: unknown) =>
+        deps.log.warn({ err: (err as Error).message, identity }, 'could not retire the old password'),
+      );
+    }
   }
   // A station configured for a security profile never connects below it.
   if (required > 0 && reachedProfile(request, station.ocpp_id, passwordVerified) < required) {

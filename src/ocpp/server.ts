@@ -109,6 +109,7 @@ export function createOcppServer(
     stations,
     authenticator,
     log,
+    passwordRotationUsed: (stationId, hash) => deps.security.passwordRotationUsed(stationId, hash),
     rpc,
     overCapacity: (socket) => sockets.isOverCapacity(socket),
   });
@@ -184,6 +185,8 @@ export function createOcppServer(
     // Stops that were not confirmed get another attempt as soon as the station is back. (A stop
     // marked after the handshake's look-up is retried by the stopper's own timer.)
     if (session.stopsPending) deps.sessions.onStationConnected(session.identity);
+    // A (re)connected station's local list is brought up to date (Full when its version differs).
+    deps.localList?.onConnected(session).catch((err: unknown) => clog.warn({ err: (err as Error).message }, 'local list sync failed'));
   });
 
   return {

@@ -3,7 +3,8 @@ import { verifyPassword } from '../shared/secrets.ts';
 import { FailureThrottle } from '../shared/throttle.ts';
 
 /** The outcome of a password check: accepted, refused (401), or not tried now (429 after `retryAfterS`). */
-export type PasswordVerdict = { ok: true } | { ok: false; retryAfterS?: number };
+/** `matched`: the stored hash the password verified against (one of several during a rotation). */
+export type PasswordVerdict = { ok: true; matched: string } | { ok: false; retryAfterS?: number };
 
 /** scrypt runs on libuv's thread pool (4 threads by default), which also serves DNS and files. */
 const MAX_CONCURRENT_HASHES = 2;
@@ -67,7 +68,7 @@ export class StationAuthenticator {
     const hashes = typeof storedHashes === 'string' ? [storedHashes] : storedHashes;
     const mac = createHmac('sha256', this.key).update(identity).update('\0').update(presented).digest();
     const known = this.verified.get(identity);
-    if (known && hashes.includes(known.storedHash) && timingSafeEqual(known.mac, mac)) return { ok: true };
+    if (known && hashes.includes(known.storedHash) && timingSafeEqual(known.mac, mac)) return { ok: true, matched: known.storedHash };
 
     const pair = `${source} ${identity}`;
     const wait = Math.max(this.bySource.retryAfterS(source), this.byPair.retryAfterS(pair));
@@ -88,7 +89,7 @@ export class StationAuthenticator {
     this.byPair.succeeded(pair);
     if (this.verified.size >= this.maxCached) this.verified.clear();
     this.verified.set(identity, { storedHash: matched, mac });
-    return { ok: true };
+    return { ok: true, matched };
   }
 
   private async hashSlot<T>(run: () => Promise<T>): Promise<T> {

@@ -84,7 +84,9 @@ describe('Core: cold boot and charging sessions', () => {
 
 describe('Core: authorization cache', () => {
   it(caseName('TC_007', 'Regular start charging session, cached id'), async () => {
-    const cp = await cps.boot({ configuration: { AuthorizationCacheEnabled: 'true', LocalPreAuthorize: 'true' } });
+    // A charger that starts cached ids without asking: it keeps LocalPreAuthorize on whatever the
+    // gateway sets (the gateway's own policy turns it off, docs/interop.md).
+    const cp = await cps.boot({ configuration: { AuthorizationCacheEnabled: 'true', LocalPreAuthorize: { value: 'true', onChange: 'Rejected' } } });
     const driver = await aDriver(gw);
     const authorizes: string[] = [];
     cp.station.on('call', ({ action }: { action: string }) => action === 'Authorize' && authorizes.push(action));

@@ -99,6 +99,7 @@ describe('Security extension: credentials', () => {
     expect(sent.value).toMatch(/^[0-9a-f]{40}$/); // 20 bytes, hex: within the whitepaper's 16-20 bytes
     expect(JSON.stringify(await commands(cp.id, 'ChangeConfiguration'))).not.toContain(sent.value);
     expect(gw.logs.join('\n')).not.toContain(sent.value);
+    expect(JSON.stringify(await stationJson(gw, cp.id))).not.toContain(sent.value);
 
     await reconnected; // the station reconnected with the new password
     await eventually(() => cp.station.connected);
@@ -122,6 +123,25 @@ describe('Security extension: credentials', () => {
       await old.connect(); // replaces the simulator's connection: the old password still works
       await old.close({ force: true });
     }
+  });
+
+  it('TC_073 (unsettled): RebootRequired keeps both passwords until the station logs in with the new one; one rotation at a time', async () => {
+    const cp = await profile2();
+    cp.station.answers.set('ChangeConfiguration', (p) => ((p as { key: string }).key === 'AuthorizationKey' ? 'RebootRequired' : undefined));
+    expect((await ok(gw, 'POST', `/v1/chargestations/${cp.id}/authorization_key`)).answer).toEqual({ status: 'RebootRequired' });
+    expect(await ok(gw, 'GET', `/v1/chargestations/${cp.id}/security`)).toMatchObject({ rotation_pending: true });
+    const conflict = await gw.api('POST', `/v1/chargestations/${cp.id}/authorization_key`);
+    expect(conflict.status).toBe(409);
+    expect(conflict.body.error.code).toBe('rotation_pending');
+    const old = tlsClient(cp.ocppId, { password: PASSWORD });
+    await old.connect(); // the old password still works
+    await old.close({ force: true });
+    const hex = (cp.station.received('ChangeConfiguration').at(-1)!.params as { value: string }).value;
+    const fresh = tlsClient(cp.ocppId, { password: Buffer.from(hex, 'hex') });
+    await fresh.connect(); // the station uses the new one: the rotation is settled
+    await fresh.close({ force: true });
+    expect(await ok(gw, 'GET', `/v1/chargestations/${cp.id}/security`)).toMatchObject({ rotation_pending: false });
+    expect(await handshakeStatus(tlsClient(cp.ocppId, { password: PASSWORD }))).toBe(401);
   });
 
   it(caseName('TC_085', 'Basic authentication: a valid username/password combination'), async () => {

@@ -80,6 +80,30 @@ describe(`ledger on ${ON_POSTGRES ? 'PostgreSQL' : 'PGlite'}`, () => {
     await assertLedgerConsistent(h.db, [a.id, b.id, c.id]);
   });
 
+  it('reports each wallet it moved with its balance before and after the batch (what crossed a threshold is the caller\'s to see)', async () => {
+    const a = await aWallet(h.db);
+    const b = await aWallet(h.db);
+    const { moved } = await h.db.transaction().execute(async (tx) => {
+      await postEntries(tx, [{ walletId: a.id, type: 'credit', amount: 500 }], clock.now());
+      return postEntries(
+        tx,
+        [
+          { walletId: a.id, type: 'debit', amount: 200 },
+          { walletId: b.id, type: 'credit', amount: 50 },
+          { walletId: a.id, type: 'debit', amount: 250 },
+        ],
+        clock.now(),
+      );
+    });
+    expect(moved).toEqual(
+      expect.arrayContaining([
+        { walletId: a.id, before: 500, after: 50 },
+        { walletId: b.id, before: 0, after: 50 },
+      ]),
+    );
+    expect(moved).toHaveLength(2);
+  });
+
   it('a posting to a wallet that does not exist fails the whole transaction', async () => {
     const w = await aWallet(h.db);
     await expect(

@@ -75,6 +75,7 @@ export function topUpRoutes(deps: AppContext): FastifyPluginAsyncZod {
         if (created) {
           deps.log.info({ topUp: topUp.id, wallet: topUp.wallet_id, amount: topUp.wallet_amount }, 'wallet topped up');
           deps.events?.publish(walletChanged(topUp.wallet_id));
+          deps.localList?.walletsChanged([topUp.wallet_id]);
         } else {
           reply.header('Idempotent-Replayed', 'true');
         }

@@ -14,6 +14,13 @@ export type StationConfigAnswers = Record<
   }
 >;
 
+/** An entry of a local authorization list (OCPP IdTagInfo). */
+export interface LocalListInfo {
+  status: 'Accepted' | 'Blocked' | 'Expired' | 'Invalid' | 'ConcurrentTx';
+  parentIdTag?: string;
+  expiryDate?: string;
+}
+
 export interface ChargeStationsTable {
   id: string;
   ocpp_id: string;
@@ -55,6 +62,8 @@ export interface ChargeStationsTable {
   password_rotated_at: NullableTimestamp;
   /** the version of the last local list the sync sent and the station accepted */
   local_list_synced_version: ColumnType<number | null, number | null | undefined, number | null>;
+  /** the synced list as the station holds it: idTag → its idTagInfo */
+  local_list_sent: ColumnType<Record<string, LocalListInfo> | null, string | null | undefined, string | null>;
   created_at: GeneratedTimestamp;
   updated_at: GeneratedTimestamp;
 }

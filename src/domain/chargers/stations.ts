@@ -171,8 +171,13 @@ export async function recordConfigAnswersOf(db: Db, list: readonly { stationId: 
   }
   if (!merged.size) return;
   const rows = [...merged].map(([id, entry]) => ({ id, entry }));
+  // Per key, the newer answer wins: a boot's answers written late (group commit) never overwrite
+  // an operator's ChangeConfiguration answered after them.
   await sql`
-    update charge_stations c set configuration = c.configuration || v.entry
+    update charge_stations c set configuration = c.configuration || (
+      select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from jsonb_each(v.entry) e
+      where (c.configuration -> e.key ->> 'at') is null
+         or (c.configuration -> e.key ->> 'at')::timestamptz <= (e.value ->> 'at')::timestamptz)
     from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, entry jsonb)
     where c.id = v.id`.execute(db);
 }

@@ -51,7 +51,9 @@ export function registerReportEffects(commands: StationCommands): void {
   });
 
   commands.onAnswer('ChangeConfiguration', async (tx, station, req, conf, at) => {
-    const entry: StationConfigAnswers = { [req.key]: { value: req.value, status: conf.status, at: at.toISOString() } };
+    // A password (AuthorizationKey) is never kept in clear, here or anywhere.
+    const value = /^AuthorizationKey$/i.test(req.key) ? null : req.value;
+    const entry: StationConfigAnswers = { [req.key]: { value, status: conf.status, at: at.toISOString() } };
     await tx
       .updateTable('charge_stations')
       .set({ configuration: sql`configuration || ${JSON.stringify(entry)}::jsonb` as never })

@@ -72,15 +72,26 @@ export class StationSecurity {
    * call is out, the handshake accepts the new password beside the old one (a station may
    * reconnect with it before its answer arrives). Accepted: the new one replaces the old one,
    * which stops working. Rejected or NotSupported (or a CALLERROR, or offline): the new one is
-   * dropped and the old one keeps working. No answer: both stay valid, since the station may
-   * have taken the new one; the next rotation settles it. The key is never logged or returned.
+   * dropped and the old one keeps working. No answer, or RebootRequired: both stay valid until
+   * the station logs in with the new one (passwordRotationUsed). A rotation while another is
+   * unsettled is refused (409 rotation_pending). The key is never logged or returned.
    */
   async rotateAuthorizationKey(stationId: string, requestedBy: string): Promise<StationCommand> {
     const { db, commands, clock } = this.deps;
     const station = await commands.station(stationId);
     const key = randomBytes(AUTHORIZATION_KEY_BYTES);
     const pending = await hashPassword(key);
-    await db.updateTable('charge_stations').set({ pending_password_hash: pending }).where('id', '=', stationId).execute();
+    // One rotation at a time: the pending slot is taken only when free.
+    const taken = await db
+      .updateTable('charge_stations')
+      .set({ pending_password_hash: pending })
+      .where('id', '=', stationId)
+      .where('pending_password_hash', 'is', null)
+      .executeTakeFirst();
+    if (Number(taken.numUpdatedRows) === 0) {
+      key.fill(0);
+      throw new ConflictError('rotation_pending', 'the last rotation is unsettled: the station has not used the new password yet');
+    }
     let outcome: 'accepted' | 'refused' | 'unknown' = 'refused';
     try {
       const { command, answer } = await commands.sendTo(
@@ -89,7 +100,8 @@ export class StationSecurity {
         { key: 'AuthorizationKey', value: key.toString('hex') },
         { requestedBy, logPayload: { key: 'AuthorizationKey', value: '(generated, not kept)' } },
       );
-      outcome = answer.status === 'Accepted' || answer.status === 'RebootRequired' ? 'accepted' : 'refused';
+      // RebootRequired: the station uses the new key only after a reboot, so both stay valid until then.
+      outcome = answer.status === 'Accepted' ? 'accepted' : answer.status === 'RebootRequired' ? 'unknown' : 'refused';
       return command;
     } catch (err) {
       if (err instanceof StationTimeoutError) outcome = 'unknown';
@@ -107,6 +119,20 @@ export class StationSecurity {
         await db.updateTable('charge_stations').set({ pending_password_hash: null }).where('id', '=', stationId).where('pending_password_hash', '=', pending).execute();
       }
     }
+  }
+
+  /**
+   * A station logged in with the pending password of a rotation whose answer was lost or was
+   * RebootRequired: it uses the new key, so the new one replaces the old one now.
+   */
+  async passwordRotationUsed(stationId: string, hash: string): Promise<void> {
+    await this.deps.db
+      .updateTable('charge_stations')
+      .set({ password_hash: hash, pending_password_hash: null, password_rotated_at: this.deps.clock.now() })
+      .where('id', '=', stationId)
+      .where('pending_password_hash', '=', hash)
+      .execute();
+    this.deps.log.info({ stationId }, 'station logged in with its rotated password: the old one is retired');
   }
 
   /**

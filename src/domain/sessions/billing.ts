@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import { preparedStatement, type Tx } from '../../db/index.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
-import { postEntries, type Posting } from '../wallets/ledger.ts';
+import { postEntries, type Posting, type WalletMove } from '../wallets/ledger.ts';
 
 /** Statuses in which a session still draws energy and is billed. */
 export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
@@ -126,6 +126,8 @@ export interface AppliedBilling {
   walletsAtZero: string[];
   /** sessions written as `held`: their reading was implausible (plan.implausible) */
   held: string[];
+  /** wallets whose balance these writes moved, before and after */
+  moved: WalletMove[];
 }
 
 const BILL_STATEMENT = preparedStatement('bill_sessions');
@@ -141,7 +143,7 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
  * postEntries. Every writer takes sessions before wallets, so none deadlocks with another.
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
-  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [] };
+  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
   if (!writes.length) return result;
   const values = writes.map(({ row, plan, powerW, readingAt }) => ({
     id: row.id,
@@ -201,6 +203,7 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
   const posted = await postEntries(tx, postings, at);
   moving.forEach((w, i) => result.balanceAfter.set(w.row.id, posted.entries[i]!.balanceAfter));
   result.walletsAtZero = posted.walletsAtZero;
+  result.moved = posted.moved;
   return result;
 }
 

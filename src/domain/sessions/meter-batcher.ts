@@ -11,6 +11,7 @@ import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite }
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { isSettled } from './endings.ts';
 import { markStopping, type StopTarget } from './stop-marks.ts';
+import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationRef } from './transactions.ts';
 
 export interface MeterSubmission {
@@ -36,6 +37,8 @@ export interface BatchResult {
    * RemoteStopTransaction can go out with no further query.
    */
   stopNow: StopTarget[];
+  /** wallets the batch's debits moved (before, after): for watchers of balance crossings */
+  moved: WalletMove[];
 }
 
 /** A MeterValues as billing sees it: its highest-timestamped register, time and power. */
@@ -156,6 +159,7 @@ export class MeterBatcher {
     const walletsAtZero = new Set<string>();
     const stopNow: StopTarget[] = [];
     const observed = this.deps.observer ? new Map<string, MeterObservation>() : undefined;
+    const moved: WalletMove[] = [];
 
     // Rows come from memory or an unlocked read; applyBilling writes a session only if it still
     // holds them. One someone else changed meanwhile is read and planned again.
@@ -174,6 +178,7 @@ export class MeterBatcher {
         return { applied, stops };
       });
       for (const w of applied.walletsAtZero) walletsAtZero.add(w);
+      moved.push(...applied.moved);
       stopNow.push(...stops);
       const stopping = new Set(stops.map((t) => t.sessionId));
 
@@ -217,7 +222,7 @@ export class MeterBatcher {
       alerts.push(afterEndAlert(row, r));
       stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id });
     }
-    if (walletsAtZero.size || stopNow.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow });
+    if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, moved });
     if (observed?.size) {
       for (const r of batch) {
         const seen = observed.get(sessionOf.get(r)?.id ?? '');

@@ -9,6 +9,7 @@ import { computeCost } from '../billing/cost.ts';
 import type { ChargingProfile, StationPort } from '../chargers/station-port.ts';
 import type { StationCommands } from '../operations/commands.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
+import type { WalletMove } from '../wallets/ledger.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
 import { closeByOperator, endOpenOnConnector } from './endings.ts';
@@ -30,6 +31,8 @@ import {
 export interface SessionServiceOptions {
   /** how often TIME cost is billed for sessions that send nothing */
   sweepIntervalMs: number;
+  /** told of the balances each MeterValues batch moved, after its commit (must only queue work) */
+  onBalancesMoved?: (moved: readonly WalletMove[]) => void;
   stopRetryDelaysMs?: readonly number[];
   /** how long POST /v1/sessions waits for the station's answer */
   remoteStartTimeoutMs?: number;
@@ -83,11 +86,13 @@ export class SessionService {
     this.predictor = options.predictive?.enabled
       ? new PredictiveStops({ ...deps, log: deps.log.child({ component: 'predictive-stop' }), stopper: this.stopper }, options.predictive)
       : undefined;
-    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow }) => {
+    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, moved }) => {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
       // Then the wallet's sessions on other stations (one query).
       this.walletsAtZero(walletsAtZero);
+      // Watchers of balances (the local list sync) queue their own work; nothing waits here.
+      if (moved.length) options.onBalancesMoved?.(moved);
     });
   }
 

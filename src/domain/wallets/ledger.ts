@@ -29,6 +29,14 @@ export interface PostResult {
   entries: PostedEntry[];
   /** wallets these postings debited (net) and left at or below zero: their sessions must stop */
   walletsAtZero: string[];
+  /** each wallet's balance before and after these postings: who crossed what is the caller's to see */
+  moved: WalletMove[];
+}
+
+export interface WalletMove {
+  walletId: string;
+  before: number;
+  after: number;
 }
 
 const POST_STATEMENT = preparedStatement('post_entries');
@@ -92,7 +100,7 @@ const CROSSING_EVENTS = (at: Date) => sql`
  * a batch of one, as in pgledger. Returns which wallets a net debit left at or below zero.
  */
 export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date): Promise<PostResult> {
-  if (!postings.length) return { entries: [], walletsAtZero: [] };
+  if (!postings.length) return { entries: [], walletsAtZero: [], moved: [] };
   const rows = postings.map((p, ord) => {
     if (!Number.isSafeInteger(p.amount) || p.amount <= 0) {
       throw new RangeError(`ledger amount must be a positive whole number of cents, got ${p.amount}`);
@@ -155,7 +163,15 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     if (!entry) throw new NotFoundError('wallet', r.wallet_id);
     return entry;
   });
-  return { entries, walletsAtZero };
+  // Computed here, not in the statement: the first entry of a wallet minus its change is its balance before.
+  const moves = new Map<string, WalletMove>();
+  rows.forEach((r, i) => {
+    const after = entries[i]!.balanceAfter;
+    const seen = moves.get(r.wallet_id);
+    if (seen) seen.after = after;
+    else moves.set(r.wallet_id, { walletId: r.wallet_id, before: after - r.change, after });
+  });
+  return { entries, walletsAtZero, moved: [...moves.values()] };
 }
 
 /** The wallet's entries, oldest first. */

@@ -33,7 +33,11 @@ export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
         recordAnswers: (stationId, answers) => ctx.deps.stationWrites.configAnswers(stationId, answers),
       },
       ctx.station,
-      managedKeys({ meterValueSampleIntervalS: config.meterValueSampleIntervalS, offlineAuthorization: config.offlineAuthorization }),
+      managedKeys({
+        meterValueSampleIntervalS: config.meterValueSampleIntervalS,
+        offlineAuthorization: config.offlineAuthorization,
+        localListSync: config.localListSync,
+      }),
     );
   } catch (err) {
     ctx.log.error({ err }, 'could not configure the station after its boot');
