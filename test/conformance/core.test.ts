@@ -346,7 +346,9 @@ describe('Core: power failure and offline behaviour', () => {
   });
 
   it(caseName('TC_037_3', 'Offline start transaction, invalid idTag'), async () => {
-    const cp = await cps.boot({ configuration: { AllowOfflineTxForUnknownId: 'true', LocalAuthorizeOffline: 'true' } });
+    // A charger that starts unknown ids offline: it keeps AllowOfflineTxForUnknownId on whatever the
+    // gateway sets (the gateway's own policy turns it off, docs/interop.md).
+    const cp = await cps.boot({ configuration: { AllowOfflineTxForUnknownId: { value: 'true', onChange: 'Rejected' }, LocalAuthorizeOffline: 'true' } });
     await cp.station.goOffline();
     expect((await cp.station.startSession(1, 'NOBODY-KNOWN')).outcome).toBe('Queued');
     await cp.station.goOnline();

@@ -28,6 +28,9 @@ export async function conformanceGateway(env: Record<string, string> = {}): Prom
       METER_VALUE_SAMPLE_INTERVAL_S: '60',
       // The simulator squeezes time, so its energy arrives faster than a real charger's.
       MAX_STATION_POWER_KW: '0',
+      // The simulator's clock runs 60× faster, so the gateway's short expiryDate on wallet tokens
+      // (OCPP_AUTH_EXPIRY_S, 15 minutes) would lapse within a case; the token's own expiry stays.
+      OCPP_AUTH_EXPIRY_S: '0',
       ...env,
     },
     stopRetryDelaysMs: [200, 400, 800],
@@ -52,6 +55,7 @@ export class ChargePoints {
   async boot(options: Partial<SimStationOptions> = {}, registration: Record<string, unknown> = {}): Promise<ChargePoint> {
     const cp = await this.create(options, registration);
     await cp.station.start();
+    await configurationPass(cp.station);
     return cp;
   }
 
@@ -77,6 +81,20 @@ export class ChargePoints {
     const stations = this.all.splice(0);
     await Promise.allSettled(stations.map((s) => s.stop()));
   }
+}
+
+/**
+ * After an accepted boot the gateway reads the charger's configuration and writes the keys it
+ * manages that differ (docs/interop.md). A case that changes configuration itself waits for that
+ * pass, or the pass's record of what it read could land after the case's own change.
+ */
+export async function configurationPass(station: SimStation, timeoutMs = 5_000): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  while (!station.received('GetConfiguration').length) {
+    if (Date.now() > until) return; // a boot that was not accepted has no configuration pass
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  await new Promise((r) => setTimeout(r, 300)); // its ChangeConfigurations follow at once
 }
 
 /** A driver with a wallet of `balance` cents (default: well above the Default organization's minimum). */

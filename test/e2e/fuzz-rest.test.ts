@@ -137,5 +137,5 @@ describe('REST fuzzing', () => {
     }
     const health = await fetch(gw.adminUrl + '/healthz');
     expect(health.status).toBe(200);
-  });
+  }, 120_000); // 1,200 requests over every route: more routes, more time on a loaded machine
 });
