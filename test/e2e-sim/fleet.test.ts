@@ -29,6 +29,8 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
       HEARTBEAT_INTERVAL_S: '600',
       ...SIMULATED_TIME_ENV,
+      // these simulated chargers stop at once; the default 3 s would be 90 s of simulated charging
+      PREDICTIVE_STOP_DELAY_S: '0',
     },
     stopRetryDelaysMs: [200, 500, 1_000, 2_000],
   });

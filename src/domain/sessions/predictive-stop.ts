@@ -329,6 +329,29 @@ export class PredictiveStops implements MeterObserver {
     return track.meter.intervalMs ?? (this.options.normalSampleIntervalS || 60) * 1000;
   }
 
+  /**
+   * True when the wallet's crossing is surely beyond the horizon plan() would use (its sessions'
+   * reading after next, plus their longest lead): no stop to plan yet.
+   */
+  private far(w: WalletState, nowMs: number): boolean {
+    if (w.balance === undefined) return true;
+    let rate = 0;
+    let level = w.balance - this.options.marginCents;
+    let reach = 0;
+    for (const id of w.sessions) {
+      const t = this.tracks.get(id);
+      if (!t) continue;
+      const perS = (t.slopes.centsPerWh * this.powerOf(t)) / 3600 + t.slopes.centsPerS;
+      rate += perS;
+      level += perS * (t.atMs / 1000) - (t.cost - t.debited);
+      if (t.predicted) continue;
+      const d = this.delayOf(t);
+      reach = Math.max(reach, Math.max(t.atMs, nowMs) + 2 * this.intervalMsOf(t) + Math.max(d.energyS, d.timeS) * 1000 + 1_000);
+    }
+    if (!(rate > 0)) return level > 0;
+    return (level / rate) * 1000 > reach;
+  }
+
   /** Pure over the in-memory state: the wallet's crossing, whether it is low, and what to do when. */
   private plan(w: WalletState, nowMs: number): Plan {
     const actions: Plan['actions'] = [];
@@ -367,6 +390,8 @@ export class PredictiveStops implements MeterObserver {
   private evaluate(w: WalletState): void {
     if (this.closed) return;
     const now = this.deps.clock.now().getTime();
+    // The common case, on every reading: a wallet far from zero. Decided without allocating.
+    if (!w.low && this.far(w, now)) return;
     const plan = this.plan(w, now);
     if (!plan.low) {
       if (w.low) this.disarm(w);
