@@ -134,6 +134,16 @@ export class MeterBatcher {
     this.deps.observer?.forget(transactionId);
   }
 
+  /**
+   * Another writer marked the session `stopping` (the predictive stop): remember it, so its next
+   * reading's compare-and-set does not miss and cost the batch another round. A wrong guess only
+   * costs that round: the compare-and-set still decides.
+   */
+  noteStopping(transactionId: number): void {
+    const row = this.rows.get(transactionId);
+    if (row && row.status === 'active') this.rows.set({ ...row, status: 'stopping' });
+  }
+
   /** Waits until everything submitted so far has been written (graceful stop). */
   async drain(): Promise<void> {
     await this.commits.drain();

@@ -140,7 +140,15 @@ export class PredictiveStops implements MeterObserver {
   readonly stats = { stopsSent: 0, triggers: 0, intervalChanges: 0, cancelled: 0, resent: 0 };
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; stopper: RemoteStopper },
+    private readonly deps: {
+      db: Db;
+      clock: Clock;
+      log: Logger;
+      stations: StationPort;
+      stopper: RemoteStopper;
+      /** told of each session it marked stopping (the batcher's memory of the row) */
+      onMarked?: ((transactionId: number) => void) | undefined;
+    },
     private readonly options: PredictiveStopOptions,
   ) {
     deps.stopper.onAccepted = (target, sentAt) => this.stopAccepted(target, sentAt);
@@ -551,6 +559,7 @@ export class PredictiveStops implements MeterObserver {
       stoppedBy: 'prediction',
     });
     if (!target) return; // stopped meanwhile (by the station, an operator, the stop at zero)
+    this.deps.onMarked?.(track.transactionId);
     const power = this.powerOf(track);
     const sentMs = this.deps.clock.now().getTime();
     track.stop = { sentMs, whAtSend: this.registerAt(track, sentMs), powerW: power, resends: 0 };

@@ -84,7 +84,15 @@ export class SessionService {
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
     this.predictor = options.predictive?.enabled
-      ? new PredictiveStops({ ...deps, log: deps.log.child({ component: 'predictive-stop' }), stopper: this.stopper }, options.predictive)
+      ? new PredictiveStops(
+          {
+            ...deps,
+            log: deps.log.child({ component: 'predictive-stop' }),
+            stopper: this.stopper,
+            onMarked: (transactionId) => this.meter.noteStopping(transactionId),
+          },
+          options.predictive,
+        )
       : undefined;
     this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, moved }) => {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
