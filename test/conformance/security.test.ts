@@ -263,6 +263,24 @@ describe('Security extension: security profiles', () => {
     expect(await handshakeStatus(tlsClient(cp.ocppId, { password: PASSWORD }))).toBe(403);
   });
 
+  // TC_084 (Downgrade security profile - Rejected) is a Charge Point case, with no Central System
+  // counterpart (docs/conformance.md). The gateway's side of it: it never asks for a lower profile,
+  // and a SecurityProfile change the station rejects leaves the recorded profile where it was.
+  it('a SecurityProfile change the station rejects is relayed and the recorded profile stays; a downgrade is never sent', async () => {
+    const cp = await profile2(); // no client certificate yet, so the station rejects profile 3
+    await ok(gw, 'PUT', `/v1/chargestations/${cp.id}/security_profile`, { security_profile: 2, notify: false }); // recorded, nothing sent
+    const r = await ok(gw, 'PUT', `/v1/chargestations/${cp.id}/security_profile`, { security_profile: 3 });
+    expect(r).toMatchObject({ security_profile: 2, command: { action: 'ChangeConfiguration', answer: { status: 'Rejected' } } });
+    expect(r.command.payload).toEqual({ key: 'SecurityProfile', value: '3' });
+    expect(await ok(gw, 'GET', `/v1/chargestations/${cp.id}/security`)).toMatchObject({ security_profile: 2 });
+    expect(cp.station.connected).toBe(true);
+    expect(await handshakeStatus(tlsClient(cp.ocppId, { password: 'wrong-password-000001' }))).toBe(401);
+    // asking for a lower profile is refused before anything reaches the station
+    expect((await gw.api('PUT', `/v1/chargestations/${cp.id}/security_profile`, { security_profile: 1 })).status).toBe(400);
+    const sent = (await commands(cp.id, 'ChangeConfiguration')).filter((c: any) => c.payload?.key === 'SecurityProfile');
+    expect(sent.map((c: any) => c.payload.value)).toEqual(['3']);
+  });
+
   it('a security profile the gateway cannot serve is refused (409): profile 1 without a password', async () => {
     const cp = await cps.boot({ tls: { ca: pki.caPem } });
     const res = await gw.api('PUT', `/v1/chargestations/${cp.id}/security_profile`, { security_profile: 1, notify: false });
