@@ -98,6 +98,25 @@ async function start(b: Booted, idTag: string) {
   return started;
 }
 
+/**
+ * One session on a new station (with `options`) and a wallet of `balance` cents, charged until the
+ * predictive stop ends it: it must end by prediction, within a few cents of zero.
+ */
+async function chargeToPredictedStop(options: Parameters<typeof boot>[1] = {}, balance = 250) {
+  const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
+  const b = await boot(rate._id, options);
+  const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance });
+  const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
+  const started = await start(b, token.physicalId);
+  await stopped;
+  const s = await settled(gw, b.record._id, started.transactionId);
+  expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
+  const left = await balanceOf(gw, user._id);
+  expect(left).toBeGreaterThanOrEqual(BELOW);
+  expect(left).toBeLessThanOrEqual(ABOVE);
+  return { b, user, wallet };
+}
+
 /** Every debit before the settlement left the wallet above zero: the stop came before the reading that would cross. */
 async function expectNoReadingCrossed(userId: string) {
   const ledger = await ledgerOf(gw, userId);
@@ -145,17 +164,7 @@ describe('predictive stop with the simulator at a fixed power and a long sample 
     ['answers a CALLERROR', { callError: 'NotImplemented' }],
   ] as const) {
     it(`a station that ${name} to TriggerMessage gets a shorter sample interval while the wallet is low, restored afterwards`, async () => {
-      const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-      const b = await boot(rate._id, { answers: { TriggerMessage: answer } });
-      const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 250 });
-      const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
-      const started = await start(b, token.physicalId);
-      await stopped;
-      const s = await settled(gw, b.record._id, started.transactionId);
-      expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-      const balance = await balanceOf(gw, user._id);
-      expect(balance).toBeGreaterThanOrEqual(BELOW);
-      expect(balance).toBeLessThanOrEqual(ABOVE);
+      const { b, user, wallet } = await chargeToPredictedStop({ answers: { TriggerMessage: answer } });
       // (an unanswered trigger is known for one only after its timeout)
       await eventually(() => gw.app.sessions.predictor!.stationInfo(b.record.ocpp_id)?.trigger === 'no', 5_000);
       // shortened to 10 s, then put back to the gateway's 60 s once nothing is low
@@ -168,17 +177,7 @@ describe('predictive stop with the simulator at a fixed power and a long sample 
   }
 
   it('a station that refuses both TriggerMessage and ChangeConfiguration is still stopped by prediction', async () => {
-    const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-    const b = await boot(rate._id, { answers: { TriggerMessage: 'Rejected', ChangeConfiguration: 'Rejected' } });
-    const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 250 });
-    const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
-    const started = await start(b, token.physicalId);
-    await stopped;
-    const s = await settled(gw, b.record._id, started.transactionId);
-    expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-    const balance = await balanceOf(gw, user._id);
-    expect(balance).toBeGreaterThanOrEqual(BELOW);
-    expect(balance).toBeLessThanOrEqual(ABOVE);
+    const { b, user, wallet } = await chargeToPredictedStop({ answers: { TriggerMessage: 'Rejected', ChangeConfiguration: 'Rejected' } });
     expect(gw.app.sessions.predictor!.stationInfo(b.record.ocpp_id)).toMatchObject({ trigger: 'no', interval: 'no' });
     expect(b.station.meterValueSampleInterval).toBe(INTERVAL_S);
     await expectNoReadingCrossed(user._id);
@@ -187,17 +186,7 @@ describe('predictive stop with the simulator at a fixed power and a long sample 
 
   for (const skew of [-300, 300]) {
     it(`a station clock ${skew < 0 ? 'behind' : 'ahead'} by ${Math.abs(skew)} s: power and crossing are right`, async () => {
-      const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-      const b = await boot(rate._id, { clockSkewSeconds: skew });
-      const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 250 });
-      const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
-      const started = await start(b, token.physicalId);
-      await stopped;
-      const s = await settled(gw, b.record._id, started.transactionId);
-      expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-      const balance = await balanceOf(gw, user._id);
-      expect(balance).toBeGreaterThanOrEqual(BELOW);
-      expect(balance).toBeLessThanOrEqual(ABOVE);
+      const { b, user, wallet } = await chargeToPredictedStop({ clockSkewSeconds: skew });
       const offset = gw.app.sessions.predictor!.stationInfo(b.record.ocpp_id)!.clockOffsetMs!;
       expect(Math.abs(offset + skew * 1000)).toBeLessThan(1_000);
       await expectWalletConsistent(gw, user, wallet._id);
@@ -205,32 +194,12 @@ describe('predictive stop with the simulator at a fixed power and a long sample 
   }
 
   it('readings that arrive late (held back 30 simulated s) are placed by their own stamps', async () => {
-    const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-    const b = await boot(rate._id, { lateReadingsSeconds: 30 });
-    const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 250 });
-    const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
-    const started = await start(b, token.physicalId);
-    await stopped;
-    const s = await settled(gw, b.record._id, started.transactionId);
-    expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-    const balance = await balanceOf(gw, user._id);
-    expect(balance).toBeGreaterThanOrEqual(BELOW);
-    expect(balance).toBeLessThanOrEqual(ABOVE);
+    const { user, wallet } = await chargeToPredictedStop({ lateReadingsSeconds: 30 });
     await expectWalletConsistent(gw, user, wallet._id);
   });
 
   it('readings in bursts of two give the right power, not the slope of their arrival', async () => {
-    const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-    const b = await boot(rate._id, { readingBurst: 2 });
-    const { user, wallet, token } = await aUserWithWallet(gw, { organization: org._id, balance: 300 });
-    const stopped = b.station.waitFor('sessionStopped', () => true, 30_000);
-    const started = await start(b, token.physicalId);
-    await stopped;
-    const s = await settled(gw, b.record._id, started.transactionId);
-    expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-    const balance = await balanceOf(gw, user._id);
-    expect(balance).toBeGreaterThanOrEqual(BELOW);
-    expect(balance).toBeLessThanOrEqual(ABOVE);
+    const { user, wallet } = await chargeToPredictedStop({ readingBurst: 2 }, 300);
     await expectWalletConsistent(gw, user, wallet._id);
   });
 
