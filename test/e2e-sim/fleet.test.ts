@@ -29,8 +29,10 @@ beforeAll(async () => {
       LOG_LEVEL: 'warn',
       HEARTBEAT_INTERVAL_S: '600',
       ...SIMULATED_TIME_ENV,
-      // these simulated chargers stop at once; the default 3 s would be 90 s of simulated charging
-      PREDICTIVE_STOP_DELAY_S: '0',
+      // This file is about 200 stations at once and every wallet adding up. At 30× simulated time a
+      // loaded machine's timer lag is worth tens of cents to a predictive stop, so it is off here:
+      // its precision is test/e2e-sim/predictive-stop.test.ts's and bench scenario 7's.
+      PREDICTIVE_STOP: 'off',
     },
     stopRetryDelaysMs: [200, 500, 1_000, 2_000],
   });
@@ -180,8 +182,8 @@ describe('a fleet of 200 stations', () => {
     await runPool(wallets, 8, async (w) => {
       const { balance, costs } = await expectWalletConsistent(gw, w.user, w.wallet._id);
       totalCost += costs;
-      // run dry: stopped at zero by prediction (a few cents left at most) or after it by the stop at zero
-      if (w.kind.startsWith('small')) expect(balance, w.kind).toBeLessThanOrEqual(10);
+      // run dry: stopped by the stop at zero
+      if (w.kind.startsWith('small')) expect(balance, w.kind).toBeLessThanOrEqual(0);
       else expect(balance, w.kind).toBeGreaterThan(RICH / 2);
     });
     // and over the whole run: all debits == all session costs (no refunds, nothing unaccounted)
