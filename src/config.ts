@@ -111,6 +111,11 @@ const schema = z
       .default(3),
     PREDICTIVE_STOP_MARGIN_CENTS: whole(0, 10_000).default(1),
     PREDICTIVE_LOW_SAMPLE_INTERVAL_S: seconds(0).default(10),
+    PREDICTIVE_LANDING_POWER_KW: z.coerce
+      .number({ error: 'must be a number of kW' })
+      .min(0, 'must be at least 0')
+      .max(1_000, 'must be at most 1000')
+      .default(11),
     TLS_CLIENT_CA_FILE: optionalText,
     SECURITY_CA_CERT_FILE: optionalText,
     SECURITY_CA_KEY_FILE: optionalText,
@@ -216,6 +221,8 @@ export interface Config {
     readonly marginCents: number;
     /** MeterValueSampleInterval while a wallet is low, for stations that refuse TriggerMessage; 0 = never changed */
     readonly lowSampleIntervalS: number;
+    /** the power limit (W) of the soft landing before a predicted stop (SetChargingProfile TxProfile); 0 = no landing */
+    readonly landingPowerW: number;
   };
   /**
    * CA certificate(s) (PEM) station client certificates must chain to (security profile 3);
@@ -298,6 +305,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       defaultDelayS: e.PREDICTIVE_STOP_DELAY_S,
       marginCents: e.PREDICTIVE_STOP_MARGIN_CENTS,
       lowSampleIntervalS: e.PREDICTIVE_LOW_SAMPLE_INTERVAL_S,
+      landingPowerW: Math.round(e.PREDICTIVE_LANDING_POWER_KW * 1000),
     }),
     tlsClientCaFile: e.TLS_CLIENT_CA_FILE ?? e.SECURITY_CA_CERT_FILE,
     securityCa:

@@ -48,6 +48,8 @@ interface SessionResult {
   balance: number;
   final: number;
   stoppedByGateway: boolean;
+  /** the station was limited ahead of the stop (a soft landing) */
+  landed: boolean;
 }
 
 /** A deterministic random stream (the same workload on both gateways). */
@@ -88,6 +90,8 @@ async function prepareOne(ctx: Ctx, predictive: boolean, profs: Profile[]): Prom
       // the boot pushes 60 s; each station then keeps its own (see drive())
       METER_VALUE_SAMPLE_INTERVAL_S: '60',
       PREDICTIVE_LOW_SAMPLE_INTERVAL_S: '10',
+      // the landing power (11 kW) as the gateway sees it: the stations' registers run ×timeScale
+      PREDICTIVE_LANDING_POWER_KW: String(11 * c.timeScale),
       BILLING_SWEEP_INTERVAL_S: '60',
     },
   });
@@ -140,7 +144,7 @@ async function drive(plan: Plan, scale: number, latencies: number[]): Promise<Se
   const { station: st, profile } = plan;
   const results: SessionResult[] = [];
   let intervalS = profile.intervalS;
-  let session: { wake: () => void; reading: () => void; stop: () => void } | undefined;
+  let session: { wake: () => void; reading: () => void; stop: () => void; limit: (w: number | undefined) => void } | undefined;
   st.client.handle('ChangeConfiguration', async ({ params }) => {
     if (params?.key === 'MeterValueSampleInterval') {
       intervalS = Number(params.value) === 60 ? profile.intervalS : Number(params.value);
@@ -157,6 +161,20 @@ async function drive(plan: Plan, scale: number, latencies: number[]): Promise<Se
     if (session) setTimeout(() => session?.stop(), (profile.stopDelayS / scale) * 1000);
     return { status: 'Accepted' };
   });
+  // A TxProfile power limit (the gateway's soft landing) takes effect after the same delay as a
+  // stop; the limit is in the gateway's watts, i.e. ×timeScale of this station's own.
+  st.client.handle('SetChargingProfile', async ({ params }) => {
+    const p = params as { csChargingProfiles?: { chargingProfilePurpose?: string; chargingSchedule?: { chargingSchedulePeriod?: { limit: number }[] } } };
+    const limit = p.csChargingProfiles?.chargingSchedule?.chargingSchedulePeriod?.[0]?.limit;
+    if (!session || p.csChargingProfiles?.chargingProfilePurpose !== 'TxProfile' || limit === undefined) return { status: 'Rejected' };
+    const s = session;
+    setTimeout(() => s.limit(limit / scale), (profile.stopDelayS / scale) * 1000);
+    return { status: 'Accepted' };
+  });
+  st.client.handle('ClearChargingProfile', async () => {
+    session?.limit(undefined);
+    return { status: 'Accepted' };
+  });
   intervalS = profile.intervalS;
   // The fleet does not start in step: each station's first session within one interval.
   await sleep(Math.random() * (profile.intervalS / scale) * 1000);
@@ -166,7 +184,20 @@ async function drive(plan: Plan, scale: number, latencies: number[]): Promise<Se
     const t0 = now();
     let stopped = false;
     let stoppedByGateway = false;
-    const registerNow = () => meterStart + Math.floor((profile.powerW * scale * (now() - t0)) / 3_600_000);
+    let landed = false;
+    // energy in segments of constant power (a landing limit changes it)
+    let segmentAt = t0;
+    let segmentWh = 0;
+    let powerW = profile.powerW;
+    const energyNow = () => segmentWh + (powerW * scale * (now() - segmentAt)) / 3_600_000;
+    const registerNow = () => meterStart + Math.floor(energyNow());
+    const limit = (w: number | undefined) => {
+      if (stopped) return;
+      segmentWh = energyNow();
+      segmentAt = now();
+      powerW = w === undefined ? profile.powerW : Math.min(profile.powerW, w);
+      if (w !== undefined) landed = true;
+    };
     let timer: NodeJS.Timeout | undefined;
     const done = new Promise<void>((resolve) => {
       const send = () => {
@@ -193,13 +224,13 @@ async function drive(plan: Plan, scale: number, latencies: number[]): Promise<Se
         void st.stopTransaction(byGateway ? 'Remote' : 'Local').finally(resolve);
       };
       const giveUp = setTimeout(() => finish(false), ((10 * profile.intervalS) / scale) * 1000);
-      session = { wake: schedule, reading: send, stop: () => finish(true) };
+      session = { wake: schedule, reading: send, stop: () => finish(true), limit };
       schedule();
     });
     await done;
     session = undefined;
     intervalS = profile.intervalS;
-    results.push({ userId: s.userId, kind: profile.kind, order, balance: s.balance, final: s.balance - energyCost(PRICE_CENTS_PER_KWH, st.meterStop! - meterStart), stoppedByGateway });
+    results.push({ userId: s.userId, kind: profile.kind, order, balance: s.balance, final: s.balance - energyCost(PRICE_CENTS_PER_KWH, st.meterStop! - meterStart), stoppedByGateway, landed });
     await sleep(50);
   }
   return results;
@@ -270,6 +301,9 @@ export async function runPredictive(ctx: Ctx, prep: PredictPrep): Promise<void> 
           report.target(S7, `predictive on, ${kind}: final balance (cents)`, fmt(all), `debt p99 ≤ ${debtTarget}, unspent p99 ≤ 10`,
             all.debt.p99 <= debtTarget && all.unspent.p99 <= 10);
           report.add(S7, `predictive on, ${kind}, stops after the first at a station (delay learnt)`, fmt(learnt));
+          const landed = mine.filter((x) => x.landed);
+          report.add(S7, `predictive on, ${kind}: soft landings (limited to 11 kW ahead of the stop)`,
+            landed.length ? `${landed.length} of ${mine.length} sessions; those: ${fmt(distribution(landed.map((x) => x.final)))}` : `none of ${mine.length}`);
         } else {
           report.add(S7, `predictive off, ${kind}: final balance (cents)`, fmt(all));
         }

@@ -144,17 +144,25 @@ describe('cluster settings', () => {
 });
 
 describe('predictive stop settings', () => {
-  it('on by default, 3 s default stop delay, 1 cent margin, 10 s low sample interval', () => {
-    expect(loadConfig({}).predictiveStop).toEqual({ enabled: true, defaultDelayS: 3, marginCents: 1, lowSampleIntervalS: 10 });
+  it('on by default, 3 s default stop delay, 1 cent margin, 10 s low sample interval, 11 kW landing', () => {
+    expect(loadConfig({}).predictiveStop).toEqual({ enabled: true, defaultDelayS: 3, marginCents: 1, lowSampleIntervalS: 10, landingPowerW: 11_000 });
     expect(
-      loadConfig({ PREDICTIVE_STOP: 'off', PREDICTIVE_STOP_DELAY_S: '0.5', PREDICTIVE_STOP_MARGIN_CENTS: '0', PREDICTIVE_LOW_SAMPLE_INTERVAL_S: '0' })
-        .predictiveStop,
-    ).toEqual({ enabled: false, defaultDelayS: 0.5, marginCents: 0, lowSampleIntervalS: 0 });
+      loadConfig({
+        PREDICTIVE_STOP: 'off',
+        PREDICTIVE_STOP_DELAY_S: '0.5',
+        PREDICTIVE_STOP_MARGIN_CENTS: '0',
+        PREDICTIVE_LOW_SAMPLE_INTERVAL_S: '0',
+        PREDICTIVE_LANDING_POWER_KW: '3.7',
+      }).predictiveStop,
+    ).toEqual({ enabled: false, defaultDelayS: 0.5, marginCents: 0, lowSampleIntervalS: 0, landingPowerW: 3_700 });
+    expect(loadConfig({ PREDICTIVE_LANDING_POWER_KW: '0' }).predictiveStop.landingPowerW).toBe(0);
   });
 
   it('names the variable of a bad value', () => {
     expect(problems({ PREDICTIVE_STOP: 'maybe' })[0]!.variable).toBe('PREDICTIVE_STOP');
     expect(problems({ PREDICTIVE_STOP_DELAY_S: '-1' })[0]!.variable).toBe('PREDICTIVE_STOP_DELAY_S');
     expect(problems({ PREDICTIVE_STOP_MARGIN_CENTS: '1.5' })[0]!.variable).toBe('PREDICTIVE_STOP_MARGIN_CENTS');
+    expect(problems({ PREDICTIVE_LANDING_POWER_KW: '-1' })[0]!.variable).toBe('PREDICTIVE_LANDING_POWER_KW');
+    expect(problems({ PREDICTIVE_LANDING_POWER_KW: 'lots' })[0]!.variable).toBe('PREDICTIVE_LANDING_POWER_KW');
   });
 });

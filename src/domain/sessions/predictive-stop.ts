@@ -15,10 +15,19 @@
  * that gets a shorter MeterValueSampleInterval until no wallet on it is low), and the database
  * is read once when it becomes low and once right before each stop (a top-up meanwhile cancels
  * the stop; sessions of the wallet on other nodes are counted).
+ *
+ * The soft landing: a stop timed by a station's stop delay is only as good as that delay, and a
+ * station's first stop has to be timed by a guess (PREDICTIVE_STOP_DELAY_S). At 350 kW a second's
+ * error is worth ten cents. So a session drawing well above the landing power gets, shortly
+ * before its stop, a TxProfile (SetChargingProfile) that limits it to the landing power: the
+ * last cents are spent slowly and the stop's timing error costs little. A station that refuses
+ * the profile is remembered and just gets the timed stop; a top-up that lifts the wallet out of
+ * reach of zero clears the profile again (ClearChargingProfile).
  */
 import type { Db } from '../../db/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
+import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import type { MeterObservation, MeterObserver } from './meter-batcher.ts';
 import type { BillingRow } from './billing.ts';
@@ -50,6 +59,8 @@ export interface PredictiveStopOptions {
   normalSampleIntervalS: number;
   /** TriggerMessage / ChangeConfiguration answer timeout */
   callTimeoutMs?: number;
+  /** the power (W) a session is limited to ahead of its predicted stop; 0 or absent = no landing */
+  landingPowerW?: number;
 }
 
 /** Longest stop delay believed when measured, s. */
@@ -62,6 +73,54 @@ const MAX_DELAY_S = 60;
 const IGNORED_STOP_FACTOR = 3;
 const IGNORED_STOP_MIN_MS = 10_000;
 const IGNORED_STOP_RESENDS = 3;
+/**
+ * The landing's TxProfile: one id per connector, out of the range operators number their own
+ * profiles in (a new landing replaces the previous one), and a middling stack level (a TxProfile
+ * an operator sets above it for the same transaction still wins).
+ */
+export const LANDING_PROFILE_ID_BASE = 1_917_000_000;
+export const LANDING_STACK_LEVEL = 5;
+/** Only a session drawing this many times the landing power is landed. */
+const LANDING_MIN_RATIO = 2;
+/**
+ * …and to no less than this share of its power: the money left when the limit takes effect is
+ * spent at most this many times slower (a landing from 350 kW to 11 kW would make the last
+ * minute last half an hour; to 44 kW it costs a second of stop-delay error 1.2 c at 100 c/kWh).
+ */
+const LANDING_MAX_SLOWDOWN = 8;
+/**
+ * A reading after the limit took effect whose register is ahead of the limited model by more than
+ * this share of what the unlimited power would have added since: the station ignores the limit.
+ */
+const LANDING_IGNORED_SHARE = 0.5;
+/** …and by at least this much (whole-Wh registers). */
+const LANDING_IGNORED_MIN_WH = 5;
+
+/**
+ * Seconds after a landing took effect by which an ignored limit shows in the register: the
+ * unlimited power's excess over the tolerance share, worth twice the minimum, at least 0.2 s.
+ */
+function landingCheckS(l: { fromW: number; limitW: number }): number {
+  const excessW = (1 - LANDING_IGNORED_SHARE) * Math.max(1, l.fromW - l.limitW);
+  return Math.max(0.2, (2 * LANDING_IGNORED_MIN_WH * 3600) / excessW);
+}
+
+interface Landing {
+  limitW: number;
+  /** the measured power when it was sent */
+  fromW: number;
+  /** the register by the model when it was sent, Wh */
+  atWh: number;
+  sentMs: number;
+  /** our time from which the limit is believed in force: sent + twice the station's stop delay (it ramps as it stops; a guessed delay may be short) */
+  effectiveMs: number;
+  /** the station accepted the profile */
+  accepted: boolean;
+  /** readings show the station accepted it and kept its power: measured power is believed again */
+  ignored: boolean;
+  /** a reading long enough after it took effect showed the station keeps to it */
+  checked: boolean;
+}
 
 interface StopSent {
   sentMs: number;
@@ -86,6 +145,8 @@ interface Track {
   debited: number;
   /** our time of the latest reading */
   atMs: number;
+  /** the soft landing: a lower power limit ahead of the stop */
+  landing: Landing | undefined;
   /** the predictive stop was sent (markStopping done); set before the call leaves */
   predicted: boolean;
   stop: StopSent | undefined;
@@ -115,6 +176,8 @@ interface StationState {
   delay: Partial<StopDelay>;
   trigger: Support;
   interval: Support;
+  /** whether it takes a TxProfile power limit (SetChargingProfile) */
+  smart: Support;
   /** its MeterValueSampleInterval is shortened now */
   shortened: boolean;
   lowWallets: Set<string>;
@@ -125,7 +188,7 @@ interface Plan {
   crossingMs: number | undefined;
   low: boolean;
   /** per session not yet stopped: when its stop must leave, and when its station should be asked for a reading */
-  actions: { track: Track; stopAtMs: number; triggerAtMs: number | undefined }[];
+  actions: { track: Track; stopAtMs: number; triggerAtMs: number | undefined; landAtMs: number | undefined }[];
 }
 
 export class PredictiveStops implements MeterObserver {
@@ -137,7 +200,7 @@ export class PredictiveStops implements MeterObserver {
   private actLatencyMs = 20;
   private closed = false;
   /** figures for tests and the bench */
-  readonly stats = { stopsSent: 0, triggers: 0, intervalChanges: 0, cancelled: 0, resent: 0 };
+  readonly stats = { stopsSent: 0, triggers: 0, intervalChanges: 0, cancelled: 0, resent: 0, landings: 0, landingsCleared: 0 };
 
   constructor(
     private readonly deps: {
@@ -181,6 +244,7 @@ export class PredictiveStops implements MeterObserver {
       }
       const latest = track.meter.latest;
       track.atMs = Math.max(track.atMs, station.clock.toGateway(latest.stationMs, latest.receivedMs));
+      this.checkLanding(track);
       track.cost = row.cost;
       track.debited = row.debited;
       const wallet = this.wallet(row.wallet_id);
@@ -248,9 +312,11 @@ export class PredictiveStops implements MeterObserver {
   }
 
   /** What the gateway has learnt of a station: its stop delay, whether it answers TriggerMessage / ChangeConfiguration. */
-  stationInfo(identity: string): { delay: Partial<StopDelay>; trigger: Support; interval: Support; clockOffsetMs: number | undefined } | undefined {
+  stationInfo(
+    identity: string,
+  ): { delay: Partial<StopDelay>; trigger: Support; interval: Support; smartCharging: Support; clockOffsetMs: number | undefined } | undefined {
     const s = this.stations.get(identity);
-    return s && { delay: { ...s.delay }, trigger: s.trigger, interval: s.interval, clockOffsetMs: s.clock.offsetMs };
+    return s && { delay: { ...s.delay }, trigger: s.trigger, interval: s.interval, smartCharging: s.smart, clockOffsetMs: s.clock.offsetMs };
   }
 
   // ---- the prediction -----------------------------------------------------------------------
@@ -270,6 +336,7 @@ export class PredictiveStops implements MeterObserver {
       cost: row.cost,
       debited: row.debited,
       atMs: station.clock.toGateway(startMs, this.deps.clock.now().getTime()),
+      landing: undefined,
       predicted: false,
       stop: undefined,
       triggeredMs: undefined,
@@ -312,7 +379,7 @@ export class PredictiveStops implements MeterObserver {
   private station(identity: string): StationState {
     let s = this.stations.get(identity);
     if (!s) {
-      s = { clock: new StationClock(), delay: {}, trigger: 'unknown', interval: 'unknown', shortened: false, lowWallets: new Set() };
+      s = { clock: new StationClock(), delay: {}, trigger: 'unknown', interval: 'unknown', smart: 'unknown', shortened: false, lowWallets: new Set() };
       this.stations.set(identity, s);
     }
     return s;
@@ -349,19 +416,19 @@ export class PredictiveStops implements MeterObserver {
     for (const id of w.sessions) {
       const t = this.tracks.get(id);
       if (!t) continue;
-      const perS = (t.slopes.centsPerWh * this.powerOf(t)) / 3600 + t.slopes.centsPerS;
+      const s = this.spend(t);
+      const perS = s.energy + s.time;
       rate += perS;
-      level += perS * (t.atMs / 1000) - (t.cost - t.debited);
+      level += perS * (t.atMs / 1000) - s.pending;
       if (t.predicted) continue;
-      const d = this.delayOf(t);
-      reach = Math.max(reach, Math.max(t.atMs, nowMs) + 2 * this.intervalMsOf(t) + Math.max(d.energyS, d.timeS) * 1000 + 1_000);
+      reach = Math.max(reach, Math.max(t.atMs, nowMs) + 2 * this.intervalMsOf(t) + this.reachLeadMs(t));
     }
     if (!(rate > 0)) return level > 0;
     return (level / rate) * 1000 > reach;
   }
 
   /** Pure over the in-memory state: the wallet's crossing, whether it is low, and what to do when. */
-  private plan(w: WalletState, nowMs: number): Plan {
+  private plan(w: WalletState, nowMs: number, unlimited = false): Plan {
     const actions: Plan['actions'] = [];
     if (w.balance === undefined) return { crossingMs: undefined, low: false, actions };
     const spending: SpendingSession[] = [];
@@ -369,10 +436,9 @@ export class PredictiveStops implements MeterObserver {
     for (const id of w.sessions) {
       const t = this.tracks.get(id);
       if (!t) continue;
-      const energy = (t.slopes.centsPerWh * this.powerOf(t)) / 3600;
-      const time = t.slopes.centsPerS;
-      rates.set(t, { energy, time });
-      spending.push({ pendingCents: t.cost - t.debited, centsPerS: energy + time, sinceMs: t.atMs });
+      const s = this.spend(t, unlimited);
+      rates.set(t, s);
+      spending.push({ pendingCents: s.pending, centsPerS: s.energy + s.time, sinceMs: t.atMs });
     }
     const crossing = crossingMs(w.balance, spending, this.options.marginCents);
     if (crossing === undefined) return { crossingMs: undefined, low: false, actions };
@@ -383,13 +449,25 @@ export class PredictiveStops implements MeterObserver {
       const lead = leadS(this.delayOf(t), r.energy, r.time) * 1000;
       // Low: the crossing comes before the reading after next (plus the stop delay): there may
       // be no reading left to act on in time.
-      horizon = Math.max(horizon, Math.max(t.atMs, nowMs) + 2 * interval + lead + 1_000);
+      horizon = Math.max(horizon, Math.max(t.atMs, nowMs) + 2 * interval + Math.max(lead + 1_000, this.reachLeadMs(t)));
       const stopAtMs = crossing - lead - this.actLatencyMs;
       // A fresh reading just before the stop corrects the prediction (power drifts, DC tapers).
       const triggerLead = Math.min(5_000, Math.max(300, interval / 4));
       const triggerAtMs = stopAtMs - triggerLead;
       const asked = t.triggeredMs !== undefined && t.triggeredMs >= triggerAtMs - triggerLead;
-      actions.push({ track: t, stopAtMs, triggerAtMs: asked || t.remote ? undefined : triggerAtMs });
+      let triggerAt = asked || t.remote ? undefined : triggerAtMs;
+      // A landing is checked by a reading just after it should have taken effect (a station may accept and ignore it).
+      const l = t.landing;
+      if (l?.accepted && !l.ignored && !l.checked && !t.remote && !(t.triggeredMs !== undefined && t.triggeredMs >= l.effectiveMs)) {
+        triggerAt = Math.min(triggerAt ?? Infinity, l.effectiveMs + landingCheckS(l) * 1000 + 50);
+      }
+      // The landing leaves time for the limit to take effect and for a reading at the lower power.
+      let landAtMs: number | undefined;
+      if (this.landable(t)) {
+        const at = crossing - this.landingLeadMs(t) - this.actLatencyMs;
+        if (stopAtMs - Math.max(at, nowMs) >= this.rampMs(t)) landAtMs = at;
+      }
+      actions.push({ track: t, stopAtMs, triggerAtMs: triggerAt, landAtMs });
     }
     return { crossingMs: crossing, low: crossing <= horizon, actions };
   }
@@ -401,16 +479,24 @@ export class PredictiveStops implements MeterObserver {
     // The common case, on every reading: a wallet far from zero. Decided without allocating.
     if (!w.low && this.far(w, now)) return;
     const plan = this.plan(w, now);
-    if (!plan.low) {
+    // A landing moves the crossing later by design: only a wallet out of reach at full power is let go.
+    const low = plan.low || (w.low && this.landed(w) && this.plan(w, now, true).low);
+    if (!low) {
       if (w.low) this.disarm(w);
       return;
     }
     if (!w.low) this.arm(w, plan);
     let next = Infinity;
-    for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity);
+    for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity, a.landAtMs ?? Infinity);
     if (!Number.isFinite(next)) return;
     if (this.deps.log.isLevelEnabled('debug')) {
-      const actions = plan.actions.map((a) => ({ stopAt: a.stopAtMs, triggerAt: a.triggerAtMs, powerW: this.powerOf(a.track), at: a.track.atMs }));
+      const actions = plan.actions.map((a) => ({
+        stopAt: a.stopAtMs,
+        triggerAt: a.triggerAtMs,
+        landAt: a.landAtMs,
+        powerW: this.powerOf(a.track),
+        at: a.track.atMs,
+      }));
       this.deps.log.debug({ walletId: w.id, now, balance: w.balance, crossing: plan.crossingMs, actions }, 'low wallet planned');
     }
     this.schedule(w, next, now);
@@ -448,6 +534,10 @@ export class PredictiveStops implements MeterObserver {
   }
 
   private disarm(w: WalletState): void {
+    for (const id of w.sessions) {
+      const t = this.tracks.get(id);
+      if (t?.landing && !t.predicted) void this.unland(t);
+    }
     if (w.timer) clearTimeout(w.timer);
     w.timer = undefined;
     w.timerAtMs = undefined;
@@ -477,7 +567,8 @@ export class PredictiveStops implements MeterObserver {
         await this.sync(w);
         now = this.deps.clock.now().getTime();
         plan = this.plan(w, now);
-        if (!plan.low || (before !== undefined && plan.crossingMs !== undefined && plan.crossingMs - before > 1_000)) {
+        const stillLow = plan.low || (this.landed(w) && this.plan(w, now, true).low);
+        if (!stillLow || (before !== undefined && plan.crossingMs !== undefined && plan.crossingMs - before > 1_000)) {
           this.stats.cancelled++;
           this.deps.log.info({ walletId: w.id, balance: w.balance }, 'predicted stop put off: the balance moved (a top-up?)');
         }
@@ -486,6 +577,8 @@ export class PredictiveStops implements MeterObserver {
         if (a.stopAtMs <= now + 5 && plan.low) {
           this.actLatencyMs = Math.min(500, this.actLatencyMs * 0.8 + Math.max(0, now - dueMs) * 0.2);
           await this.stop(a.track);
+        } else if (a.landAtMs !== undefined && a.landAtMs <= now + 5) {
+          void this.land(a.track);
         } else if (a.triggerAtMs !== undefined && a.triggerAtMs <= now + 5) {
           void this.trigger(a.track);
         }
@@ -549,6 +642,126 @@ export class PredictiveStops implements MeterObserver {
     return w.syncing;
   }
 
+  /** How long the station takes to act on a call that cuts its power: its stop delay, ms. */
+  private rampMs(t: Track): number {
+    const d = this.delayOf(t);
+    return Math.max(d.energyS, d.timeS) * 1000;
+  }
+
+  /** How far ahead of the crossing (at the power now) a landing leaves: the ramp, then as long again at the lower power, and a second. */
+  private landingLeadMs(t: Track): number {
+    return 2 * this.rampMs(t) + 1_000;
+  }
+
+  /** How far ahead of its crossing a session needs the wallet low: to stop it, or to land it first. */
+  private reachLeadMs(t: Track): number {
+    const stop = this.rampMs(t) + 1_000;
+    return this.landable(t) ? Math.max(stop, this.landingLeadMs(t)) : stop;
+  }
+
+  /** A session of this node drawing well above the landing power, on a station not known to refuse a limit, not landed yet. */
+  private landable(t: Track): boolean {
+    const limitW = this.options.landingPowerW ?? 0;
+    if (!(limitW > 0) || t.remote || t.predicted || t.landing || !(t.slopes.centsPerWh > 0)) return false;
+    if (this.station(t.identity).smart === 'no') return false;
+    return this.measuredPowerOf(t) > LANDING_MIN_RATIO * limitW;
+  }
+
+  /**
+   * A landing the station accepted but does not keep to (many simple chargers answer Accepted to
+   * anything): the first reading after the limit should have taken effect is checked against the
+   * limited model. Ahead of it by much, and the measured power is believed again for this session.
+   */
+  private checkLanding(t: Track): void {
+    const l = t.landing;
+    if (!l?.accepted || l.ignored || t.atMs <= l.effectiveMs) return;
+    const afterS = (t.atMs - l.effectiveMs) / 1000;
+    // too soon after it to tell an ignored limit from a register's rounding
+    if (afterS < landingCheckS(l)) return;
+    const expectedWh = l.atWh + (l.fromW * Math.max(0, l.effectiveMs - l.sentMs)) / 3_600_000 + (l.limitW * afterS) / 3600;
+    const tolerance = Math.max(LANDING_IGNORED_MIN_WH, (LANDING_IGNORED_SHARE * (l.fromW - l.limitW) * afterS) / 3600);
+    if (t.meter.latest.wh - expectedWh <= tolerance) {
+      l.checked = true;
+      return;
+    }
+    l.ignored = true;
+    this.deps.log.warn(
+      { transactionId: t.transactionId, identity: t.identity, limitW: l.limitW, aheadWh: Math.round(t.meter.latest.wh - expectedWh) },
+      'station accepted the landing limit but did not lower its power: timing the stop at its measured power',
+    );
+  }
+
+  /** The soft landing: limit the session to the landing power (TxProfile) ahead of its stop. */
+  private async land(track: Track): Promise<void> {
+    if (!this.landable(track)) return;
+    const fromW = this.measuredPowerOf(track);
+    const limitW = Math.max(this.options.landingPowerW!, Math.round(fromW / LANDING_MAX_SLOWDOWN));
+    const station = this.station(track.identity);
+    const sentMs = this.deps.clock.now().getTime();
+    const landing: Landing = { limitW, fromW, atWh: this.registerAt(track, sentMs), sentMs, effectiveMs: sentMs + 2 * this.rampMs(track), accepted: false, ignored: false, checked: false };
+    track.landing = landing;
+    let status: string;
+    try {
+      const conf = await this.deps.stations.call(
+        track.identity,
+        'SetChargingProfile',
+        {
+          connectorId: track.connectorId,
+          csChargingProfiles: {
+            chargingProfileId: LANDING_PROFILE_ID_BASE + track.connectorId,
+            transactionId: track.transactionId,
+            stackLevel: LANDING_STACK_LEVEL,
+            chargingProfilePurpose: 'TxProfile',
+            // one period from the transaction's own start point: in force at once, whatever the station's clock says
+            chargingProfileKind: 'Relative',
+            chargingSchedule: { chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: limitW }] },
+          },
+        },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+      );
+      status = conf.status;
+    } catch (err) {
+      // Offline or slow says nothing of what the station supports; a CALLERROR does.
+      status = err instanceof StationOfflineError || err instanceof StationTimeoutError ? 'unanswered' : err instanceof Error ? err.name : 'error';
+    }
+    if (this.closed || this.tracks.get(track.sessionId) !== track || track.landing !== landing) return;
+    if (status !== 'Accepted') {
+      if (status !== 'unanswered') station.smart = 'no';
+      this.deps.log.info({ identity: track.identity, status }, 'station did not take the landing limit: the stop is timed at full power');
+      return;
+    }
+    station.smart = 'yes';
+    landing.accepted = true;
+    // the station acts on it once it has answered, not before
+    landing.effectiveMs = Math.max(landing.effectiveMs, this.deps.clock.now().getTime() + this.rampMs(track));
+    this.stats.landings++;
+    this.deps.log.info(
+      { transactionId: track.transactionId, identity: track.identity, limitW, powerW: Math.round(this.measuredPowerOf(track)) },
+      'soft landing: session limited ahead of its predicted stop',
+    );
+    const w = this.wallets.get(track.walletId);
+    if (w) this.evaluate(w);
+  }
+
+  /** The wallet is out of reach of zero again (a top-up): the session gets its power back. */
+  private async unland(track: Track): Promise<void> {
+    const landing = track.landing;
+    track.landing = undefined;
+    if (!landing?.accepted) return;
+    this.stats.landingsCleared++;
+    try {
+      const conf = await this.deps.stations.call(
+        track.identity,
+        'ClearChargingProfile',
+        { id: LANDING_PROFILE_ID_BASE + track.connectorId },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+      );
+      this.deps.log.info({ transactionId: track.transactionId, identity: track.identity, status: conf.status }, 'soft landing lifted: the wallet moved away from zero');
+    } catch (err) {
+      this.deps.log.warn({ err, identity: track.identity }, 'could not lift the landing limit; it ends with the transaction');
+    }
+  }
+
   // ---- talking to stations ------------------------------------------------------------------
 
   private async stop(track: Track): Promise<void> {
@@ -572,9 +785,42 @@ export class PredictiveStops implements MeterObserver {
   }
 
   /** The measured power, within what the station can deliver. */
-  private powerOf(track: Track): number {
+  private measuredPowerOf(track: Track): number {
     const p = track.meter.powerW ?? 0;
     return track.maxPowerW !== null ? Math.min(p, track.maxPowerW) : p;
+  }
+
+  /**
+   * The power from the latest reading on: the measured one, within a landing limit the station
+   * took; `unlimited`: the power it would draw without the limit (what it drew before it).
+   */
+  private powerOf(track: Track, unlimited = false): number {
+    const p = this.measuredPowerOf(track);
+    const l = track.landing;
+    if (!l?.accepted || l.ignored) return p;
+    return unlimited ? Math.max(p, l.fromW) : Math.min(p, l.limitW);
+  }
+
+  /** Some session of the wallet runs under a landing limit. */
+  private landed(w: WalletState): boolean {
+    for (const id of w.sessions) if (this.tracks.get(id)?.landing?.accepted) return true;
+    return false;
+  }
+
+  /**
+   * What a session spends from its latest reading on, in cents per second of energy and of time,
+   * and the cents incurred but not debited before that rate holds: its pending cost, plus — when
+   * a landing limit takes effect only after the latest reading — the energy it still draws at its
+   * measured power until then.
+   */
+  private spend(t: Track, unlimited = false): { energy: number; time: number; pending: number } {
+    const power = this.powerOf(t, unlimited);
+    let pending = t.cost - t.debited;
+    const l = t.landing;
+    if (!unlimited && l?.accepted && !l.ignored && l.effectiveMs > t.atMs) {
+      pending += (t.slopes.centsPerWh * (this.measuredPowerOf(t) - power) * (l.effectiveMs - t.atMs)) / 3_600_000;
+    }
+    return { energy: (t.slopes.centsPerWh * power) / 3600, time: t.slopes.centsPerS, pending };
   }
 
   /** The register now by the model: the latest reading, extrapolated at the measured power. */
