@@ -283,8 +283,10 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     const receiver = await webhookReceiver();
     try {
       const { context, page, problems } = await signedIn();
-      await page.goto(url('#/webhooks'));
       // one checkbox per event type the gateway serves (GET /v1/webhooks/event_types)
+      const served = page.waitForResponse((r) => r.url().endsWith('/v1/webhooks/event_types') && r.ok());
+      await page.goto(url('#/webhooks'));
+      expect(await (await served).json()).toEqual({ data: [...EVENT_TYPES] });
       await page.getByRole('checkbox', { name: EVENT_TYPES.at(-1)!, exact: true }).waitFor();
       for (const type of EVENT_TYPES) expect(await page.getByRole('checkbox', { name: type, exact: true }).isChecked()).toBe(false);
       await page.getByLabel('URL', { exact: true }).fill(receiver.url);
