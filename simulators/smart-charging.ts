@@ -9,35 +9,15 @@
  */
 import type { StationCore } from './core.ts';
 import type { ConnectorState } from './connectors.ts';
+import type {
+  ChargingProfile,
+  ChargingProfilePurpose,
+  ChargingRateUnit,
+  ChargingSchedulePeriod,
+} from '../src/shared/charging-profile.ts';
 
-export type ChargingRateUnit = 'A' | 'W';
-export type ChargingProfilePurpose = 'ChargePointMaxProfile' | 'TxDefaultProfile' | 'TxProfile';
-
-export interface ChargingSchedulePeriod {
-  startPeriod: number;
-  limit: number;
-  numberPhases?: number;
-}
-
-export interface ChargingSchedule {
-  duration?: number;
-  startSchedule?: string;
-  chargingRateUnit: ChargingRateUnit;
-  chargingSchedulePeriod: ChargingSchedulePeriod[];
-  minChargingRate?: number;
-}
-
-export interface ChargingProfile {
-  chargingProfileId: number;
-  transactionId?: number;
-  stackLevel: number;
-  chargingProfilePurpose: ChargingProfilePurpose;
-  chargingProfileKind: 'Absolute' | 'Recurring' | 'Relative';
-  recurrencyKind?: 'Daily' | 'Weekly';
-  validFrom?: string;
-  validTo?: string;
-  chargingSchedule: ChargingSchedule;
-}
+// The protocol's types have one home, shared with the gateway.
+export type { ChargingProfile, ChargingRateUnit };
 
 export interface InstalledProfile {
   connectorId: number;

@@ -1,24 +1,13 @@
 /**
- * X.509 through @peculiar/x509 (loaded on first use, so a station that never touches a
- * certificate never loads it): parsing PEM, certificate hash data as OCPP identifies
+ * X.509 through @peculiar/x509 (loaded on first use, see src/shared/x509.ts, so a station that
+ * never touches a certificate never loads it): parsing PEM, certificate hash data as OCPP identifies
  * certificates, key pairs and certificate signing requests.
  */
 import { createHash, webcrypto } from 'node:crypto';
+import { x509, type X509 } from '../src/shared/x509.ts';
 
-type X509 = typeof import('@peculiar/x509');
-
-let library: Promise<X509> | undefined;
-
-/** @peculiar/x509 with Node's WebCrypto; its dependency injection needs the reflect-metadata polyfill. */
-export function x509(): Promise<X509> {
-  library ??= (async () => {
-    await import('reflect-metadata');
-    const lib = await import('@peculiar/x509');
-    lib.cryptoProvider.set(webcrypto as unknown as Parameters<typeof lib.cryptoProvider.set>[0]);
-    return lib;
-  })();
-  return library;
-}
+// Loaded the gateway's way (one home): tests and the simulator's callers take it from here too.
+export { x509 };
 
 export interface CertificateHashData {
   hashAlgorithm: 'SHA256';

@@ -11,6 +11,8 @@ import { LocalLiveEvents, type LiveEvents } from './shared/events.ts';
 import { BackgroundJobs, createCluster, type Cluster } from './cluster/index.ts';
 import { stopTakeoverJob } from './cluster/stop-takeover.ts';
 import { PrometheusMetrics } from './metrics.ts';
+import { onCommitted } from './db/after-commit.ts';
+import { LEDGER_DEBITED } from './domain/wallets/ledger.ts';
 import { WebhookDispatcher } from './domain/events/dispatcher.ts';
 import { ConnectionEvents } from './domain/events/connection-events.ts';
 import { deleteOldEvents } from './domain/events/retention.ts';
@@ -121,6 +123,10 @@ export function buildContext(
       dbPool: () => base.poolStats?.(),
     },
     { node: config.nodeId },
+  );
+  // Every committed ledger debit, whichever path wrote it (see LEDGER_DEBITED).
+  onCommitted(db, LEDGER_DEBITED, (d) => metrics.debited(d.cents, d.entries), (err) =>
+    log.error({ err }, 'could not count committed ledger debits'),
   );
   webhooks = new WebhookDispatcher(
     { db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },

@@ -45,10 +45,14 @@ export class PrometheusMetrics implements GatewayMetrics {
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
       registers,
     });
-    this.debits = new Counter({ name: 'gateway_wallet_debits_total', help: 'Wallet debits made by MeterValues billing', registers });
+    this.debits = new Counter({
+      name: 'gateway_wallet_debits_total',
+      help: 'Debit entries written to the wallet ledger (metered energy and time, start fees, settlement), counted at commit',
+      registers,
+    });
     this.debitedCents = new Counter({
       name: 'gateway_wallet_debited_cents_total',
-      help: 'Cents debited from wallets by MeterValues billing',
+      help: 'Cents debited from wallets: the sum of the ledger debit entries written, counted at commit',
       registers,
     });
     this.remoteStops = new Counter({
@@ -113,8 +117,8 @@ export class PrometheusMetrics implements GatewayMetrics {
     if (seconds !== undefined) this.ocppDuration.observe({ action }, seconds);
   }
 
-  debited(cents: number): void {
-    this.debits.inc();
+  debited(cents: number, entries: number): void {
+    this.debits.inc(entries);
     this.debitedCents.inc(cents);
   }
 

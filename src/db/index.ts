@@ -6,6 +6,7 @@ import { PGlite, types as pgliteTypes } from '@electric-sql/pglite';
 import { PGliteDialect } from './pglite-dialect.ts';
 import { acquireDataDirLock, type DataDirLock } from './data-dir-lock.ts';
 import type { Database } from './database.ts';
+import { trackCommits } from './after-commit.ts';
 
 export type { Database, Db, Tx } from './database.ts';
 
@@ -93,7 +94,9 @@ export async function createDb(options: DbOptions): Promise<DbHandle> {
     pool.on('connect', (client) => {
       client.on('error', () => {});
     });
-    const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+    const tracked = trackCommits(new PostgresDialect({ pool }));
+    const db = new Kysely<Database>({ dialect: tracked.dialect });
+    tracked.register(db);
     return {
       db,
       kind: 'postgres',
@@ -122,7 +125,9 @@ export async function createDb(options: DbOptions): Promise<DbHandle> {
     lock?.release();
     throw err;
   }
-  const db = new Kysely<Database>({ dialect: new PGliteDialect(pglite) });
+  const tracked = trackCommits(new PGliteDialect(pglite));
+  const db = new Kysely<Database>({ dialect: tracked.dialect });
+  tracked.register(db);
   return {
     db,
     kind: 'pglite',

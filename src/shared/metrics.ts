@@ -9,8 +9,8 @@ export interface GatewayMetrics {
    * without `seconds` (refused before any handler ran) it is counted but not timed
    */
   ocppMessage(action: string, result: string, seconds?: number): void;
-  /** MeterValues billing debited a wallet */
-  debited(cents: number): void;
+  /** committed ledger debits: how many entries, how many cents in all */
+  debited(cents: number, entries: number): void;
   /** a RemoteStopTransaction attempt ended with this outcome */
   remoteStop(outcome: string): void;
   /** a webhook delivery attempt ended with this outcome */

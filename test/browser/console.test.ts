@@ -17,6 +17,7 @@ import { aRate, aStation, aUserWithWallet, anOrganization } from '../helpers/bui
 import { aCharger } from '../helpers/charger.ts';
 import { eventually } from '../helpers/station.ts';
 import { webhookReceiver } from '../helpers/webhook-receiver.ts';
+import { EVENT_TYPES } from '../../src/domain/events/types.ts';
 import {
   axeViolations,
   CHROMIUM_MISSING,
@@ -282,7 +283,12 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     const receiver = await webhookReceiver();
     try {
       const { context, page, problems } = await signedIn();
+      // one checkbox per event type the gateway serves (GET /v1/webhooks/event_types)
+      const served = page.waitForResponse((r) => r.url().endsWith('/v1/webhooks/event_types') && r.ok());
       await page.goto(url('#/webhooks'));
+      expect(await (await served).json()).toEqual({ data: [...EVENT_TYPES] });
+      await page.getByRole('checkbox', { name: EVENT_TYPES.at(-1)!, exact: true }).waitFor();
+      for (const type of EVENT_TYPES) expect(await page.getByRole('checkbox', { name: type, exact: true }).isChecked()).toBe(false);
       await page.getByLabel('URL', { exact: true }).fill(receiver.url);
       await page.getByRole('button', { name: 'Create endpoint' }).click();
       const secret = (await page.getByTestId('webhook-secret').textContent()) ?? '';

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { anOrganization } from '../helpers/builders.ts';
-import { aRunningSession } from '../helpers/charger.ts';
+import { aRate, aStation, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
+import { aCharger, aRunningSession } from '../helpers/charger.ts';
+import { postEntries } from '../../src/domain/wallets/ledger.ts';
 import { eventually } from '../helpers/station.ts';
 import { webhookReceiver } from '../helpers/webhook-receiver.ts';
 
@@ -79,6 +80,9 @@ describe('GET /metrics', () => {
       expect(after).toMatch(/gateway_ocpp_messages_total\{action="MeterValues",result="PropertyConstraintViolation",node="[^"]+"\} 1/);
       await eventually(async () => sample((await scrape(gw)).text, `gateway_stations_connected{${node}}`) === 0);
 
+      // the settlement debited the 500 Wh the stop reported beyond the last reading
+      expect(sample(after, `gateway_wallet_debited_cents_total{${node}}`) - sample(during, `gateway_wallet_debited_cents_total{${node}}`)).toBe(50);
+
       // the other gateway in this process saw none of it
       const theirs = (await scrape(other)).text;
       expect(sample(theirs, `gateway_wallet_debits_total{node="${other.app.config.nodeId}"}`)).toBe(0);
@@ -86,5 +90,81 @@ describe('GET /metrics', () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+describe('debit counters', () => {
+  const node = () => `node="${gw.app.config.nodeId}"`;
+  const counters = async () => {
+    const text = (await scrape(gw)).text;
+    return {
+      cents: sample(text, `gateway_wallet_debited_cents_total{${node()}}`),
+      debits: sample(text, `gateway_wallet_debits_total{${node()}}`),
+    };
+  };
+  /** The debit entries the ledger holds for these wallets: how many, how many cents. */
+  const ledgerDebits = async (walletIds: string[]) => {
+    const rows = await gw.app.db
+      .selectFrom('ledger_entries')
+      .select('amount')
+      .where('wallet_id', 'in', walletIds)
+      .where('type', '=', 'debit')
+      .execute();
+    return { cents: rows.reduce((sum, r) => sum + r.amount, 0), debits: rows.length };
+  };
+
+  it('count every debit the ledger holds: start fee, readings, settlement, the TIME sweep', async () => {
+    const before = await counters();
+
+    // A FLAT start fee, then energy; the settlement rounds the energy up to its step (1 kWh).
+    const feeRate = await aRate(gw, {
+      price_components: [
+        { type: 'FLAT', price: 250 },
+        { type: 'ENERGY', price: 100, step_size: 1_000 },
+      ],
+    });
+    const feeStation = await aStation(gw, { rate: feeRate._id });
+    const payer = await aUserWithWallet(gw, { balance: 10_000 });
+    const feeCharger = await aCharger(gw.ocppUrl, feeStation.ocpp_id);
+    const fee = await feeCharger.start(payer.token.physicalId, 0);
+    expect((await counters()).cents - before.cents).toBe(250); // the start fee, at the start
+    await feeCharger.meter(fee.transactionId, 1_500); // 150 c
+    await feeCharger.stop(fee.transactionId, 1_500); // settled: 2 kWh of steps, 50 c more
+    await feeCharger.close();
+    const afterFee = await counters();
+    expect(afterFee.cents - before.cents).toBe(250 + 150 + 50);
+
+    // A TIME session that sends no readings: the sweep bills it (3,600 c per hour = 1 c a second).
+    const timeRate = await aRate(gw, { price_components: [{ type: 'TIME', price: 3_600 }] });
+    const timeStation = await aStation(gw, { rate: timeRate._id });
+    const timed = await aUserWithWallet(gw, { balance: 10_000 });
+    const timeCharger = await aCharger(gw.ocppUrl, timeStation.ocpp_id);
+    const started = new Date(Date.now() - 1_800_000); // half an hour ago
+    const time = await timeCharger.start(timed.token.physicalId, 0, 1, started.toISOString());
+    await gw.app.sessions.sweep();
+    const swept = await ledgerDebits([timed.wallet._id]);
+    expect(swept.cents).toBeGreaterThanOrEqual(1_800);
+    expect((await counters()).cents - afterFee.cents).toBe(swept.cents);
+    await timeCharger.stop(time.transactionId, 0); // settled up to the stop
+    await timeCharger.close();
+
+    // Both sessions are closed: nothing debits these wallets any more.
+    const after = await counters();
+    const ledger = await ledgerDebits([payer.wallet._id, timed.wallet._id]);
+    expect(after.cents - before.cents).toBe(ledger.cents);
+    expect(after.debits - before.debits).toBe(ledger.debits);
+  });
+
+  it('a debit whose transaction rolls back is not counted', async () => {
+    const { wallet } = await aUserWithWallet(gw, { balance: 1_000 });
+    const before = await counters();
+    await expect(
+      gw.app.db.transaction().execute(async (tx) => {
+        await postEntries(tx, [{ walletId: wallet._id, type: 'debit', amount: 400 }], new Date());
+        throw new Error('rolled back');
+      }),
+    ).rejects.toThrow('rolled back');
+    expect(await counters()).toEqual(before);
+    expect(await ledgerDebits([wallet._id])).toEqual({ cents: 0, debits: 0 });
   });
 });

@@ -290,3 +290,28 @@ describe('webhooks: the API', () => {
     expect((await asA('GET', `/v1/webhooks/${mine.body._id}`)).status).toBe(404);
   });
 });
+
+describe('webhooks: the event types', () => {
+  it('lists every type an endpoint can subscribe to, to any key, in the OpenAPI document too', async () => {
+    const res = await gw.api('GET', '/v1/webhooks/event_types');
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ data: [...EVENT_TYPES] });
+    // each listed type is one an endpoint can subscribe to
+    const hook = await gw.api('POST', '/v1/webhooks', { url: 'https://example.com/all-types', events: res.body.data });
+    expect(hook.status).toBe(201);
+    expect(hook.body.events).toEqual(res.body.data);
+    expect((await gw.api('DELETE', `/v1/webhooks/${hook.body._id}`)).status).toBe(204);
+
+    const org = await anOrganization(gw);
+    const scoped = (await gw.api('POST', '/v1/api_keys', { name: 'types reader', organization: org._id })).body.key as string;
+    const asScoped = await fetch(`${gw.adminUrl}/v1/webhooks/event_types`, { headers: { authorization: `Bearer ${scoped}` } });
+    expect(asScoped.status).toBe(200);
+    expect(await asScoped.json()).toEqual({ data: [...EVENT_TYPES] });
+    expect((await fetch(`${gw.adminUrl}/v1/webhooks/event_types`)).status).toBe(401);
+
+    const openapi = (await gw.api('GET', '/v1/openapi.json')).body;
+    const schema = openapi.paths['/v1/webhooks/event_types']?.get?.responses?.['200']?.content?.['application/json']?.schema;
+    expect(JSON.stringify(schema)).toContain('WebhookEventTypes');
+    expect(openapi.components.schemas.WebhookEventTypes.properties.data.items.enum).toEqual([...EVENT_TYPES]);
+  });
+});

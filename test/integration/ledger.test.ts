@@ -4,7 +4,8 @@ import type { Db, Tx } from '../../src/db/index.ts';
 import { ManualClock } from '../../src/shared/clock.ts';
 import { createUser } from '../../src/domain/users/users.ts';
 import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
-import { postEntries } from '../../src/domain/wallets/ledger.ts';
+import { LEDGER_DEBITED, postEntries } from '../../src/domain/wallets/ledger.ts';
+import { onCommitted } from '../../src/db/after-commit.ts';
 import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
 import { migratedDb, ON_POSTGRES, type MigratedDb } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
@@ -125,6 +126,47 @@ describe(`ledger on ${ON_POSTGRES ? 'PostgreSQL' : 'PGlite'}`, () => {
     const after = await h.db.selectFrom('wallets').select('balance').where('id', '=', w.id).executeTakeFirstOrThrow();
     expect(after.balance).toBe(0);
     expect(await h.db.selectFrom('ledger_entries').select('id').where('wallet_id', '=', w.id).execute()).toHaveLength(0);
+  });
+
+  it('reports the debits a transaction wrote once it commits, never those of a rollback', async () => {
+    const w = await aWallet(h.db);
+    const seen: { entries: number; cents: number }[] = [];
+    const errors: unknown[] = [];
+    const stop = onCommitted(h.db, LEDGER_DEBITED, (d) => seen.push(d), (err) => errors.push(err));
+    try {
+      await h.db.transaction().execute(async (tx) => {
+        await postEntries(tx, [{ walletId: w.id, type: 'credit', amount: 1_000 }], clock.now()); // a credit is no debit
+        await postEntries(tx, [{ walletId: w.id, type: 'debit', amount: 300, sessionId: 'S1' }, { walletId: w.id, type: 'debit', amount: 25 }], clock.now());
+        await postEntries(tx, [{ walletId: w.id, type: 'debit', amount: 7 }], clock.now());
+        expect(seen).toEqual([]); // not before the commit
+      });
+      expect(seen).toEqual([{ entries: 2, cents: 325 }, { entries: 1, cents: 7 }]);
+
+      await expect(
+        h.db.transaction().execute(async (tx) => {
+          await postEntries(tx, [{ walletId: w.id, type: 'debit', amount: 50 }], clock.now());
+          throw new Error('abort');
+        }),
+      ).rejects.toThrow('abort');
+      await expect(
+        h.db.transaction().execute((tx) =>
+          postEntries(tx, [{ walletId: w.id, type: 'debit', amount: 60 }, { walletId: 'no-such-wallet', type: 'debit', amount: 1 }], clock.now()),
+        ),
+      ).rejects.toMatchObject({ code: 'not_found' });
+      expect(seen).toHaveLength(2);
+
+      // A listener's failure is reported, and the committed transaction still succeeds.
+      const stopFailing = onCommitted(h.db, LEDGER_DEBITED, () => { throw new Error('listener bug'); }, (err) => errors.push(err));
+      await h.db.transaction().execute((tx) => postEntries(tx, [{ walletId: w.id, type: 'debit', amount: 1 }], clock.now()));
+      stopFailing();
+      expect(errors).toHaveLength(1);
+      expect(seen).toHaveLength(3);
+
+      const debits = await h.db.selectFrom('ledger_entries').select('amount').where('wallet_id', '=', w.id).where('type', '=', 'debit').execute();
+      expect(debits.reduce((s, e) => s + e.amount, 0)).toBe(seen.reduce((s, d) => s + d.cents, 0));
+    } finally {
+      stop();
+    }
   });
 
   it('refuses zero, negative and fractional amounts', async () => {

@@ -1,20 +1,9 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { ManualClock } from '../../src/shared/clock.ts';
-import { createStation } from '../../src/domain/chargers/stations.ts';
-import { createRate } from '../../src/domain/billing/rates.ts';
-import { createUser } from '../../src/domain/users/users.ts';
-import { createToken } from '../../src/domain/tokens/tokens.ts';
-import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
-import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
-import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
+import { describe, expect, it } from 'vitest';
 import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-batcher.ts';
 import { billLocked, lockSession } from '../../src/domain/sessions/billing.ts';
-import { startTransaction, stopTransaction, type StationRef } from '../../src/domain/sessions/transactions.ts';
-import { migratedDb, type MigratedDb } from '../helpers/db.ts';
+import { stopTransaction } from '../../src/domain/sessions/transactions.ts';
+import { billingFixture, type FixtureSession } from '../helpers/billing-fixture.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
-
-const log = pino({ level: 'silent' });
 
 /**
  * The MeterValues batcher keeps the billing rows it wrote in memory and writes with a
@@ -22,42 +11,10 @@ const log = pino({ level: 'silent' });
  * StopTransaction or the TIME sweep would) and check that nothing is billed twice or lost.
  */
 describe('MeterBatcher: compare-and-set against other writers', () => {
-  let h: MigratedDb;
-  const clock = new ManualClock(new Date('2026-06-01T08:00:00Z'));
-  let rateId: string;
-  let n = 0;
+  const h = billingFixture('MB'); // 100 c/kWh: 1 cent per 10 Wh
+  const { clock, log, driver, session } = h;
 
-  beforeAll(async () => {
-    h = await migratedDb();
-    await updateOrganization(h.db, clock, await defaultOrganizationId(h.db), { minimum_balance_to_start_session: 0 });
-    // 100 c/kWh: 1 cent per 10 Wh, no step, no tax.
-    rateId = (await createRate(h.db, clock, { currency: 'USD', price_components: [{ type: 'ENERGY', price: 100 }] })).id;
-  });
-  afterAll(async () => {
-    await h.dispose();
-  });
-
-  async function driver(balance: number) {
-    n += 1;
-    const user = await createUser(h.db, clock, { firstname: 'M', lastname: `B${n}`, email: `mb${n}-${Date.now()}@example.com` });
-    const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
-    await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: balance });
-    return { walletId: wallet.id, userId: user.id };
-  }
-
-  /** A session of the driver's wallet, through a token of its own (one idTag, one transaction at a time). */
-  async function session(d: { userId: string }, meterStart = 0) {
-    n += 1;
-    const tag = `MB${n}T${Date.now() % 1_000_000}`;
-    await createToken(h.db, clock, { physicalId: tag, user: d.userId });
-    const st = await createStation(h.db, clock, { ocpp_id: `MB-${n}-${Date.now()}`, rate: rateId });
-    const station: StationRef = { stationId: st.id, identity: st.ocpp_id };
-    const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart, timestamp: clock.now() }, { defaultMaxPowerW: null });
-    expect(res.status).toBe('Accepted');
-    return { station, transactionId: res.session.transaction_id, sessionId: res.session.id };
-  }
-
-  const reading = (s: { station: StationRef; transactionId: number }, wh: number) => ({
+  const reading = (s: Pick<FixtureSession, 'station' | 'transactionId'>, wh: number) => ({
     station: s.station,
     connectorId: 1,
     transactionId: s.transactionId,

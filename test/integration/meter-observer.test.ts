@@ -1,19 +1,7 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { pino } from 'pino';
-import { ManualClock } from '../../src/shared/clock.ts';
-import { createStation } from '../../src/domain/chargers/stations.ts';
-import { createRate } from '../../src/domain/billing/rates.ts';
-import { createUser } from '../../src/domain/users/users.ts';
-import { createToken } from '../../src/domain/tokens/tokens.ts';
-import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
-import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
-import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
+import { describe, expect, it } from 'vitest';
 import { MeterBatcher, type MeterObservation, type MeterObserver } from '../../src/domain/sessions/meter-batcher.ts';
-import { startTransaction, type StationRef } from '../../src/domain/sessions/transactions.ts';
-import { migratedDb, type MigratedDb } from '../helpers/db.ts';
+import { billingFixture } from '../helpers/billing-fixture.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
-
-const log = pino({ level: 'silent' });
 
 /**
  * What the MeterValues batcher tells its observer (the predictive stop) after each commit: the
@@ -21,31 +9,12 @@ const log = pino({ level: 'silent' });
  * and arrival time. The observer can never make billing fail.
  */
 describe('MeterBatcher observer', () => {
-  let h: MigratedDb;
-  const clock = new ManualClock(new Date('2026-06-01T08:00:00Z'));
-  let rateId: string;
-  let n = 0;
-
-  beforeAll(async () => {
-    h = await migratedDb();
-    await updateOrganization(h.db, clock, await defaultOrganizationId(h.db), { minimum_balance_to_start_session: 0 });
-    rateId = (await createRate(h.db, clock, { currency: 'USD', price_components: [{ type: 'ENERGY', price: 100 }] })).id;
-  });
-  afterAll(async () => {
-    await h.dispose();
-  });
+  const h = billingFixture('OB');
+  const { clock, log } = h;
 
   async function session(balance: number) {
-    n += 1;
-    const user = await createUser(h.db, clock, { firstname: 'O', lastname: `B${n}`, email: `ob${n}-${Date.now()}@example.com` });
-    const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
-    await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: balance });
-    const tag = `OB${n}T${Date.now() % 1_000_000}`;
-    await createToken(h.db, clock, { physicalId: tag, user: user.id });
-    const st = await createStation(h.db, clock, { ocpp_id: `OB-${n}-${Date.now()}`, rate: rateId });
-    const station: StationRef = { stationId: st.id, identity: st.ocpp_id };
-    const res = await startTransaction(h.db, clock, station, { connectorId: 1, idTag: tag, meterStart: 0, timestamp: clock.now() }, { defaultMaxPowerW: null });
-    return { station, transactionId: res.session.transaction_id, sessionId: res.session.id, walletId: wallet.id };
+    const d = await h.driver(balance);
+    return { ...(await h.session(d)), walletId: d.walletId };
   }
 
   function recorder(): MeterObserver & { seen: MeterObservation[][]; forgotten: number[] } {

@@ -25,6 +25,10 @@ const events = z
   .max(EVENT_TYPES.length + 1)
   .describe('event types to receive, or ["*"] for all');
 
+const eventTypesSchema = z
+  .object({ data: z.array(z.enum(EVENT_TYPES)).describe('event types, as `events` of a webhook names them') })
+  .meta({ id: 'WebhookEventTypes' });
+
 export const webhookSchema = z
   .object({
     _id: z.string(),
@@ -136,6 +140,16 @@ export function webhookRoutes(deps: AppContext): FastifyPluginAsyncZod {
         const page = await listWebhooks(deps.db, { ...req.query, organization: req.tenant.filter(req.query.organization) });
         return { data: page.data.map(json), next_cursor: page.next_cursor };
       },
+    });
+    app.get('/webhooks/event_types', {
+      config: { tenancy: 'shared' },
+      schema: {
+        tags,
+        summary: 'The event types an endpoint can subscribe to',
+        description: 'Every type the gateway sends, in the order docs/events.md lists them; `events: ["*"]` also receives types added later.',
+        response: { 200: eventTypesSchema, ...commonErrors },
+      },
+      handler: async () => ({ data: [...EVENT_TYPES] }),
     });
     app.get('/webhooks/:id', {
       config: { tenancy: { params: { id: 'webhook' } } },

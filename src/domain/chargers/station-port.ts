@@ -1,3 +1,5 @@
+import type { ChargingProfile, ChargingProfilePurpose, ChargingSchedule } from '../../shared/charging-profile.ts';
+
 /**
  * What the domain needs of a charge station's connection: a call and its answer, where it is
  * connected, and closing it. The domain names the station by identity and never sees a socket or
@@ -194,24 +196,4 @@ export interface AuthorizationData {
   idTagInfo?: { status: AuthorizationStatus; expiryDate?: string; parentIdTag?: string };
 }
 
-export type ChargingProfilePurpose = 'ChargePointMaxProfile' | 'TxDefaultProfile' | 'TxProfile';
-
-export interface ChargingSchedule {
-  duration?: number;
-  startSchedule?: string;
-  chargingRateUnit: 'A' | 'W';
-  chargingSchedulePeriod: { startPeriod: number; limit: number; numberPhases?: number }[];
-  minChargingRate?: number;
-}
-
-export interface ChargingProfile {
-  chargingProfileId: number;
-  transactionId?: number;
-  stackLevel: number;
-  chargingProfilePurpose: ChargingProfilePurpose;
-  chargingProfileKind: 'Absolute' | 'Recurring' | 'Relative';
-  recurrencyKind?: 'Daily' | 'Weekly';
-  validFrom?: string;
-  validTo?: string;
-  chargingSchedule: ChargingSchedule;
-}
+export type { ChargingProfile, ChargingProfilePurpose, ChargingSchedule };

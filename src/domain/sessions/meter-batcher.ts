@@ -1,5 +1,4 @@
 import type { Db } from '../../db/index.ts';
-import type { GatewayMetrics } from '../../shared/metrics.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
@@ -91,7 +90,6 @@ export class MeterBatcher {
       clock: Clock;
       log: Logger;
       events?: LiveEvents | undefined;
-      metrics?: GatewayMetrics | undefined;
       observer?: MeterObserver | undefined;
     },
     /** after a batch's commit, before its stations are answered: stop what must stop */
@@ -201,7 +199,6 @@ export class MeterBatcher {
           alerts.push(implausibleAlert(row, plan.implausible!));
         }
         const balanceAfter = applied.balanceAfter.get(row.id);
-        if (plan.delta > 0) this.deps.metrics?.debited(plan.delta);
         outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
         const after: BillingRow = {
           ...row,

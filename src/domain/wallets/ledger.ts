@@ -5,6 +5,7 @@ import { isCheckViolation } from '../../db/errors.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeSeqCursor, toPage, type Page } from '../../shared/pagination.ts';
+import { CommitFact, reportOnCommit } from '../../db/after-commit.ts';
 
 /** One balance change: a debit (money leaves the wallet) or a credit, and what it is for. */
 export interface Posting {
@@ -40,6 +41,13 @@ export interface WalletMove {
 }
 
 const POST_STATEMENT = preparedStatement('post_entries');
+
+/**
+ * The debit entries a committed transaction wrote (how many, how many cents in all). Reported
+ * by postEntries, the one writer of the ledger, so every debit is seen (billing, start fees,
+ * settlement, the TIME sweep, whatever comes next) and a rolled-back one never is.
+ */
+export const LEDGER_DEBITED = new CommitFact<{ entries: number; cents: number }>('ledger.debited');
 
 /**
  * The wallet events a net debit causes when it crosses a line, written to the outbox by the
@@ -171,6 +179,15 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     if (seen) seen.after = after;
     else moves.set(r.wallet_id, { walletId: r.wallet_id, before: after - r.change, after });
   });
+  let debits = 0;
+  let cents = 0;
+  for (const r of rows) {
+    if (r.change < 0) {
+      debits += 1;
+      cents -= r.change;
+    }
+  }
+  if (debits) await reportOnCommit(tx, LEDGER_DEBITED, { entries: debits, cents });
   return { entries, walletsAtZero, moved: [...moves.values()] };
 }
 

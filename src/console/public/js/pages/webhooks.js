@@ -2,29 +2,18 @@ import { useState } from 'preact/hooks';
 import { api, get, qs, useCursor, useLoad, when } from '../api.js';
 import { act, Badge, Facts, Field, html, Notice, Page, PagedTable, Pending } from '../ui.js';
 
-/** The event types of SPEC section 6 (docs/events.md). */
-const EVENT_TYPES = [
-  'session.started',
-  'session.stopped',
-  'session.stop_failed',
-  'wallet.topped_up',
-  'wallet.balance_low',
-  'wallet.depleted',
-  'wallet.auto_top_up_requested',
-  'chargestation.connected',
-  'chargestation.disconnected',
-  'alert.created',
-];
-
 /** Creates an endpoint; the answer's signing secret is shown here once, never again. */
 function CreateWebhook({ onDone }) {
   const [msg, setMsg] = useState();
   const [secret, setSecret] = useState();
+  // The gateway owns the list of event types (GET /v1/webhooks/event_types).
+  const types = useLoad(() => get('/v1/webhooks/event_types'), []);
+  const eventTypes = types.data?.data ?? [];
   const submit = async (e) => {
     e.preventDefault();
     const form = e.currentTarget;
     const f = form.elements;
-    const chosen = EVENT_TYPES.filter((t) => f.namedItem(`ev-${t}`).checked);
+    const chosen = eventTypes.filter((t) => f.namedItem(`ev-${t}`)?.checked);
     const events = f.namedItem('webhook-all').checked || !chosen.length ? ['*'] : chosen;
     const description = f.namedItem('webhook-description').value.trim();
     try {
@@ -57,7 +46,8 @@ function CreateWebhook({ onDone }) {
             <input id="webhook-all" name="webhook-all" type="checkbox" checked />
             <label for="webhook-all">Every event (also those added later)</label>
           </div>
-          ${EVENT_TYPES.map(
+          ${types.error ? html`<${Notice} kind="error">The event types could not be loaded: ${types.error.message}</${Notice}>` : null}
+          ${eventTypes.map(
             (t) => html`<div class="field">
               <input id=${`ev-${t}`} name=${`ev-${t}`} type="checkbox" />
               <label for=${`ev-${t}`}><code>${t}</code></label>
