@@ -19,6 +19,7 @@ import { StationSecurity } from './domain/security/station-security.ts';
 import { LocalListSync } from './domain/chargers/local-list-sync.ts';
 import type { WalletMove } from './domain/wallets/ledger.ts';
 import { StationCommands } from './domain/operations/commands.ts';
+import { CommandLogWriter, deleteOldCommands, RecordedStations } from './domain/operations/command-log.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
 import { Reservations } from './domain/operations/reservations.ts';
 
@@ -34,9 +35,12 @@ export interface AppContext {
   readonly log: Logger;
   /**
    * Every charge station, wherever it is connected: the domain's StationPort. On PostgreSQL this
-   * process is a node of a cluster and reaches stations other nodes hold through them.
+   * process is a node of a cluster and reaches stations other nodes hold through them. Every call
+   * sent through it is kept in the station's command log.
    */
   readonly stations: StationPort;
+  /** writes the command log entries of calls sent through `stations` (batched, after each call) */
+  readonly commandLog: CommandLogWriter;
   /** the station connections this process holds (the OCPP adapter registers them here) */
   readonly connections: LocalConnections;
   /** this node's membership of the cluster; undefined on the embedded database (one node) */
@@ -100,7 +104,9 @@ export function buildContext(
           connections,
         })
       : undefined;
-  const stations = cluster?.stations ?? connections;
+  // The one place calls to stations leave: each is kept in the command log, with who asked.
+  const commandLog = new CommandLogWriter({ db, log: log.child({ component: 'command_log' }) });
+  const stations = new RecordedStations(cluster?.stations ?? connections, commandLog, clock);
   const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
   registerReportEffects(commands);
   let webhooks: WebhookDispatcher | undefined;
@@ -158,6 +164,7 @@ export function buildContext(
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
     { name: 'event_retention', everyMs: 3_600_000, run: () => deleteOldEvents(db, config.eventRetentionDays) },
+    { name: 'command_log_retention', everyMs: 3_600_000, run: () => deleteOldCommands(db, config.commandLogRetentionDays) },
     ...(cluster?.jobs ?? []),
     ...(localList ? [{ name: 'local_list_reconcile', everyMs: 300_000, run: () => localList!.reconcileAll() }] : []),
   ]);
@@ -167,6 +174,7 @@ export function buildContext(
     clock,
     log,
     stations,
+    commandLog,
     connections,
     cluster,
     jobs,

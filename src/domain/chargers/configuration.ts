@@ -122,6 +122,9 @@ export async function recordedConfiguration(db: Db, stationId: string): Promise<
   return row?.configuration ?? {};
 }
 
+/** The command log's reason for the calls of the pass after a boot. */
+const BOOT_CONFIGURATION = 'boot_configuration';
+
 export interface ConfigureDeps {
   db: Db;
   stations: StationPort;
@@ -142,7 +145,7 @@ export async function configureStation(
   const recorded = await recordedConfiguration(deps.db, station.stationId);
   let reported: Reported | undefined;
   try {
-    const conf = await deps.stations.call(station.identity, 'GetConfiguration', { key: wanted.map((w) => w.key) });
+    const conf = await deps.stations.call(station.identity, 'GetConfiguration', { key: wanted.map((w) => w.key) }, { reason: BOOT_CONFIGURATION });
     reported = new Map();
     for (const k of conf.configurationKey ?? []) reported.set(k.key, { value: k.value, readonly: k.readonly });
     for (const k of conf.unknownKey ?? []) reported.set(k, 'unknown');
@@ -154,7 +157,7 @@ export async function configureStation(
   for (const { key, value } of plan.write) {
     let status: string;
     try {
-      status = (await deps.stations.call(station.identity, 'ChangeConfiguration', { key, value })).status;
+      status = (await deps.stations.call(station.identity, 'ChangeConfiguration', { key, value }, { reason: BOOT_CONFIGURATION })).status;
     } catch (err) {
       status = err instanceof AppError ? err.code : 'error';
       deps.log.warn({ key, err: (err as Error).message }, 'ChangeConfiguration failed');

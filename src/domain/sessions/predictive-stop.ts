@@ -627,7 +627,7 @@ export class PredictiveStops implements MeterObserver {
         track.identity,
         'TriggerMessage',
         { requestedMessage: 'MeterValues', connectorId: track.connectorId },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_reading' },
       );
       ok = conf.status === 'Accepted';
     } catch (err) {
@@ -674,7 +674,7 @@ export class PredictiveStops implements MeterObserver {
         identity,
         'ChangeConfiguration',
         { key: 'MeterValueSampleInterval', value: String(intervalS) },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_sample_interval' },
       );
       return conf.status;
     } catch (err) {
