@@ -21,6 +21,7 @@ import type { WalletMove } from './domain/wallets/ledger.ts';
 import { StationCommands } from './domain/operations/commands.ts';
 import { CommandLogWriter, deleteOldCommands, RecordedStations } from './domain/operations/command-log.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
+import { registerCapabilityEffects, StationCapabilities } from './domain/chargers/capabilities.ts';
 import { Reservations } from './domain/operations/reservations.ts';
 
 /**
@@ -47,6 +48,8 @@ export interface AppContext {
   readonly cluster: Cluster | undefined;
   /** periodic work, run once per period across the cluster */
   readonly jobs: BackgroundJobs;
+  /** what the gateway learns of each charger (TriggerMessage, sample interval, smart charging, stop delay), kept per station */
+  readonly capabilities: StationCapabilities;
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
@@ -109,6 +112,8 @@ export function buildContext(
   const stations = new RecordedStations(cluster?.stations ?? connections, commandLog, clock);
   const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
   registerReportEffects(commands);
+  const capabilities = new StationCapabilities({ db, log: log.child({ component: 'capabilities' }) });
+  registerCapabilityEffects(commands);
   let webhooks: WebhookDispatcher | undefined;
   const metrics = new PrometheusMetrics(
     {
@@ -135,7 +140,7 @@ export function buildContext(
   // Built after the commands it sends through; the billing path reaches it through this closure.
   let localList: LocalListSync | undefined;
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
+    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands, capabilities },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
@@ -178,6 +183,7 @@ export function buildContext(
     connections,
     cluster,
     jobs,
+    capabilities,
     stationWrites: new StationWrites(db),
     sessions,
     commands,

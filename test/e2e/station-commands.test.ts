@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { aStation, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { Stations } from '../e2e-sim/sim.ts';
+import { eventually } from '../helpers/station.ts';
 
 /**
  * The command infrastructure: an operator's call goes to the station and comes back with its
@@ -198,6 +199,26 @@ describe('commands sent to a station', () => {
     const refused = await gw.api('POST', url, { ...profile(9, 0, 5), connector_id: 7 });
     expect(refused.body.answer).toEqual({ status: 'Rejected' });
     expect((await gw.api('GET', url)).body.data).toHaveLength(2);
+  });
+
+  it('a station answering SetChargingProfile NotSupported is shown without Smart Charging', async () => {
+    const { station, id } = await online();
+    // the simulator lists SmartCharging in SupportedFeatureProfiles: the boot's configuration pass learns it
+    await eventually(async () => (await gw.api('GET', `/v1/chargestations/${id}`)).body.capabilities.smart_charging === true);
+    station.answers.set('SetChargingProfile', 'NotSupported');
+    const res = await gw.api('POST', `/v1/chargestations/${id}/charging_profiles`, {
+      connector_id: 1,
+      charging_profile: {
+        chargingProfileId: 1,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxDefaultProfile',
+        chargingProfileKind: 'Relative',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] },
+      },
+    });
+    expect(res.body.answer).toEqual({ status: 'NotSupported' });
+    // kept in the transaction that logged the answer: shown at once
+    expect((await gw.api('GET', `/v1/chargestations/${id}`)).body.capabilities).toMatchObject({ smart_charging: false });
   });
 
   it("a scoped key cannot reserve for another organization's idTag", async () => {

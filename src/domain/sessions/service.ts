@@ -8,6 +8,7 @@ import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { ChargingProfile, StationPort } from '../chargers/station-port.ts';
 import type { StationCommands } from '../operations/commands.ts';
+import type { CapabilityStore } from '../chargers/capabilities.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { LiveEvents } from '../../shared/events.ts';
@@ -79,6 +80,8 @@ export class SessionService {
       metrics?: GatewayMetrics | undefined;
       /** operator calls are logged through it (remote start) */
       commands?: StationCommands | undefined;
+      /** what the predictive stop learns of each station, kept across restarts */
+      capabilities?: CapabilityStore | undefined;
     },
     private readonly options: SessionServiceOptions,
   ) {
