@@ -275,7 +275,8 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     expect(await page.getByTestId('session-termination').textContent()).toBe('insufficient_balance');
     expect(await page.getByTestId('session-stop-reason').textContent()).toBe('Remote');
     expect(await page.getByTestId('session-ending').textContent()).toContain('the wallet ran out of money');
-    expect(Number(await page.getByTestId('session-stop-attempts').textContent())).toBeGreaterThanOrEqual(1);
+    // the attempt is counted once the station has answered the stop, which may be after its StopTransaction was settled
+    await expect.poll(async () => Number(await page.getByTestId('session-stop-attempts').textContent()), { timeout: 10_000 }).toBeGreaterThanOrEqual(1);
     // the figures on screen are the gateway's own
     const ledger = await ledgerOf(gw, user._id);
     const last = ledger.at(-1)!;
