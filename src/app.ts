@@ -125,6 +125,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.sessions.close();
         await context.localList?.drain();
         await context.stationWrites.drain();
+        await context.commandLog.drain();
+        await context.capabilities.drain();
         await dbHandle.close();
         log.info('gateway stopped');
       })();

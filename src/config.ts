@@ -96,6 +96,7 @@ const schema = z
     WEBHOOK_RETRY_MAX_MS: whole(10, 86_400_000).default(3_600_000),
     WEBHOOK_DISABLE_AFTER_FAILURES: whole(0, undefined, 'must be 0 (never) or more').default(50),
     EVENT_RETENTION_DAYS: whole(1, 3650).default(30),
+    COMMAND_LOG_RETENTION_DAYS: whole(1, 3650).default(90),
     OCPP_OFFLINE_AUTHORIZATION: z
       .enum(['cache', 'none', 'unmanaged'], { error: 'must be cache, none or unmanaged' })
       .default('cache'),
@@ -205,6 +206,8 @@ export interface Config {
   };
   /** events (and their deliveries) older than this are deleted once nothing is pending */
   readonly eventRetentionDays: number;
+  /** entries of the stations' command log older than this are deleted */
+  readonly commandLogRetentionDays: number;
   /**
    * how stations may authorize offline (docs/interop.md): `cache` (their authorization cache,
    * entries expiring after authExpiryS), `none` (no offline starts), `unmanaged` (keys untouched)
@@ -298,6 +301,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       disableAfterFailures: e.WEBHOOK_DISABLE_AFTER_FAILURES,
     }),
     eventRetentionDays: e.EVENT_RETENTION_DAYS,
+    commandLogRetentionDays: e.COMMAND_LOG_RETENTION_DAYS,
     offlineAuthorization: e.OCPP_OFFLINE_AUTHORIZATION,
     authExpiryS: e.OCPP_AUTH_EXPIRY_S,
     predictiveStop: Object.freeze({

@@ -21,7 +21,9 @@ import { StationSecurity } from './domain/security/station-security.ts';
 import { LocalListSync } from './domain/chargers/local-list-sync.ts';
 import type { WalletMove } from './domain/wallets/ledger.ts';
 import { StationCommands } from './domain/operations/commands.ts';
+import { CommandLogWriter, deleteOldCommands, RecordedStations } from './domain/operations/command-log.ts';
 import { registerReportEffects } from './domain/operations/reports.ts';
+import { registerCapabilityEffects, StationCapabilities } from './domain/chargers/capabilities.ts';
 import { Reservations } from './domain/operations/reservations.ts';
 
 /**
@@ -36,15 +38,20 @@ export interface AppContext {
   readonly log: Logger;
   /**
    * Every charge station, wherever it is connected: the domain's StationPort. On PostgreSQL this
-   * process is a node of a cluster and reaches stations other nodes hold through them.
+   * process is a node of a cluster and reaches stations other nodes hold through them. Every call
+   * sent through it is kept in the station's command log.
    */
   readonly stations: StationPort;
+  /** writes the command log entries of calls sent through `stations` (batched, after each call) */
+  readonly commandLog: CommandLogWriter;
   /** the station connections this process holds (the OCPP adapter registers them here) */
   readonly connections: LocalConnections;
   /** this node's membership of the cluster; undefined on the embedded database (one node) */
   readonly cluster: Cluster | undefined;
   /** periodic work, run once per period across the cluster */
   readonly jobs: BackgroundJobs;
+  /** what the gateway learns of each charger (TriggerMessage, sample interval, smart charging, stop delay), kept per station */
+  readonly capabilities: StationCapabilities;
   /** boot, heartbeat and configuration records, group-committed */
   readonly stationWrites: StationWrites;
   readonly sessions: SessionService;
@@ -102,9 +109,13 @@ export function buildContext(
           connections,
         })
       : undefined;
-  const stations = cluster?.stations ?? connections;
+  // The one place calls to stations leave: each is kept in the command log, with who asked.
+  const commandLog = new CommandLogWriter({ db, log: log.child({ component: 'command_log' }) });
+  const stations = new RecordedStations(cluster?.stations ?? connections, commandLog, clock);
   const commands = new StationCommands({ db, clock, log: log.child({ component: 'commands' }), stations });
   registerReportEffects(commands);
+  const capabilities = new StationCapabilities({ db, log: log.child({ component: 'capabilities' }) });
+  registerCapabilityEffects(commands);
   let webhooks: WebhookDispatcher | undefined;
   const metrics = new PrometheusMetrics(
     {
@@ -135,7 +146,7 @@ export function buildContext(
   // Built after the commands it sends through; the billing path reaches it through this closure.
   let localList: LocalListSync | undefined;
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
+    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands, capabilities },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
@@ -164,6 +175,7 @@ export function buildContext(
     { name: 'time_sweep', everyMs: config.billingSweepIntervalS * 1000, run: () => sessions.sweep() },
     stopTakeoverJob({ db, clock, log, stopper: sessions.stopper, leaseS: config.clusterLeaseS }),
     { name: 'event_retention', everyMs: 3_600_000, run: () => deleteOldEvents(db, config.eventRetentionDays) },
+    { name: 'command_log_retention', everyMs: 3_600_000, run: () => deleteOldCommands(db, config.commandLogRetentionDays) },
     ...(cluster?.jobs ?? []),
     ...(localList ? [{ name: 'local_list_reconcile', everyMs: 300_000, run: () => localList!.reconcileAll() }] : []),
   ]);
@@ -173,9 +185,11 @@ export function buildContext(
     clock,
     log,
     stations,
+    commandLog,
     connections,
     cluster,
     jobs,
+    capabilities,
     stationWrites: new StationWrites(db),
     sessions,
     commands,

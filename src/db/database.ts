@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import type { OrganizationsTable } from './tables/organizations.ts';
-import type { ChargeStationsTable, ConnectorsTable } from './tables/charge-stations.ts';
+import type { ChargeStationsTable, ConnectorsTable, StationCapabilitiesTable } from './tables/charge-stations.ts';
 import type { ApiKeysTable } from './tables/api-keys.ts';
 import type {
   LedgerEntriesTable,
@@ -47,6 +47,7 @@ export interface Database {
   reservations: ReservationsTable;
   charging_profiles: ChargingProfilesTable;
   station_reports: StationReportsTable;
+  station_capabilities: StationCapabilitiesTable;
 }
 
 export type Db = Kysely<Database>;

@@ -73,7 +73,7 @@ describe('local authorization list sync (14.3)', () => {
     await new Promise((r) => setTimeout(r, 300));
     expect(lists(station).filter((l) => l.updateType === 'Full')).toHaveLength(1);
     expect(lists(station).length).toBe(sent);
-    expect((await gw.api('GET', `/v1/chargestations/${record._id}/commands?action=SendLocalList`)).body.data[0]).toMatchObject({ requested_by: 'gateway' });
+    expect((await gw.api('GET', `/v1/chargestations/${record._id}/commands?action=SendLocalList`)).body.data[0]).toMatchObject({ requested_by: 'gateway', reason: 'local_list_sync' });
   });
 
   it('balances crossing the minimum become Differential updates with increasing versions, and offline the list decides', async () => {

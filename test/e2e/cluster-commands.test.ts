@@ -44,14 +44,36 @@ describe.skipIf(!ON_POSTGRES)('station commands across a cluster (needs PostgreS
     charger.station.answers.set('Reset', { noReply: true });
     expect((await node(1).api('POST', `${base}/reset`, { type: 'Soft' })).status).toBe(504);
 
-    // The log is the same from either node, newest first.
-    const [one, two] = await Promise.all([node(1).api('GET', `${base}/commands`), node(2).api('GET', `${base}/commands`)]);
+    // The log is the same from either node, newest first (the operator's calls: the gateway's own boot pass is there too).
+    const operator = `${base}/commands?requested_by=bootstrap`;
+    const [one, two] = await Promise.all([node(1).api('GET', operator), node(2).api('GET', operator)]);
     expect(one.body).toEqual(two.body);
     expect(one.body.data.map((c: { action: string; status: string }) => [c.action, c.status])).toEqual([
       ['Reset', 'timeout'],
       ['ClearCache', 'call_error'],
       ['UnlockConnector', 'answered'],
     ]);
+  });
+
+  it("an operator's stop sent through one node is logged once, with the key, for the station on the other", async () => {
+    const station = await fx.station(`CMD-${uid}-C`);
+    const driver = await fx.driver(100_000);
+    const charger = await aCharger(node(2).ocppUrl, station.ocpp_id);
+    chargers.push(charger);
+    await eventually(async () => (await cluster.presence(station.ocpp_id)) === 'node2');
+    const { transactionId } = await charger.start(driver.idTags[0]!, 0);
+    const session = await eventually(async () => (await node(1).api('GET', `/v1/sessions?chargestation=${station._id}`)).body.data[0]);
+    const stop = await node(1).api('POST', `/v1/sessions/${session._id}/stop`);
+    expect(stop).toMatchObject({ status: 202, body: { status: 'Accepted' } });
+    const stops = await eventually(async () => {
+      const log = (await node(2).api('GET', `/v1/chargestations/${station._id}/commands?action=RemoteStopTransaction`)).body.data;
+      return log.length ? log : undefined;
+    });
+    await new Promise((r) => setTimeout(r, 300)); // a second entry (from the holder) would have come by now
+    const again = (await node(1).api('GET', `/v1/chargestations/${station._id}/commands?action=RemoteStopTransaction`)).body.data;
+    expect(again).toEqual(stops);
+    expect(stops).toHaveLength(1);
+    expect(stops[0]).toMatchObject({ status: 'answered', payload: { transactionId }, requested_by: 'bootstrap', reason: 'operator_stop' });
   });
 
   it('a station connected to no node is 409 station_offline from every node', async () => {

@@ -2,6 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
 import { aStation, aUserWithWallet, anOrganization } from '../helpers/builders.ts';
 import { Stations } from '../e2e-sim/sim.ts';
+import { eventually } from '../helpers/station.ts';
 
 /**
  * The command infrastructure: an operator's call goes to the station and comes back with its
@@ -40,19 +41,21 @@ describe('commands sent to a station', () => {
     });
     expect(station.received('Reset').at(-1)?.params).toEqual({ type: 'Hard' });
 
-    const log = await gw.api('GET', `/v1/chargestations/${id}/commands`);
+    // The operator's calls (the gateway's own configuration pass after the boot is there too).
+    const log = await gw.api('GET', `/v1/chargestations/${id}/commands?requested_by=bootstrap`);
     expect(log.status).toBe(200);
     expect(log.body.data[0]).toEqual(res.body);
+    expect(res.body.reason).toBeNull();
   });
 
   it('the log pages newest first, in the order the calls were sent', async () => {
     const { id } = await online();
     for (const type of ['Soft', 'Hard', 'Soft']) await gw.api('POST', `/v1/chargestations/${id}/reset`, { type });
     await gw.api('POST', `/v1/chargestations/${id}/clear_cache`);
-    const first = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3`)).body;
+    const first = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3&requested_by=bootstrap`)).body;
     expect(first.data.map((c: any) => c.action)).toEqual(['ClearCache', 'Reset', 'Reset']);
     expect(first.data.slice(1).map((c: any) => c.payload.type)).toEqual(['Soft', 'Hard']);
-    const rest = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3&cursor=${first.next_cursor}`)).body;
+    const rest = (await gw.api('GET', `/v1/chargestations/${id}/commands?limit=3&requested_by=bootstrap&cursor=${first.next_cursor}`)).body;
     expect(rest).toMatchObject({ data: [{ action: 'Reset', payload: { type: 'Soft' } }], next_cursor: null });
   });
 
@@ -72,7 +75,7 @@ describe('commands sent to a station', () => {
     const res = await gw.api('POST', `/v1/chargestations/${id}/reset`, { type: 'Soft' });
     expect(res.status).toBe(504);
     expect(res.body.error.code).toBe('station_timeout');
-    const log = await gw.api('GET', `/v1/chargestations/${id}/commands`);
+    const log = await gw.api('GET', `/v1/chargestations/${id}/commands?action=Reset`);
     expect(log.body.data[0]).toMatchObject({ action: 'Reset', status: 'timeout' });
   });
 
@@ -91,7 +94,7 @@ describe('commands sent to a station', () => {
     const res = await gw.api('POST', `/v1/chargestations/${id}/unlock`, { connector_id: 0 });
     expect(res.status).toBe(400);
     expect(station.received('UnlockConnector')).toHaveLength(0);
-    expect((await gw.api('GET', `/v1/chargestations/${id}/commands`)).body.data).toEqual([]);
+    expect((await gw.api('GET', `/v1/chargestations/${id}/commands?requested_by=bootstrap`)).body.data).toEqual([]);
   });
 
   it("a scoped key reaches its organization's stations only, and is named in the log", async () => {
@@ -196,6 +199,26 @@ describe('commands sent to a station', () => {
     const refused = await gw.api('POST', url, { ...profile(9, 0, 5), connector_id: 7 });
     expect(refused.body.answer).toEqual({ status: 'Rejected' });
     expect((await gw.api('GET', url)).body.data).toHaveLength(2);
+  });
+
+  it('a station answering SetChargingProfile NotSupported is shown without Smart Charging', async () => {
+    const { station, id } = await online();
+    // the simulator lists SmartCharging in SupportedFeatureProfiles: the boot's configuration pass learns it
+    await eventually(async () => (await gw.api('GET', `/v1/chargestations/${id}`)).body.capabilities.smart_charging === true);
+    station.answers.set('SetChargingProfile', 'NotSupported');
+    const res = await gw.api('POST', `/v1/chargestations/${id}/charging_profiles`, {
+      connector_id: 1,
+      charging_profile: {
+        chargingProfileId: 1,
+        stackLevel: 0,
+        chargingProfilePurpose: 'TxDefaultProfile',
+        chargingProfileKind: 'Relative',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] },
+      },
+    });
+    expect(res.body.answer).toEqual({ status: 'NotSupported' });
+    // kept in the transaction that logged the answer: shown at once
+    expect((await gw.api('GET', `/v1/chargestations/${id}`)).body.capabilities).toMatchObject({ smart_charging: false });
   });
 
   it("a scoped key cannot reserve for another organization's idTag", async () => {

@@ -7,7 +7,7 @@ import { createPostgresDatabase, migratedDb, ON_POSTGRES, POSTGRES_URL } from '.
 const EXPECTED_TABLES = [
   'alerts', 'api_keys', 'charge_stations', 'charging_profiles', 'cluster_jobs', 'cluster_nodes',
   'connectors', 'console_sessions', 'ledger_entries', 'organizations', 'outbox_events', 'rates',
-  'reservations', 'sessions', 'station_calls', 'station_commands', 'station_presence', 'station_reports',
+  'reservations', 'sessions', 'station_calls', 'station_capabilities', 'station_commands', 'station_presence', 'station_reports',
   'tokens', 'top_ups', 'users', 'wallets', 'webhook_attempts', 'webhook_deliveries', 'webhooks',
 ];
 

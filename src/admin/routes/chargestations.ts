@@ -11,6 +11,8 @@ import {
 import type { AppContext } from '../../context.ts';
 import { IDENTITY_PATTERN, IDENTITY_RULE } from '../../domain/chargers/identity.ts';
 import type { StationLocation } from '../../domain/chargers/station-port.ts';
+import { capabilitiesOf } from '../../domain/chargers/capabilities.ts';
+import type { StationCapabilitiesRow } from '../../db/tables/charge-stations.ts';
 import { commonErrors, errorSchema, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 
 const password = z
@@ -111,6 +113,39 @@ export const stationSchema = z
     updatedAt: isoDate,
   })
   .meta({ id: 'ChargeStation' });
+
+/** What the gateway has learnt of a charger by talking to it (GET /v1/chargestations/:id). */
+export const capabilitiesSchema = z
+  .object({
+    trigger_meter_values: z.boolean().nullable().describe('answers TriggerMessage MeterValues with Accepted; null: not tried yet'),
+    sample_interval_change: z.boolean().nullable().describe('accepted a shorter MeterValueSampleInterval (predictive stop); null: not tried yet'),
+    smart_charging: z
+      .boolean()
+      .nullable()
+      .describe('supports Smart Charging (from SupportedFeatureProfiles, or NotSupported answered to SetChargingProfile); null: unknown'),
+    stop_delay_s: z
+      .object({
+        energy: z.number().nullable().describe('energy still delivered after RemoteStopTransaction, as seconds at the power of the time'),
+        time: z.number().nullable().describe('RemoteStopTransaction to the StopTransaction timestamp'),
+      })
+      .describe('the measured stop delay (the predictive stop sends each stop this much ahead); null: not measured yet'),
+    updated_at: isoDate.nullable().describe('when something was last learnt; null: nothing yet'),
+  })
+  .meta({ id: 'ChargeStationCapabilities' });
+
+export const stationDetailSchema = stationSchema
+  .extend({ capabilities: capabilitiesSchema })
+  .meta({ id: 'ChargeStationDetail' });
+
+function capabilitiesJson(k: StationCapabilitiesRow | undefined): z.infer<typeof capabilitiesSchema> {
+  return {
+    trigger_meter_values: k?.trigger_meter_values ?? null,
+    sample_interval_change: k?.sample_interval_change ?? null,
+    smart_charging: k?.smart_charging ?? null,
+    stop_delay_s: { energy: k?.stop_delay_energy_s ?? null, time: k?.stop_delay_time_s ?? null },
+    updated_at: iso(k?.updated_at ?? null),
+  };
+}
 
 /** `location`: where the station is connected, undefined when it is offline. */
 export function stationJson(s: StationWithConnectors, location: StationLocation | undefined): z.infer<typeof stationSchema> {
@@ -218,11 +253,13 @@ export function chargeStationRoutes(deps: AppContext): FastifyPluginAsyncZod {
       schema: {
         tags,
         summary: 'Get a charge station',
+        description: 'The station as listed, with `capabilities`: what the gateway has learnt of it by talking to it (kept across restarts).',
         params: idParams,
-        response: { 200: stationSchema, ...commonErrors },
+        response: { 200: stationDetailSchema, ...commonErrors },
       },
       handler: async (req) => {
-        return json(await getStation(deps.db, req.params.id));
+        const [station, learnt] = await Promise.all([getStation(deps.db, req.params.id), capabilitiesOf(deps.db, req.params.id)]);
+        return { ...(await json(station)), capabilities: capabilitiesJson(learnt) };
       },
     });
 

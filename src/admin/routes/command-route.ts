@@ -18,7 +18,13 @@ export function commandSchema<T extends z.ZodType>(answer: T) {
     payload: z.unknown().describe('the call as sent'),
     answer: answer.nullable().describe("the station's answer"),
     error: z.object({ code: z.string(), message: z.string() }).nullable(),
-    requested_by: z.string().describe('the API key id that asked (a console session names its key), or `gateway`'),
+    requested_by: z.string().describe('the API key id that asked (a console session names its key), or `gateway` for a call the gateway made of its own accord'),
+    reason: z
+      .string()
+      .nullable()
+      .describe(
+        'why the gateway sent it (`wallet_at_zero`, `predictive_stop`, `predictive_reading`, `predictive_sample_interval`, `boot_configuration`, `local_list_sync`, `operator_stop`, …); null for an operator operation',
+      ),
     createdAt: isoDate,
     answeredAt: isoDate.nullable(),
   });
@@ -36,6 +42,7 @@ export function commandJson(c: StationCommand) {
     answer: c.answer ?? null,
     error: c.error,
     requested_by: c.requested_by,
+    reason: c.reason,
     createdAt: c.created_at.toISOString(),
     answeredAt: iso(c.answered_at),
   };

@@ -19,9 +19,16 @@ export function operationRoutes(deps: AppContext): FastifyPluginAsyncZod {
       schema: {
         tags: ['chargestation operations'],
         summary: "A station's command log, newest first",
-        description: 'Every call sent to the station through this API: its payload, the answer or what went wrong, who asked.',
+        description:
+          "Every call sent to the station, the operator's and the gateway's own (the stop at zero, the predictive stop, " +
+          'the configuration pass after a boot, the local list sync…): its payload, the answer or what went wrong, who asked and why. ' +
+          "An operator's operation is logged before it is sent (`pending` until answered); a call of the gateway's own once it has ended. " +
+          'Entries are kept COMMAND_LOG_RETENTION_DAYS (default 90).',
         params: idParams,
-        querystring: listQuery.extend({ action: z.string().max(64).optional().describe('only this OCPP action') }),
+        querystring: listQuery.extend({
+          action: z.string().max(64).optional().describe('only this OCPP action'),
+          requested_by: z.string().max(64).optional().describe('only calls this API key id asked for, or `gateway`'),
+        }),
         response: { 200: pageOf(anyCommandSchema), ...commonErrors },
       },
       handler: async (req) => {

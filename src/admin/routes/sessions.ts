@@ -182,7 +182,7 @@ export function sessionRoutes(deps: AppContext): FastifyPluginAsyncZod {
         response: { 202: z.object({ status: z.string() }), ...conflictErrors },
       },
       handler: async (req, reply) => {
-        return reply.status(202).send(await deps.sessions.remoteStop(req.params.id));
+        return reply.status(202).send(await deps.sessions.remoteStop(req.params.id, requester(req)));
       },
     });
   };

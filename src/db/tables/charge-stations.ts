@@ -92,3 +92,15 @@ export interface ConnectorsTable {
 }
 
 export type Connector = Selectable<ConnectorsTable>;
+
+/** What the gateway has learnt about a charger (migration 2026_11_28_0200_station_capabilities); null = not learnt. */
+export interface StationCapabilitiesTable {
+  station_id: string;
+  trigger_meter_values: boolean | null;
+  sample_interval_change: boolean | null;
+  smart_charging: boolean | null;
+  stop_delay_energy_s: number | null;
+  stop_delay_time_s: number | null;
+  updated_at: ColumnType<Date, Date | undefined, Date>;
+}
+export type StationCapabilitiesRow = Selectable<StationCapabilitiesTable>;

@@ -4,7 +4,7 @@ import type { NullableTimestamp } from './organizations.ts';
 /** How a command ended (`pending` while it waits for the station's answer). */
 export type CommandStatus = 'pending' | 'answered' | 'call_error' | 'offline' | 'timeout' | 'failed';
 
-/** One CSMS→station call sent through the admin API (migration 2026_11_27_0300_command_log). */
+/** One CSMS→station call: an operator's or the gateway's own (migrations 2026_11_27_0300_command_log, 2026_11_28_0100_command_log_reason). */
 export interface StationCommandsTable {
   id: string;
   /** the order commands were sent in */
@@ -19,6 +19,8 @@ export interface StationCommandsTable {
   error: ColumnType<{ code: string; message: string } | null, string | null | undefined, string | null>;
   /** the API key id (a console session's key too), or `gateway` for calls of its own */
   requested_by: string;
+  /** why the gateway sent it of its own accord (`wallet_at_zero`, `boot_configuration`, …); null for an operator's call */
+  reason: ColumnType<string | null, string | null | undefined, string | null>;
   created_at: ColumnType<Date, Date, never>;
   answered_at: NullableTimestamp;
 }

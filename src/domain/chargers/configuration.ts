@@ -5,6 +5,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { AppError } from '../../shared/errors.ts';
 import type { StationPort } from './station-port.ts';
 import type { ConfigAnswer } from './stations.ts';
+import { smartChargingFromProfiles, type LearntCapabilities } from './capabilities.ts';
 
 /**
  * The configuration keys the gateway manages on every station, and how it writes them
@@ -122,12 +123,17 @@ export async function recordedConfiguration(db: Db, stationId: string): Promise<
   return row?.configuration ?? {};
 }
 
+/** The command log's reason for the calls of the pass after a boot. */
+const BOOT_CONFIGURATION = 'boot_configuration';
+
 export interface ConfigureDeps {
   db: Db;
   stations: StationPort;
   clock: Clock;
   log: Logger;
   recordAnswers: (stationId: string, answers: ConfigAnswer[]) => Promise<void>;
+  /** told what the read showed of the station's capabilities (SupportedFeatureProfiles → Smart Charging) */
+  learnt?: (what: LearntCapabilities) => void;
 }
 
 /**
@@ -142,10 +148,15 @@ export async function configureStation(
   const recorded = await recordedConfiguration(deps.db, station.stationId);
   let reported: Reported | undefined;
   try {
-    const conf = await deps.stations.call(station.identity, 'GetConfiguration', { key: wanted.map((w) => w.key) });
+    // SupportedFeatureProfiles is only read (never written): it says whether Smart Charging is there.
+    const keys = [...wanted.map((w) => w.key), 'SupportedFeatureProfiles'];
+    const conf = await deps.stations.call(station.identity, 'GetConfiguration', { key: keys }, { reason: BOOT_CONFIGURATION });
     reported = new Map();
     for (const k of conf.configurationKey ?? []) reported.set(k.key, { value: k.value, readonly: k.readonly });
     for (const k of conf.unknownKey ?? []) reported.set(k, 'unknown');
+    const profiles = reported.get('SupportedFeatureProfiles');
+    const smartCharging = smartChargingFromProfiles(profiles === 'unknown' ? undefined : profiles?.value);
+    if (smartCharging !== undefined) deps.learnt?.({ smartCharging });
   } catch (err) {
     deps.log.warn({ err: (err as Error).message }, 'GetConfiguration failed: writing what earlier boots did not confirm');
   }
@@ -154,7 +165,7 @@ export async function configureStation(
   for (const { key, value } of plan.write) {
     let status: string;
     try {
-      status = (await deps.stations.call(station.identity, 'ChangeConfiguration', { key, value })).status;
+      status = (await deps.stations.call(station.identity, 'ChangeConfiguration', { key, value }, { reason: BOOT_CONFIGURATION })).status;
     } catch (err) {
       status = err instanceof AppError ? err.code : 'error';
       deps.log.warn({ key, err: (err as Error).message }, 'ChangeConfiguration failed');

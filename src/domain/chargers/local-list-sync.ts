@@ -79,7 +79,7 @@ export class LocalListSync {
   /** A station connected: bring its list up to date (Full when the versions differ). */
   async onConnected(station: Station): Promise<void> {
     await this.serialized(station.stationId, async () => {
-      const { answer } = await this.deps.commands.send(station.stationId, 'GetLocalListVersion', {}, { requestedBy: 'gateway' });
+      const { answer } = await this.deps.commands.send(station.stationId, 'GetLocalListVersion', {}, { requestedBy: 'gateway', reason: 'local_list_sync' });
       if (answer.listVersion < 0) {
         this.deps.log.info({ identity: station.identity }, 'station has no local authorization list: not synced');
         return;
@@ -186,7 +186,7 @@ export class LocalListSync {
       station.stationId,
       'SendLocalList',
       { listVersion, updateType, localAuthorizationList: entries.map(([idTag, idTagInfo]) => ({ idTag, idTagInfo })) },
-      { requestedBy: 'gateway' },
+      { requestedBy: 'gateway', reason: 'local_list_sync' },
     );
     if (answer.status !== 'Accepted') {
       this.deps.log.warn({ identity: station.identity, updateType, listVersion, status: answer.status }, 'local list update not accepted');

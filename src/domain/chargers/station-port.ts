@@ -42,6 +42,15 @@ export interface CallOptions {
    * exception, so a slow answer to another call cannot hold it back.
    */
   urgent?: boolean;
+  /**
+   * Who asked, for the station's command log (every call is kept there): an API key id (a console
+   * session names its key), or `gateway` (the default) for calls the gateway makes of its own accord.
+   */
+  requestedBy?: string;
+  /** why the gateway sends the call (`wallet_at_zero`, `boot_configuration`, …), kept in the log */
+  reason?: string;
+  /** the caller keeps the command log entry itself (StationCommands): the port does not add one */
+  logged?: boolean;
 }
 
 /** Calls the gateway sends to a station, with their answers (OCPP 1.6J, Core and the feature profiles). */

@@ -37,6 +37,8 @@ export type CommandEffects = { [A in StationAction]?: CommandEffect<A> };
 export interface SendOptions {
   /** the API key id that asked (a console session's key), or `gateway` */
   requestedBy: string;
+  /** why the gateway sends it of its own accord (`local_list_sync`, …) */
+  reason?: string;
   /** how long to wait for the answer; default: the OCPP call timeout */
   timeoutMs?: number;
   /** what the log keeps instead of the payload (a payload carrying a secret, e.g. AuthorizationKey) */
@@ -49,7 +51,8 @@ export interface CommandResult<A extends StationAction> {
 }
 
 /**
- * Every CSMS→station call an operator asks for: looked up, logged, sent through the station
+ * Every CSMS→station call an operator asks for (and the gateway's own that change records, such
+ * as the local list sync): looked up, logged before it leaves, sent through the station
  * port (on whichever cluster node holds the station), its answer recorded with what it changes.
  *
  * Outcomes: the station's answer (whatever its status: Rejected is an answer); a station not
@@ -114,6 +117,7 @@ export class StationCommands {
         payload: JSON.stringify(options.logPayload ?? payload),
         status: 'pending',
         requested_by: options.requestedBy,
+        reason: options.reason ?? null,
         created_at: createdAt,
       })
       .execute();
@@ -122,9 +126,10 @@ export class StationCommands {
     try {
       // An inactive station may still hold a connection for a moment; it gets no commands.
       if (!station.active) throw new StationOfflineError(station.identity);
-      answer = await stations.call(station.identity, action, payload, options.timeoutMs ? { timeoutMs: options.timeoutMs } : {});
+      // `logged`: this row is the call's entry; the port adds none of its own.
+      answer = await stations.call(station.identity, action, payload, { logged: true, ...(options.timeoutMs ? { timeoutMs: options.timeoutMs } : {}) });
     } catch (err) {
-      const { status, error, thrown } = classify(err, station.identity, action);
+      const { status, error, thrown } = classifyFailure(err, station.identity, action);
       await this.complete(id, status, null, error).catch((e: unknown) => clog.error({ err: e }, 'could not record a command failure'));
       clog.info({ status, code: error.code }, 'command not answered');
       throw thrown;
@@ -181,7 +186,7 @@ export class StationCommands {
   /** A station's command log, newest first. */
   async list(
     stationId: string,
-    q: { limit: number; cursor?: string | undefined; action?: string | undefined },
+    q: { limit: number; cursor?: string | undefined; action?: string | undefined; requested_by?: string | undefined },
   ): Promise<Page<StationCommand>> {
     await this.station(stationId);
     let query = this.deps.db
@@ -193,12 +198,13 @@ export class StationCommands {
     const before = decodeSeqCursor(q.cursor);
     if (before !== undefined) query = query.where('seq', '<', before);
     if (q.action) query = query.where('action', '=', q.action);
+    if (q.requested_by) query = query.where('requested_by', '=', q.requested_by);
     return toPage(await query.execute(), q.limit, (c) => c.seq);
   }
 }
 
 /** How a failed call is logged, and the error the caller sees. */
-function classify(
+export function classifyFailure(
   err: unknown,
   identity: string,
   action: string,

@@ -197,7 +197,7 @@ export class StationSecurity {
     if (!this.ca) throw new ConflictError('ca_not_configured', 'no SECURITY_CA_CERT_FILE / SECURITY_CA_KEY_FILE');
     const signed = await (await this.ca).sign(csrPem, this.deps.clock.now());
     this.deps.log.info({ stationId, serialNumber: signed.serialNumber, notAfter: signed.notAfter }, 'station certificate signed');
-    const { command } = await this.deps.commands.send(stationId, 'CertificateSigned', { certificateChain: signed.chainPem }, { requestedBy: 'gateway' });
+    const { command } = await this.deps.commands.send(stationId, 'CertificateSigned', { certificateChain: signed.chainPem }, { requestedBy: 'gateway', reason: 'certificate_signing' });
     return command;
   }
 }

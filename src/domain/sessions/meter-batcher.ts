@@ -195,7 +195,7 @@ export class MeterBatcher {
         const { row, plan } = write;
         if (!applied.applied.has(row.id)) continue;
         if (held.has(row.id)) {
-          stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity, stationId: row.station_id });
+          stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity, stationId: row.station_id, reason: 'implausible_reading' });
           alerts.push(implausibleAlert(row, plan.implausible!));
         }
         const balanceAfter = applied.balanceAfter.get(row.id);
@@ -227,7 +227,7 @@ export class MeterBatcher {
     // Energy on a transaction that has ended is never free and never billed: alert and stop it.
     for (const [row, r] of energyAfterEnd(batch, sessionOf)) {
       alerts.push(afterEndAlert(row, r));
-      stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id });
+      stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id, reason: 'energy_after_end' });
     }
     if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, moved });
     if (observed?.size) {

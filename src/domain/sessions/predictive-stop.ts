@@ -29,6 +29,7 @@ import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
+import type { CapabilityStore } from '../chargers/capabilities.ts';
 import type { MeterObservation, MeterObserver } from './meter-batcher.ts';
 import type { BillingRow } from './billing.ts';
 import { OPEN_STATUSES } from './billing.ts';
@@ -211,6 +212,8 @@ export class PredictiveStops implements MeterObserver {
       stopper: RemoteStopper;
       /** told of each session it marked stopping (the batcher's memory of the row) */
       onMarked?: ((transactionId: number) => void) | undefined;
+      /** keeps what is learnt of each station (trigger, interval, stop delay) across restarts */
+      capabilities?: CapabilityStore | undefined;
     },
     private readonly options: PredictiveStopOptions,
   ) {
@@ -283,6 +286,7 @@ export class PredictiveStops implements MeterObserver {
       MAX_DELAY_S,
     );
     station.delay = { energyS: blend(station.delay.energyS, m.energyS), timeS: blend(station.delay.timeS, m.timeS) };
+    this.deps.capabilities?.learnt(identity, { stopDelayEnergyS: station.delay.energyS, stopDelayTimeS: station.delay.timeS });
     this.deps.log.debug({ identity, measured: m, learnt: station.delay }, 'stop delay measured');
   }
 
@@ -381,8 +385,33 @@ export class PredictiveStops implements MeterObserver {
     if (!s) {
       s = { clock: new StationClock(), delay: {}, trigger: 'unknown', interval: 'unknown', smart: 'unknown', shortened: false, lowWallets: new Set() };
       this.stations.set(identity, s);
+      this.recall(identity, s);
     }
     return s;
+  }
+
+  /** What was learnt of the station before (another process, before a restart) fills what this one has not learnt yet. */
+  private recall(identity: string, s: StationState): void {
+    this.deps.capabilities?.load(identity).then(
+      (k) => {
+        if (!k) return;
+        if (s.trigger === 'unknown' && k.triggerMeterValues !== undefined) s.trigger = k.triggerMeterValues ? 'yes' : 'no';
+        if (s.interval === 'unknown' && k.sampleIntervalChange !== undefined) s.interval = k.sampleIntervalChange ? 'yes' : 'no';
+        s.delay = { energyS: s.delay.energyS ?? k.stopDelayEnergyS, timeS: s.delay.timeS ?? k.stopDelayTimeS };
+      },
+      (err: unknown) => this.deps.log.warn({ err, identity }, 'could not load what was learnt of a station'),
+    );
+  }
+
+  private learnt(identity: string, s: StationState, support: { trigger?: Support; interval?: Support }): void {
+    const changed = (support.trigger && support.trigger !== s.trigger) || (support.interval && support.interval !== s.interval);
+    if (support.trigger) s.trigger = support.trigger;
+    if (support.interval) s.interval = support.interval;
+    if (!changed) return;
+    this.deps.capabilities?.learnt(identity, {
+      ...(support.trigger ? { triggerMeterValues: support.trigger === 'yes' } : {}),
+      ...(support.interval ? { sampleIntervalChange: support.interval === 'yes' } : {}),
+    });
   }
 
   private wallet(id: string): WalletState {
@@ -873,18 +902,18 @@ export class PredictiveStops implements MeterObserver {
         track.identity,
         'TriggerMessage',
         { requestedMessage: 'MeterValues', connectorId: track.connectorId },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_reading' },
       );
       ok = conf.status === 'Accepted';
     } catch (err) {
       this.deps.log.debug({ err, identity: track.identity }, 'TriggerMessage failed');
     }
     if (ok) {
-      station.trigger = 'yes';
+      this.learnt(track.identity, station, { trigger: 'yes' });
       return;
     }
     // NotImplemented, Rejected, a CALLERROR or no answer: shorter periodic readings instead.
-    station.trigger = 'no';
+    this.learnt(track.identity, station, { trigger: 'no' });
     this.deps.log.info({ identity: track.identity }, 'station does not answer TriggerMessage MeterValues: shortening its sample interval while wallets are low');
     await this.shorten(track.identity);
   }
@@ -896,11 +925,11 @@ export class PredictiveStops implements MeterObserver {
     s.shortened = true;
     const status = await this.configure(identity, low);
     if (status === 'Accepted') {
-      s.interval = 'yes';
+      this.learnt(identity, s, { interval: 'yes' });
       this.stats.intervalChanges++;
       if (!s.lowWallets.size) await this.restore(identity);
     } else {
-      s.interval = 'no';
+      this.learnt(identity, s, { interval: 'no' });
       s.shortened = false;
       this.deps.log.info({ identity, status }, 'station refuses a shorter MeterValueSampleInterval: predicting from its regular readings');
     }
@@ -920,7 +949,7 @@ export class PredictiveStops implements MeterObserver {
         identity,
         'ChangeConfiguration',
         { key: 'MeterValueSampleInterval', value: String(intervalS) },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_sample_interval' },
       );
       return conf.status;
     } catch (err) {

@@ -8,6 +8,7 @@ import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { computeCost } from '../billing/cost.ts';
 import type { ChargingProfile, StationPort } from '../chargers/station-port.ts';
 import type { StationCommands } from '../operations/commands.ts';
+import type { CapabilityStore } from '../chargers/capabilities.ts';
 import { recordAlert, recordAlerts, sessionAlert } from './alerts.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { LiveEvents } from '../../shared/events.ts';
@@ -79,6 +80,8 @@ export class SessionService {
       metrics?: GatewayMetrics | undefined;
       /** operator calls are logged through it (remote start) */
       commands?: StationCommands | undefined;
+      /** what the predictive stop learns of each station, kept across restarts */
+      capabilities?: CapabilityStore | undefined;
     },
     private readonly options: SessionServiceOptions,
   ) {
@@ -130,7 +133,7 @@ export class SessionService {
         }),
         clock.now(),
       );
-      const target = { sessionId: s.id, transactionId: s.transaction_id, identity: station.identity, stationId: station.stationId };
+      const target = { sessionId: s.id, transactionId: s.transaction_id, identity: station.identity, stationId: station.stationId, reason: 'start_after_stop' };
       setImmediate(() => void this.stopper.stopMarked(target));
       return result;
     }
@@ -145,6 +148,7 @@ export class SessionService {
         transactionId: result.session.transaction_id,
         identity: station.identity,
         stationId: station.stationId,
+        reason: 'start_refused',
       };
       setImmediate(() => void this.stopper.stopMarked(target));
     }
@@ -361,17 +365,17 @@ export class SessionService {
       const { answer } = await commands.sendTo(target, 'RemoteStartTransaction', payload, { requestedBy: input.requestedBy, timeoutMs });
       return { status: answer.status };
     }
-    const conf = await stations.call(station.ocpp_id, 'RemoteStartTransaction', payload, { timeoutMs });
+    const conf = await stations.call(station.ocpp_id, 'RemoteStartTransaction', payload, { timeoutMs, reason: 'remote_start' });
     return { status: conf.status };
   }
 
-  /** POST /v1/sessions/:id/stop */
-  async remoteStop(sessionId: string): Promise<{ status: StopOutcome }> {
+  /** POST /v1/sessions/:id/stop; `requestedBy`: the API key that asked, named in the command log */
+  async remoteStop(sessionId: string, requestedBy?: string): Promise<{ status: StopOutcome }> {
     const session = await this.get(sessionId);
     if (!isOpen(session.status)) {
       throw new ConflictError('session_not_active', `session ${sessionId} is ${session.status}`);
     }
-    return { status: await this.stopper.stopSession(sessionId, 'remote') };
+    return { status: await this.stopper.stopSession(sessionId, 'remote', requestedBy) };
   }
 
   async get(id: string): Promise<Session> {

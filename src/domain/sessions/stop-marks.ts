@@ -8,6 +8,18 @@ export interface StopTarget {
   transactionId: number;
   identity: string;
   stationId: string;
+  /** why it is stopped, for the command log (`wallet_at_zero`, `predictive_stop`, `operator_stop`, …) */
+  reason?: string;
+  /** the API key that asked (an operator's stop); absent: the gateway's own stop */
+  requestedBy?: string;
+}
+
+/** The command log's reason for a stop, from the session's termination and who decided it. */
+export function stopReason(termination: string | null, stoppedBy: string | null): string {
+  if (stoppedBy === 'prediction') return 'predictive_stop';
+  if (termination === 'insufficient_balance') return 'wallet_at_zero';
+  if (termination === 'remote') return 'operator_stop';
+  return termination ?? 'stop';
 }
 
 /**
@@ -42,9 +54,10 @@ export async function markStopping(
     .where('s.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
   if (which.walletIds) q = q.where('s.wallet_id', 'in', [...which.walletIds]);
   if (which.sessionIds) q = q.where('s.id', 'in', [...which.sessionIds]);
-  return q
-    .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId'])
+  const rows = await q
+    .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId', 's.stopped_by'])
     .execute();
+  return rows.map(({ stopped_by, ...t }) => ({ ...t, reason: stopReason(termination, stopped_by) }));
 }
 
 /** A session (alias `s`, inside this module's queries) that owes its station a RemoteStopTransaction. */
@@ -61,16 +74,13 @@ export function stopPendingAt(stationId: Expression<string>) {
 
 /** The sessions on a station that still owe it a RemoteStopTransaction (see stopPendingAt). */
 export async function pendingStops(db: Db, identity: string): Promise<StopTarget[]> {
-  return stopTargets(db)
-    .where('c.ocpp_id', '=', identity)
-    .where(OWES_STOP)
-    .execute();
+  return withReasons(stopTargets(db).where('c.ocpp_id', '=', identity).where(OWES_STOP).execute());
 }
 
 /** The running (`active`) sessions these wallets pay for, read without taking their row locks. */
 export async function runningSessionsOf(db: Db, walletIds: readonly string[]): Promise<StopTarget[]> {
   if (!walletIds.length) return [];
-  return stopTargets(db).where('s.wallet_id', 'in', [...walletIds]).where('s.status', '=', 'active').execute();
+  return withReasons(stopTargets(db).where('s.wallet_id', 'in', [...walletIds]).where('s.status', '=', 'active').execute());
 }
 
 /**
@@ -78,12 +88,9 @@ export async function runningSessionsOf(db: Db, walletIds: readonly string[]): P
  * was not made: the node that was retrying them is gone (a live retry moves stop_retry_at on).
  */
 export async function overdueStops(db: Db, overdueBefore: Date): Promise<StopTarget[]> {
-  return stopTargets(db)
-    .where('s.status', '=', 'stopping')
-    .where('s.stop_retry_at', '<', overdueBefore)
-    .orderBy('s.stop_retry_at')
-    .limit(1_000)
-    .execute();
+  return withReasons(
+    stopTargets(db).where('s.status', '=', 'stopping').where('s.stop_retry_at', '<', overdueBefore).orderBy('s.stop_retry_at').limit(1_000).execute(),
+  );
 }
 
 /** Sessions (`s`) with their station (`c`), selected as StopTargets. */
@@ -91,5 +98,11 @@ function stopTargets(db: Db) {
   return db
     .selectFrom('sessions as s')
     .innerJoin('charge_stations as c', 'c.id', 's.station_id')
-    .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId']);
+    .select(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId', 's.termination', 's.stopped_by']);
+}
+
+async function withReasons(
+  rows: Promise<(Omit<StopTarget, 'reason' | 'requestedBy'> & { termination: string | null; stopped_by: string | null })[]>,
+): Promise<StopTarget[]> {
+  return (await rows).map(({ termination, stopped_by, ...t }) => ({ ...t, reason: stopReason(termination, stopped_by) }));
 }

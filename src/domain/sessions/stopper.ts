@@ -7,7 +7,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
-import { markStopping, pendingStops, runningSessionsOf, type StopTarget } from './stop-marks.ts';
+import { markStopping, pendingStops, runningSessionsOf, stopReason, type StopTarget } from './stop-marks.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
 
@@ -50,7 +50,8 @@ export class RemoteStopper {
    */
   async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
     const running = await runningSessionsOf(this.deps.db, walletIds);
-    const sent = running.map((t) => this.request(t));
+    // Still `active` when read: the reason is this stop's, not the session's (it has none yet).
+    const sent = running.map((t) => this.request({ ...t, reason: stopReason(termination, null) }));
     const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
       this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
@@ -61,14 +62,15 @@ export class RemoteStopper {
 
   /**
    * Stops one session (operator stop), also one already stopping or stop_failed. Returns the
-   * station's first answer; retries go on in the background.
+   * station's first answer; retries go on in the background. `requestedBy`: the API key that
+   * asked, named in the command log (absent: the gateway's own stop).
    */
-  async stopSession(sessionId: string, termination: string): Promise<StopOutcome> {
+  async stopSession(sessionId: string, termination: string, requestedBy?: string): Promise<StopOutcome> {
     const [target] = await markStopping(this.deps.db, { sessionIds: [sessionId] }, termination, this.deps.clock.now(), {
       alsoUnconfirmed: true,
     });
     if (!target) return 'error';
-    return this.request(target);
+    return this.request(requestedBy ? { ...target, requestedBy } : target);
   }
 
   /**
@@ -145,7 +147,7 @@ export class RemoteStopper {
         target.identity,
         'RemoteStopTransaction',
         { transactionId: target.transactionId },
-        { urgent: true, timeoutMs: STOP_CALL_TIMEOUT_MS },
+        { urgent: true, timeoutMs: STOP_CALL_TIMEOUT_MS, requestedBy: target.requestedBy, reason: target.reason ?? 'stop' },
       );
       outcome = conf.status;
       if (outcome === 'Accepted') this.onAccepted?.(target, sentAt);

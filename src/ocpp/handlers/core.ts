@@ -31,6 +31,7 @@ export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
         clock: ctx.deps.clock,
         log: ctx.log,
         recordAnswers: (stationId, answers) => ctx.deps.stationWrites.configAnswers(stationId, answers),
+        learnt: (what) => ctx.deps.capabilities.learnt(ctx.station.identity, what),
       },
       ctx.station,
       managedKeys({

@@ -1,6 +1,7 @@
 import { useRef, useState } from 'preact/hooks';
 import { ago, api, energy, get, money, qs, useCursor, useLive, useLoad, useThrottled, when } from '../api.js';
 import { act, Badge, ErrorNotice, Facts, Field, html, Notice, Page, PagedTable, Pending, remoteStop, Table } from '../ui.js';
+import { CommandLog, StationConfiguration, StationOperations } from './station-operations.js';
 
 const PAGE_SIZE = 25;
 
@@ -97,13 +98,18 @@ function RemoteStart({ station, onDone }) {
   `;
 }
 
+const yesNo = (v) => (v === true ? 'yes' : v === false ? 'no' : 'not known yet');
+
 export function StationPage({ id }) {
   const station = useLoad(() => get(`/v1/chargestations/${id}`), [id]);
   const running = useLoad(() => get(`/v1/sessions${qs({ chargestation: id, limit: 20 })}`), [id]);
   const [msg, setMsg] = useState();
+  // bumped to read the command log again (after an operation, on a live change of the station)
+  const [logVersion, setLogVersion] = useState(0);
   const reloadAll = () => {
     station.reload();
     running.reload();
+    setLogVersion((v) => v + 1);
   };
   const refresh = useThrottled(reloadAll, 1000);
   const live = useLive({ station: id }, refresh);
@@ -148,6 +154,17 @@ export function StationPage({ id }) {
             ]}
           />
         </section>
+        <section aria-labelledby="st-learnt">
+          <h2 id="st-learnt">Learnt</h2>
+          <${Facts}
+            items=${[
+              ['TriggerMessage MeterValues', yesNo(s.capabilities?.trigger_meter_values)],
+              ['Shorter sample interval', yesNo(s.capabilities?.sample_interval_change)],
+              ['Smart Charging', yesNo(s.capabilities?.smart_charging)],
+              ['Stop delay', s.capabilities?.stop_delay_s.time == null ? 'not measured' : `${s.capabilities.stop_delay_s.time.toFixed(2)} s`],
+            ]}
+          />
+        </section>
       </div>
       <h2>Connectors</h2>
       <${Table} caption="Connectors" head=${['Connector', 'Status', 'Error code', 'Since', 'Rate override']}>
@@ -178,6 +195,9 @@ export function StationPage({ id }) {
         : html`<p class="muted">No session is running on this station.</p>`}
       <h2 id="remote-start-title">Remote start</h2>
       <${RemoteStart} station=${s} onDone=${reloadAll} />
+      <${StationOperations} station=${s} onDone=${reloadAll} />
+      <${StationConfiguration} station=${s} onDone=${reloadAll} />
+      <${CommandLog} stationId=${id} version=${logVersion} />
       <h2>Deactivate</h2>
       <p class="muted">A deactivated station is disconnected and refused until it is activated again; nothing is deleted.</p>
       <button type="button" class="danger" onClick=${deactivate} disabled=${!s.active}>Deactivate ${s.ocpp_id}</button>

@@ -1,0 +1,168 @@
+import { sql } from 'kysely';
+import type { Db } from '../../db/index.ts';
+import type { CommandStatus } from '../../db/tables/commands.ts';
+import type { Logger } from '../../logger.ts';
+import type { Clock } from '../../shared/clock.ts';
+import { GroupCommit } from '../../shared/group-commit.ts';
+import { newId } from '../../shared/ids.ts';
+import type {
+  CallOptions,
+  StationAction,
+  StationCalls,
+  StationLocation,
+  StationPort,
+} from '../chargers/station-port.ts';
+import { classifyFailure } from './commands.ts';
+
+/** Who asked for a call the gateway sends of its own accord. */
+export const GATEWAY = 'gateway';
+
+/** One ended call, as the command log keeps it. */
+interface Ended {
+  id: string;
+  identity: string;
+  action: string;
+  payload: unknown;
+  status: CommandStatus;
+  answer?: unknown;
+  error?: { code: string; message: string };
+  requested_by: string;
+  reason?: string;
+  created_at: string;
+  answered_at: string;
+}
+
+/** Entries waiting for their write beyond this are dropped (and counted): the log never grows memory without end. */
+const MAX_WAITING = 10_000;
+
+/**
+ * The command log's writer for calls that do not go through StationCommands (the stop at zero,
+ * the predictive stop's TriggerMessage and ChangeConfiguration, the boot configuration pass, a
+ * remote start without an operator…). Entries are written after the call has ended, batched (one
+ * INSERT for every entry that ended while the previous write ran), never awaited by the caller:
+ * a failed write costs a log line, never a call. Payloads carrying a secret are masked here.
+ */
+export class CommandLogWriter {
+  private readonly writes: GroupCommit<Ended>;
+  private dropped = 0;
+
+  constructor(private readonly deps: { db: Db; log: Logger }) {
+    this.writes = new GroupCommit((items) => this.write(items), { maxBatch: 500 });
+  }
+
+  /** Queues one entry; returns at once. */
+  record(entry: Ended): void {
+    if (this.writes.pending >= MAX_WAITING) {
+      if (this.dropped++ % 1_000 === 0) {
+        this.deps.log.warn({ dropped: this.dropped }, 'command log writes are behind: entries dropped');
+      }
+      return;
+    }
+    this.writes.submit(entry).catch((err: unknown) => {
+      this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not write a command log entry');
+    });
+  }
+
+  /** Resolves once every entry queued so far is written (or has failed). */
+  drain(): Promise<void> {
+    return this.writes.drain();
+  }
+
+  /**
+   * One statement for the batch, in the order the calls ended (that is the `seq` order). An entry
+   * whose identity names no registered station is skipped.
+   */
+  private async write(items: Ended[]): Promise<void> {
+    const rows = JSON.stringify(items);
+    await sql`
+      insert into station_commands
+        (id, station_id, action, payload, status, answer, error, requested_by, reason, created_at, answered_at)
+      select e.v->>'id', c.id, e.v->>'action', e.v->'payload', e.v->>'status', e.v->'answer', e.v->'error',
+        e.v->>'requested_by', e.v->>'reason', (e.v->>'created_at')::timestamptz, (e.v->>'answered_at')::timestamptz
+      from jsonb_array_elements(${rows}::jsonb) with ordinality as e(v, n)
+      join charge_stations c on lower(c.ocpp_id) = lower(e.v->>'identity')
+      order by e.n`.execute(this.deps.db);
+  }
+}
+
+/**
+ * The station port every part of the gateway calls through, keeping each call in the station's
+ * command log with who asked: the one place calls to stations leave, so no caller can forget it.
+ * The call goes out exactly as the inner port sends it (nothing is read or written before);
+ * its entry is queued once the call has ended. Callers that keep their own entry
+ * (StationCommands, for operator operations whose answers change records) say `logged`.
+ */
+export class RecordedStations implements StationPort {
+  constructor(
+    private readonly inner: StationPort,
+    private readonly commandLog: CommandLogWriter,
+    private readonly clock: Clock,
+  ) {}
+
+  async call<A extends StationAction>(
+    identity: string,
+    action: A,
+    params: StationCalls[A]['req'],
+    options: CallOptions = {},
+  ): Promise<StationCalls[A]['conf']> {
+    if (options.logged) return this.inner.call(identity, action, params, options);
+    const sentAt = this.clock.now();
+    const entry = (status: CommandStatus, more: { answer?: unknown; error?: { code: string; message: string } }): Ended => ({
+      id: newId(sentAt),
+      identity,
+      action,
+      payload: masked(action, params),
+      status,
+      ...more,
+      requested_by: options.requestedBy ?? GATEWAY,
+      ...(options.reason ? { reason: options.reason } : {}),
+      created_at: sentAt.toISOString(),
+      answered_at: this.clock.now().toISOString(),
+    });
+    let answer: StationCalls[A]['conf'];
+    try {
+      answer = await this.inner.call(identity, action, params, options);
+    } catch (err) {
+      const { status, error } = classifyFailure(err, identity, action);
+      this.commandLog.record(entry(status, { error }));
+      throw err;
+    }
+    this.commandLog.record(entry('answered', { answer: answer ?? {} }));
+    return answer;
+  }
+
+  locate(identities: readonly string[]): Promise<Map<string, StationLocation>> {
+    return this.inner.locate(identities);
+  }
+
+  disconnect(identity: string, reason: string): Promise<void> {
+    return this.inner.disconnect(identity, reason);
+  }
+}
+
+/** Keys whose value is a credential: never in the log. */
+const SECRET_KEYS = new Set(['authorizationkey']);
+
+function masked(action: string, params: unknown): unknown {
+  if (action !== 'ChangeConfiguration') return params;
+  const p = params as { key?: unknown; value?: unknown };
+  return typeof p.key === 'string' && SECRET_KEYS.has(p.key.toLowerCase()) ? { ...p, value: '(secret, not kept)' } : params;
+}
+
+/**
+ * Deletes command log entries older than `days`, in chunks (a first run over a large backlog
+ * holds no lock for long). Run once per hour, cluster-wide.
+ */
+export async function deleteOldCommands(db: Db, days: number): Promise<void> {
+  for (;;) {
+    const { rows } = await sql<{ id: string }>`
+      delete from station_commands where id in (
+        select id from station_commands
+        where created_at < now() - ${days} * interval '1 day'
+        order by created_at
+        limit 5000
+      )
+      returning id`.execute(db);
+    if (rows.length < 5000) return;
+  }
+}
