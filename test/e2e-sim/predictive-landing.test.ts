@@ -116,24 +116,38 @@ describe('soft landing ahead of a predicted stop', () => {
     await expectWalletConsistent(gw, user, wallet._id);
   }, 90_000);
 
-  it('a station without smart charging gets the timed stop at full power, and is not asked again', async () => {
-    const { station, record, inbound } = await boot({ features: ['Core', 'RemoteTrigger'] });
-    for (let round = 0; round < 2; round++) {
+  /** Sessions to the predicted stop at full power: its stop-delay error is worth 16.7 c/s, so a wider band than a landed one. */
+  async function chargeUnlanded(b: Awaited<ReturnType<typeof boot>>, sessions: number) {
+    for (let round = 0; round < sessions; round++) {
       const { user, token } = await aUserWithWallet(gw, { organization: org._id, balance: 200 });
-      const stopped = station.waitFor('sessionStopped', () => true, 60_000);
-      const started = await station.startSession(1, token.physicalId);
+      const stopped = b.station.waitFor('sessionStopped', () => true, 60_000);
+      const started = await b.station.startSession(1, token.physicalId);
       if (started.outcome !== 'Started') throw new Error(`not started: ${started.outcome}`);
       await stopped;
-      const s = await settled(gw, record._id, started.transactionId);
+      const s = await settled(gw, b.record._id, started.transactionId);
       expect(s).toMatchObject({ termination: 'insufficient_balance', stopped_by: 'prediction' });
-      // full power: the stop delay's error is worth 16.7 c/s, so a wider band than the landed case
       const left = await balanceOf(gw, user._id);
       expect(left).toBeGreaterThanOrEqual(-20);
       expect(left).toBeLessThanOrEqual(20);
     }
-    // asked once; the refusal is remembered for the station
-    expect(landings(inbound)).toHaveLength(1);
+  }
+
+  it('a station that refuses the limit gets the timed stop at full power, and is not asked again', async () => {
+    const b = await boot({ answers: { SetChargingProfile: 'Rejected' } });
+    await chargeUnlanded(b, 2);
+    expect(landings(b.inbound)).toHaveLength(1);
+    // remembered across restarts: the station's capabilities say so
+    await eventually(async () => {
+      const res = await gw.api<{ capabilities?: { smart_charging?: boolean | null } }>('GET', `/v1/chargestations/${b.record._id}`);
+      return res.body.capabilities?.smart_charging === false || undefined;
+    }, 5_000);
   }, 120_000);
+
+  it('a station whose SupportedFeatureProfiles lacks SmartCharging is not asked at all', async () => {
+    const b = await boot({ features: ['Core', 'RemoteTrigger'] });
+    await chargeUnlanded(b, 1);
+    expect(landings(b.inbound)).toEqual([]);
+  }, 90_000);
 
   it('a station that accepts the limit and keeps its power is caught by the next reading and stopped at its measured power', async () => {
     // Time ×10 at 15 kW: the gateway sees 150 kW, and a 30 kW limit (in the station's own watts)

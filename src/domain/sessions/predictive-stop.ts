@@ -397,20 +397,26 @@ export class PredictiveStops implements MeterObserver {
         if (!k) return;
         if (s.trigger === 'unknown' && k.triggerMeterValues !== undefined) s.trigger = k.triggerMeterValues ? 'yes' : 'no';
         if (s.interval === 'unknown' && k.sampleIntervalChange !== undefined) s.interval = k.sampleIntervalChange ? 'yes' : 'no';
+        if (s.smart === 'unknown' && k.smartCharging !== undefined) s.smart = k.smartCharging ? 'yes' : 'no';
         s.delay = { energyS: s.delay.energyS ?? k.stopDelayEnergyS, timeS: s.delay.timeS ?? k.stopDelayTimeS };
       },
       (err: unknown) => this.deps.log.warn({ err, identity }, 'could not load what was learnt of a station'),
     );
   }
 
-  private learnt(identity: string, s: StationState, support: { trigger?: Support; interval?: Support }): void {
-    const changed = (support.trigger && support.trigger !== s.trigger) || (support.interval && support.interval !== s.interval);
+  private learnt(identity: string, s: StationState, support: { trigger?: Support; interval?: Support; smart?: Support }): void {
+    const changed =
+      (support.trigger && support.trigger !== s.trigger) ||
+      (support.interval && support.interval !== s.interval) ||
+      (support.smart && support.smart !== s.smart);
     if (support.trigger) s.trigger = support.trigger;
     if (support.interval) s.interval = support.interval;
+    if (support.smart) s.smart = support.smart;
     if (!changed) return;
     this.deps.capabilities?.learnt(identity, {
       ...(support.trigger ? { triggerMeterValues: support.trigger === 'yes' } : {}),
       ...(support.interval ? { sampleIntervalChange: support.interval === 'yes' } : {}),
+      ...(support.smart ? { smartCharging: support.smart === 'yes' } : {}),
     });
   }
 
@@ -755,11 +761,11 @@ export class PredictiveStops implements MeterObserver {
     }
     if (this.closed || this.tracks.get(track.sessionId) !== track || track.landing !== landing) return;
     if (status !== 'Accepted') {
-      if (status !== 'unanswered') station.smart = 'no';
+      if (status !== 'unanswered') this.learnt(track.identity, station, { smart: 'no' });
       this.deps.log.info({ identity: track.identity, status }, 'station did not take the landing limit: the stop is timed at full power');
       return;
     }
-    station.smart = 'yes';
+    this.learnt(track.identity, station, { smart: 'yes' });
     landing.accepted = true;
     // the station acts on it once it has answered, not before
     landing.effectiveMs = Math.max(landing.effectiveMs, this.deps.clock.now().getTime() + this.rampMs(track));
