@@ -663,8 +663,14 @@ export class PredictiveStops implements MeterObserver {
           const meterLast = Number(r.meter_last);
           if (meterLast > t.meter.latest.wh || t.remote) {
             const at = (r.last_reading_at ?? r.billed_until)!.getTime();
-            t.meter.observe({ wh: meterLast, stationMs: at, receivedMs: station.clock.toGateway(at, this.deps.clock.now().getTime()) }, r.power_w ?? undefined);
-            t.atMs = Math.max(t.atMs, station.clock.toGateway(at, this.deps.clock.now().getTime()));
+            const nowMs = this.deps.clock.now().getTime();
+            // When it reached the gateway is not stored. Placing it at "now" would make every read
+            // restart the session's spending from here (and put its stop off again and again): a
+            // station whose clock this node has not sampled (its socket is on another node) is
+            // taken at its stamp, never in our future.
+            const received = station.clock.offsetMs === undefined ? Math.min(at, nowMs) : nowMs;
+            t.meter.observe({ wh: meterLast, stationMs: at, receivedMs: received }, r.power_w ?? undefined);
+            t.atMs = Math.max(t.atMs, station.clock.toGateway(at, received));
             t.cost = Number(r.cost);
           }
         }
