@@ -125,6 +125,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.sessions.close();
         await context.localList?.drain();
         await context.stationWrites.drain();
+        await context.cluster?.close();
         await dbHandle.close();
         log.info('gateway stopped');
       })();

@@ -93,6 +93,7 @@ export function buildContext(
       ? createCluster({
           db,
           databaseUrl: config.databaseListenUrl ?? config.databaseUrl,
+          poolUrl: config.databaseUrl,
           nodeId: config.nodeId,
           leaseS: config.clusterLeaseS,
           defaultCallTimeoutMs: config.ocppCallTimeoutS * 1000,
@@ -129,7 +130,7 @@ export function buildContext(
   // Built after the commands it sends through; the billing path reaches it through this closure.
   let localList: LocalListSync | undefined;
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
+    { db, urgentDb: cluster?.signals, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),

@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
+import { openPostgres, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import type { StationPort } from '../domain/chargers/station-port.ts';
 import type { LocalConnections } from '../ocpp/connections.ts';
@@ -17,18 +17,28 @@ export interface Cluster {
   readonly nodeId: string;
   /** every station of the cluster, called through the node that holds it */
   readonly stations: StationPort;
+  /**
+   * A few connections apart from the main pool (see SIGNAL_POOL_SIZE): the cluster's messages go
+   * through them, and so may the stop path's short reads, so that neither waits behind billing
+   * or request handling for a connection.
+   */
+  readonly signals: Db;
   /** the cluster's own periodic work (clearing dead nodes), run once per period cluster-wide */
   readonly jobs: readonly Job[];
   /** Joins: registers this node and listens. Before the OCPP port accepts stations. */
   start(): Promise<void>;
   /** Leaves: hands this node's stations and lease back at once. After the OCPP port closed. */
   stop(): Promise<void>;
+  /** Closes the signalling connections: after stop(), once nothing reads through `signals` any more. */
+  close(): Promise<void>;
 }
 
 export interface ClusterOptions {
   db: Db;
   /** for the dedicated listening connection (not pooled) */
   databaseUrl: string;
+  /** for the signalling connections (statements only, may go through a pooler); default databaseUrl */
+  poolUrl?: string | undefined;
   nodeId: string;
   leaseS: number;
   /** a station call's timeout when the caller gives none */
@@ -37,13 +47,29 @@ export interface ClusterOptions {
   connections: LocalConnections;
 }
 
+/**
+ * Connections of the signalling pool. The forwarded calls' rows and the answers' are written by
+ * at most 2 + 1 + 2 batches at once (urgent calls, other calls, answers; see CallForwarder and
+ * CallRunner), each statement short: 4 keep the queue for a connection short, also under a
+ * burst of stops, at 4 more PostgreSQL connections a node.
+ */
+export const SIGNAL_POOL_SIZE = 4;
+
 export function createCluster(o: ClusterOptions): Cluster {
   const log = o.log.child({ component: 'cluster' });
+  // What travels through it are messages: a row lost with a server crash costs its caller a
+  // timeout and a retry (the stop's intent is durable in sessions), not money. Without waiting
+  // for the WAL flush, a call is on its way as soon as it is committed.
+  const signals = openPostgres(o.poolUrl ?? o.databaseUrl, {
+    poolSize: SIGNAL_POOL_SIZE,
+    applicationName: `gateway ${o.nodeId} signals`,
+    sessionOptions: '-c synchronous_commit=off',
+  });
   const base = { db: o.db, nodeId: o.nodeId, log };
   const node = new ClusterNode({ ...base, databaseUrl: o.databaseUrl, leaseS: o.leaseS });
   const presence = new Presence({ ...base, connections: o.connections });
-  const forwarder = new CallForwarder(base);
-  const runner = new CallRunner({ ...base, connections: o.connections });
+  const forwarder = new CallForwarder({ ...base, signals: signals.db });
+  const runner = new CallRunner({ ...base, signals: signals.db, connections: o.connections });
   o.connections.listen(presence);
 
   const failed = (what: string) => (err: unknown) => log.warn({ err }, `${what} failed`);
@@ -66,6 +92,7 @@ export function createCluster(o: ClusterOptions): Cluster {
 
   return {
     nodeId: o.nodeId,
+    signals: signals.db,
     stations: new ClusterStations({
       connections: o.connections,
       forwarder,
@@ -81,6 +108,7 @@ export function createCluster(o: ClusterOptions): Cluster {
       await presence.drain();
       await node.stop();
     },
+    close: () => signals.close(),
   };
 }
 

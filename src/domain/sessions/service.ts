@@ -72,6 +72,8 @@ export class SessionService {
   constructor(
     private readonly deps: {
       db: Db;
+      /** connections apart from the main pool for the stop path's reads (RemoteStopper); default db */
+      urgentDb?: Db | undefined;
       clock: Clock;
       log: Logger;
       stations: StationPort;

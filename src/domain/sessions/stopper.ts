@@ -38,7 +38,19 @@ export class RemoteStopper {
   onAccepted: ((target: StopTarget, sentAt: Date) => void) | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
+    private readonly deps: {
+      db: Db;
+      /**
+       * Connections apart from the main pool for the read that decides which sessions to stop
+       * (a wallet's at zero), so that it does not queue behind billing under a burst; default db.
+       */
+      urgentDb?: Db | undefined;
+      clock: Clock;
+      log: Logger;
+      stations: StationPort;
+      events?: LiveEvents | undefined;
+      metrics?: GatewayMetrics | undefined;
+    },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
@@ -49,7 +61,7 @@ export class RemoteStopper {
    * next debit of each session, which finds the wallet at zero and marks it itself.
    */
   async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
-    const running = await runningSessionsOf(this.deps.db, walletIds);
+    const running = await runningSessionsOf(this.deps.urgentDb ?? this.deps.db, walletIds);
     const sent = running.map((t) => this.request(t));
     const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
