@@ -9,6 +9,8 @@ import { ClusterStations } from './cluster-stations.ts';
 import type { Job } from './jobs.ts';
 import { ClusterNode, type NodeHandlers } from './node.ts';
 import { Presence } from './presence.ts';
+import { stopRelay, stopTargetsOf } from './stop-relay.ts';
+import type { StopRelay, StopTarget } from '../domain/sessions/stop-marks.ts';
 
 export { BackgroundJobs, type Job } from './jobs.ts';
 
@@ -23,6 +25,10 @@ export interface Cluster {
    * or request handling for a connection.
    */
   readonly signals: Db;
+  /** hands a zero wallet's sessions on other nodes to those nodes, in the debit's transaction */
+  readonly stopRelay: StopRelay;
+  /** Who sends the stops other nodes hand to this one (see StopRelay): set before start(). */
+  onStops(handler: (targets: StopTarget[]) => void): void;
   /** the cluster's own periodic work (clearing dead nodes), run once per period cluster-wide */
   readonly jobs: readonly Job[];
   /** Joins: registers this node and listens. Before the OCPP port accepts stations. */
@@ -71,6 +77,7 @@ export function createCluster(o: ClusterOptions): Cluster {
   const forwarder = new CallForwarder({ ...base, signals: signals.db });
   const runner = new CallRunner({ ...base, signals: signals.db, connections: o.connections });
   o.connections.listen(presence);
+  let stopsHandedHere: ((targets: StopTarget[]) => void) | undefined;
 
   const failed = (what: string) => (err: unknown) => log.warn({ err }, `${what} failed`);
   const handlers: NodeHandlers = {
@@ -78,6 +85,7 @@ export function createCluster(o: ClusterOptions): Cluster {
       if (n.t === 'call') runner.received(n.id, n.c).catch(failed('a forwarded call'));
       else if (n.t === 'done') forwarder.answered(n.id, n.a).catch(failed('reading a forwarded answer'));
       else if (n.t === 'evict') presence.evicted(n.i, n.e);
+      else if (n.t === 'stop') stopsHandedHere?.(stopTargetsOf(n.s));
     },
     resync(reason) {
       log.info({ reason }, 'reading the cluster state again');
@@ -93,6 +101,10 @@ export function createCluster(o: ClusterOptions): Cluster {
   return {
     nodeId: o.nodeId,
     signals: signals.db,
+    stopRelay: stopRelay(o.nodeId),
+    onStops(handler) {
+      stopsHandedHere = handler;
+    },
     stations: new ClusterStations({
       connections: o.connections,
       forwarder,
