@@ -63,14 +63,7 @@ export const SIGNAL_POOL_SIZE = 4;
 
 export function createCluster(o: ClusterOptions): Cluster {
   const log = o.log.child({ component: 'cluster' });
-  // What travels through it are messages: a row lost with a server crash costs its caller a
-  // timeout and a retry (the stop's intent is durable in sessions), not money. Without waiting
-  // for the WAL flush, a call is on its way as soon as it is committed.
-  const signals = openPostgres(o.poolUrl ?? o.databaseUrl, {
-    poolSize: SIGNAL_POOL_SIZE,
-    applicationName: `gateway ${o.nodeId} signals`,
-    sessionOptions: '-c synchronous_commit=off',
-  });
+  const signals = openPostgres(o.poolUrl ?? o.databaseUrl, { poolSize: SIGNAL_POOL_SIZE, applicationName: `gateway ${o.nodeId} signals` });
   const base = { db: o.db, nodeId: o.nodeId, log };
   const node = new ClusterNode({ ...base, databaseUrl: o.databaseUrl, leaseS: o.leaseS });
   const presence = new Presence({ ...base, connections: o.connections });

@@ -74,8 +74,6 @@ export interface PgPoolOptions {
   poolSize: number;
   /** shown in pg_stat_activity */
   applicationName?: string;
-  /** session settings for every connection, as in libpq's `options` (e.g. `-c synchronous_commit=off`) */
-  sessionOptions?: string;
 }
 
 /** A pool of PostgreSQL connections as a Db (synchronous: connections open on first use). */
@@ -85,7 +83,6 @@ export function openPostgres(databaseUrl: string, o: PgPoolOptions): DbHandle & 
     connectionString: databaseUrl,
     max: o.poolSize,
     ...(o.applicationName ? { application_name: o.applicationName.slice(0, 63) } : {}),
-    ...(o.sessionOptions ? { options: o.sessionOptions } : {}),
     // While the database is away, fail fast (the station retries) instead of queueing forever.
     connectionTimeoutMillis: 5_000,
     types: {
