@@ -127,6 +127,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.stationWrites.drain();
         await context.commandLog.drain();
         await context.capabilities.drain();
+        await context.cluster?.close();
         await dbHandle.close();
         log.info('gateway stopped');
       })();

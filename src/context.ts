@@ -102,6 +102,7 @@ export function buildContext(
       ? createCluster({
           db,
           databaseUrl: config.databaseListenUrl ?? config.databaseUrl,
+          poolUrl: config.databaseUrl,
           nodeId: config.nodeId,
           leaseS: config.clusterLeaseS,
           defaultCallTimeoutMs: config.ocppCallTimeoutS * 1000,
@@ -146,7 +147,18 @@ export function buildContext(
   // Built after the commands it sends through; the billing path reaches it through this closure.
   let localList: LocalListSync | undefined;
   const sessions = new SessionService(
-    { db, clock, log: log.child({ component: 'sessions' }), stations, events, metrics, commands, capabilities },
+    {
+      db,
+      urgentDb: cluster?.signals,
+      stopRelay: cluster?.stopRelay,
+      clock,
+      log: log.child({ component: 'sessions' }),
+      stations,
+      events,
+      metrics,
+      commands,
+      capabilities,
+    },
     {
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
@@ -161,6 +173,10 @@ export function buildContext(
       ...(overrides.implicitEndAlertDelayMs !== undefined ? { implicitEndAlertDelayMs: overrides.implicitEndAlertDelayMs } : {}),
     },
   );
+  // Sessions of ours whose wallet another node's debit took to zero: sent as our own.
+  cluster?.onStops((targets) => {
+    for (const t of targets) void sessions.stopper.stopMarked(t);
+  });
   if (config.localListSync) localList = new LocalListSync({ db, clock, log: log.child({ component: 'local_list' }), commands, stations });
   const security = new StationSecurity({
     db,

@@ -45,7 +45,9 @@ export interface ClusterPrep {
  */
 export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
   const c = cfg.cluster;
-  const cluster = await startCluster(c.nodes);
+  // The stop at zero is what (i) measures: the predictive stop (scenario 7) would stop nearly
+  // every session a reading before its wallet reaches zero, leaving (i) next to nothing to time.
+  const cluster = await startCluster(c.nodes, { PREDICTIVE_STOP: 'off' });
   try {
     const urls = cluster.nodes.map((n) => n.ocppUrl);
     const first = cluster.nodes[0]!;

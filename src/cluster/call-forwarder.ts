@@ -32,11 +32,19 @@ export class CallForwarder {
   private readonly urgentInserts: GroupCommit<{ id: string; call: ForwardedCall }, boolean>;
   private readonly cleanup: GroupCommit<string>;
 
-  constructor(private readonly deps: { db: Db; nodeId: string; log: Logger }) {
+  constructor(
+    private readonly deps: {
+      db: Db;
+      /** the signalling pool: the calls' rows and NOTIFYs, never queued behind the main pool's work */
+      signals: Db;
+      nodeId: string;
+      log: Logger;
+    },
+  ) {
     // One batch at a time keeps this node's calls to a station in the order they were made.
     this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500 });
     // Urgent calls (stops) keep no order on one node either: their own lane, never behind a batch.
-    this.urgentInserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 4 });
+    this.urgentInserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 2 });
     this.cleanup = new GroupCommit((ids) => this.delete(ids), { maxBatch: 1_000 });
   }
 
@@ -113,7 +121,7 @@ export class CallForwarder {
 
   /** Rows for the calls whose station a live node holds, each with its NOTIFY; true = placed. */
   private async insert(items: { id: string; call: ForwardedCall }[]): Promise<boolean[]> {
-    const { db, nodeId } = this.deps;
+    const { signals, nodeId } = this.deps;
     const rows = JSON.stringify(
       items.map(({ id, call }) => ({
         id,
@@ -144,7 +152,7 @@ export class CallForwarder {
       select id, pg_notify(${channelOf('')} || node_id,
         case when octet_length(payload) <= ${MAX_INLINE_PAYLOAD} then payload
              else json_build_object('t', 'call', 'id', id)::text end) as notified
-      from notice`.execute(db);
+      from notice`.execute(signals);
     const ok = new Set(placed.rows.map((r) => r.id));
     return items.map((i) => ok.has(i.id));
   }

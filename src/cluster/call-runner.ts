@@ -20,8 +20,17 @@ export class CallRunner {
   private readonly answers: GroupCommit<{ id: string; answer: Answer }>;
   private closed = false;
 
-  constructor(private readonly deps: { db: Db; nodeId: string; log: Logger; connections: LocalConnections }) {
-    this.answers = new GroupCommit((items) => this.write(items), { maxBatch: 500, concurrency: 4 });
+  constructor(
+    private readonly deps: {
+      db: Db;
+      /** the signalling pool: the answers' rows and NOTIFYs, never queued behind the main pool's work */
+      signals: Db;
+      nodeId: string;
+      log: Logger;
+      connections: LocalConnections;
+    },
+  ) {
+    this.answers = new GroupCommit((items) => this.write(items), { maxBatch: 500, concurrency: 2 });
   }
 
   /** A caller's notification: the call, or only its id when it did not fit. */
@@ -125,6 +134,6 @@ export class CallRunner {
       select pg_notify(${channelOf('')} || from_node_id,
         case when octet_length(payload) <= ${MAX_INLINE_PAYLOAD} then payload
              else json_build_object('t', 'done', 'id', id)::text end)
-      from u`.execute(this.deps.db);
+      from u`.execute(this.deps.signals);
   }
 }

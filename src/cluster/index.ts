@@ -1,5 +1,5 @@
 import { sql } from 'kysely';
-import type { Db } from '../db/index.ts';
+import { openPostgres, type Db } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import type { StationPort } from '../domain/chargers/station-port.ts';
 import type { LocalConnections } from '../ocpp/connections.ts';
@@ -9,6 +9,8 @@ import { ClusterStations } from './cluster-stations.ts';
 import type { Job } from './jobs.ts';
 import { ClusterNode, type NodeHandlers } from './node.ts';
 import { Presence } from './presence.ts';
+import { stopRelay, stopTargetsOf } from './stop-relay.ts';
+import type { StopRelay, StopTarget } from '../domain/sessions/stop-marks.ts';
 
 export { BackgroundJobs, type Job } from './jobs.ts';
 
@@ -17,18 +19,32 @@ export interface Cluster {
   readonly nodeId: string;
   /** every station of the cluster, called through the node that holds it */
   readonly stations: StationPort;
+  /**
+   * A few connections apart from the main pool (see SIGNAL_POOL_SIZE): the cluster's messages go
+   * through them, and so may the stop path's short reads, so that neither waits behind billing
+   * or request handling for a connection.
+   */
+  readonly signals: Db;
+  /** hands a zero wallet's sessions on other nodes to those nodes, in the debit's transaction */
+  readonly stopRelay: StopRelay;
+  /** Who sends the stops other nodes hand to this one (see StopRelay): set before start(). */
+  onStops(handler: (targets: StopTarget[]) => void): void;
   /** the cluster's own periodic work (clearing dead nodes), run once per period cluster-wide */
   readonly jobs: readonly Job[];
   /** Joins: registers this node and listens. Before the OCPP port accepts stations. */
   start(): Promise<void>;
   /** Leaves: hands this node's stations and lease back at once. After the OCPP port closed. */
   stop(): Promise<void>;
+  /** Closes the signalling connections: after stop(), once nothing reads through `signals` any more. */
+  close(): Promise<void>;
 }
 
 export interface ClusterOptions {
   db: Db;
   /** for the dedicated listening connection (not pooled) */
   databaseUrl: string;
+  /** for the signalling connections (statements only, may go through a pooler); default databaseUrl */
+  poolUrl?: string | undefined;
   nodeId: string;
   leaseS: number;
   /** a station call's timeout when the caller gives none */
@@ -37,14 +53,24 @@ export interface ClusterOptions {
   connections: LocalConnections;
 }
 
+/**
+ * Connections of the signalling pool. The forwarded calls' rows and the answers' are written by
+ * at most 2 + 1 + 2 batches at once (urgent calls, other calls, answers; see CallForwarder and
+ * CallRunner), each statement short: 4 keep the queue for a connection short, also under a
+ * burst of stops, at 4 more PostgreSQL connections a node.
+ */
+export const SIGNAL_POOL_SIZE = 4;
+
 export function createCluster(o: ClusterOptions): Cluster {
   const log = o.log.child({ component: 'cluster' });
+  const signals = openPostgres(o.poolUrl ?? o.databaseUrl, { poolSize: SIGNAL_POOL_SIZE, applicationName: `gateway ${o.nodeId} signals` });
   const base = { db: o.db, nodeId: o.nodeId, log };
   const node = new ClusterNode({ ...base, databaseUrl: o.databaseUrl, leaseS: o.leaseS });
   const presence = new Presence({ ...base, connections: o.connections });
-  const forwarder = new CallForwarder(base);
-  const runner = new CallRunner({ ...base, connections: o.connections });
+  const forwarder = new CallForwarder({ ...base, signals: signals.db });
+  const runner = new CallRunner({ ...base, signals: signals.db, connections: o.connections });
   o.connections.listen(presence);
+  let stopsHandedHere: ((targets: StopTarget[]) => void) | undefined;
 
   const failed = (what: string) => (err: unknown) => log.warn({ err }, `${what} failed`);
   const handlers: NodeHandlers = {
@@ -52,6 +78,7 @@ export function createCluster(o: ClusterOptions): Cluster {
       if (n.t === 'call') runner.received(n.id, n.c).catch(failed('a forwarded call'));
       else if (n.t === 'done') forwarder.answered(n.id, n.a).catch(failed('reading a forwarded answer'));
       else if (n.t === 'evict') presence.evicted(n.i, n.e);
+      else if (n.t === 'stop') stopsHandedHere?.(stopTargetsOf(n.s));
     },
     resync(reason) {
       log.info({ reason }, 'reading the cluster state again');
@@ -66,6 +93,11 @@ export function createCluster(o: ClusterOptions): Cluster {
 
   return {
     nodeId: o.nodeId,
+    signals: signals.db,
+    stopRelay: stopRelay(o.nodeId),
+    onStops(handler) {
+      stopsHandedHere = handler;
+    },
     stations: new ClusterStations({
       connections: o.connections,
       forwarder,
@@ -81,6 +113,7 @@ export function createCluster(o: ClusterOptions): Cluster {
       await presence.drain();
       await node.stop();
     },
+    close: () => signals.close(),
   };
 }
 

@@ -10,7 +10,12 @@ export type Notice =
   /** the answer to a call this node forwarded (`a` absent: read it from station_calls) */
   | { t: 'done'; id: string; a?: Answer }
   /** another node now holds this identity, with this connection epoch */
-  | { t: 'evict'; i: string; e: number };
+  | { t: 'evict'; i: string; e: number }
+  /**
+   * stop these sessions (a wallet at zero, debited on another node; see StopRelay): session id,
+   * transaction id, station identity, station id
+   */
+  | { t: 'stop'; s: [string, number, string, string][] };
 
 /** A call to a station, as the node that holds it receives it. */
 export interface ForwardedCall {

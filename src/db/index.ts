@@ -71,39 +71,49 @@ class PreparingClient extends pg.Client {
   }
 }
 
+export interface PgPoolOptions {
+  poolSize: number;
+  /** shown in pg_stat_activity */
+  applicationName?: string;
+}
+
+/** A pool of PostgreSQL connections as a Db (synchronous: connections open on first use). */
+export function openPostgres(databaseUrl: string, o: PgPoolOptions): DbHandle & { kind: 'postgres' } {
+  const pool = new pg.Pool({
+    Client: PreparingClient,
+    connectionString: databaseUrl,
+    max: o.poolSize,
+    ...(o.applicationName ? { application_name: o.applicationName.slice(0, 63) } : {}),
+    // While the database is away, fail fast (the station retries) instead of queueing forever.
+    connectionTimeoutMillis: 5_000,
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8_OID
+          ? parseInt8
+          : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
+    },
+  });
+  // A client that loses its server must not crash the process. The pool listens on idle
+  // clients only; a client in use also emits 'error' (its query has already failed with
+  // it, which is how callers learn of it), so every client gets a listener. The pool drops
+  // a broken client when it is released and connects a new one.
+  pool.on('error', () => {});
+  pool.on('connect', (client) => {
+    client.on('error', () => {});
+  });
+  const tracked = trackCommits(new PostgresDialect({ pool }));
+  const db = new Kysely<Database>({ dialect: tracked.dialect });
+  tracked.register(db);
+  return {
+    db,
+    kind: 'postgres',
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: () => db.destroy(),
+  };
+}
+
 export async function createDb(options: DbOptions): Promise<DbHandle> {
-  if (options.databaseUrl) {
-    const pool = new pg.Pool({
-      Client: PreparingClient,
-      connectionString: options.databaseUrl,
-      max: options.poolSize ?? 10,
-      // While the database is away, fail fast (the station retries) instead of queueing forever.
-      connectionTimeoutMillis: 5_000,
-      types: {
-        getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
-          oid === INT8_OID
-            ? parseInt8
-            : pg.types.getTypeParser(oid, format ?? 'text')) as typeof pg.types.getTypeParser,
-      },
-    });
-    // A client that loses its server must not crash the process. The pool listens on idle
-    // clients only; a client in use also emits 'error' (its query has already failed with
-    // it, which is how callers learn of it), so every client gets a listener. The pool drops
-    // a broken client when it is released and connects a new one.
-    pool.on('error', () => {});
-    pool.on('connect', (client) => {
-      client.on('error', () => {});
-    });
-    const tracked = trackCommits(new PostgresDialect({ pool }));
-    const db = new Kysely<Database>({ dialect: tracked.dialect });
-    tracked.register(db);
-    return {
-      db,
-      kind: 'postgres',
-      poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
-      close: () => db.destroy(),
-    };
-  }
+  if (options.databaseUrl) return openPostgres(options.databaseUrl, { poolSize: options.poolSize ?? 10 });
 
   const dataDir = options.dataDir ?? './data';
   let lock: DataDirLock | undefined;

@@ -138,7 +138,7 @@ describe.skipIf(!ON_POSTGRES)('cluster of three gateways (needs PostgreSQL: set 
     wallets.push(payer.walletId);
     const stations = await Promise.all([1, 2, 3].map((i) => fx.station(ids(`ZERO${i}`))));
     const cs = [await charger(1, stations[0]!.ocpp_id), await charger(2, stations[1]!.ocpp_id), await charger(3, stations[2]!.ocpp_id)];
-    const txs = [];
+    const txs: number[] = [];
     for (const [i, c] of cs.entries()) txs.push((await c.start(payer.idTags[i]!, 10_000)).transactionId);
     await cs[0]!.meter(txs[0], 10_400); // 40 c
     await cs[1]!.meter(txs[1], 10_400); // 40 c: balance 20
@@ -150,6 +150,9 @@ describe.skipIf(!ON_POSTGRES)('cluster of three gateways (needs PostgreSQL: set 
     await cs[0]!.stop(txs[0]!, 10_420, 'Remote');
     await cs[1]!.stop(txs[1]!, 10_400, 'Remote');
     await cs[2]!.stop(txs[2]!, 10_310, 'Remote');
+    // One stop each: a session on another node is stopped by its own node (handed over in the
+    // debit's transaction), not a second time by the node that debited.
+    for (const [i, c] of cs.entries()) expect(c.remoteStops.filter((tx) => tx === txs[i])).toHaveLength(1);
     const expected = cost(420) + cost(400) + cost(310);
     const wallet = (await node(2).api('GET', `/v1/users/${payer.userId}/wallet`)).body.wallet;
     expect(wallet.balance).toBe(balance - expected);
@@ -209,7 +212,7 @@ describe.skipIf(!ON_POSTGRES)('cluster of three gateways (needs PostgreSQL: set 
     await meteredC.meter(meteredTx, 2_000);
     await owedC.meter(owedTx, 600); // 60 c of 50: at zero on node 2; node 2 stops both sessions
     await owedC.waitForStop(owedTx, 5_000);
-    await keptC.waitForStop(keptTx, 5_000); // forwarded from node 2, refused
+    await keptC.waitForStop(keptTx, 5_000); // handed to node 3 by node 2's debit, refused
 
     await node(2).kill();
     const tKill = Date.now();

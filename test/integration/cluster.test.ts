@@ -103,6 +103,7 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
   });
   afterAll(async () => {
     for (const n of nodes) await n.cluster.stop().catch(() => {});
+    for (const n of nodes) await n.cluster.close().catch(() => {});
     await handle?.close();
     await database?.drop();
   });

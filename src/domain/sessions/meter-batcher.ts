@@ -9,7 +9,7 @@ import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './a
 import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { isSettled } from './endings.ts';
-import { markStopping, type StopTarget } from './stop-marks.ts';
+import { markStopping, type StopRelay, type StopTarget } from './stop-marks.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationRef } from './transactions.ts';
 
@@ -36,6 +36,8 @@ export interface BatchResult {
    * RemoteStopTransaction can go out with no further query.
    */
   stopNow: StopTarget[];
+  /** the zero wallets' other sessions whose stop the debit's transaction handed to the node holding them (StopRelay) */
+  relayed: StopTarget[];
   /** wallets the batch's debits moved (before, after): for watchers of balance crossings */
   moved: WalletMove[];
 }
@@ -91,6 +93,7 @@ export class MeterBatcher {
       log: Logger;
       events?: LiveEvents | undefined;
       observer?: MeterObserver | undefined;
+      stopRelay?: StopRelay | undefined;
     },
     /** after a batch's commit, before its stations are answered: stop what must stop */
     private readonly onCommitted: (result: BatchResult) => void,
@@ -166,6 +169,7 @@ export class MeterBatcher {
     const alerts: NewAlert[] = [];
     const walletsAtZero = new Set<string>();
     const stopNow: StopTarget[] = [];
+    const relayed: StopTarget[] = [];
     const observed = this.deps.observer ? new Map<string, MeterObservation>() : undefined;
     const moved: WalletMove[] = [];
 
@@ -177,14 +181,19 @@ export class MeterBatcher {
       await this.findSessions(pending, sessionOf);
       const plans = planBatch(pending, sessionOf);
       const writes = plans.map((p) => p.write);
-      const { applied, stops } = await db.transaction().execute(async (tx) => {
+      const { applied, stops, handed } = await db.transaction().execute(async (tx) => {
         const applied = await applyBilling(tx, writes, now);
         // Marked in the debit's own transaction: a crash after the commit still leaves the stop owed.
         const stops = applied.walletsAtZero.length
           ? await markStopping(tx, { walletIds: applied.walletsAtZero, sessionIds: [...applied.applied] }, 'insufficient_balance', now)
           : [];
-        return { applied, stops };
+        // The wallets' sessions elsewhere: their nodes stop them at this commit.
+        const handed = applied.walletsAtZero.length && this.deps.stopRelay
+          ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero)
+          : [];
+        return { applied, stops, handed };
       });
+      relayed.push(...handed);
       for (const w of applied.walletsAtZero) walletsAtZero.add(w);
       moved.push(...applied.moved);
       stopNow.push(...stops);
@@ -229,7 +238,7 @@ export class MeterBatcher {
       alerts.push(afterEndAlert(row, r));
       stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id, reason: 'energy_after_end' });
     }
-    if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, moved });
+    if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, relayed, moved });
     if (observed?.size) {
       for (const r of batch) {
         const seen = observed.get(sessionOf.get(r)?.id ?? '');

@@ -17,6 +17,7 @@ import { closeByOperator, endOpenOnConnector } from './endings.ts';
 import { connectorBusy } from './session-rows.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { durationS, energyOf, isOpen, OPEN_STATUSES } from './billing.ts';
+import type { StopRelay } from './stop-marks.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
 import { PredictiveStops, type PredictiveStopOptions } from './predictive-stop.ts';
@@ -73,6 +74,10 @@ export class SessionService {
   constructor(
     private readonly deps: {
       db: Db;
+      /** connections apart from the main pool for the stop path's reads (RemoteStopper); default db */
+      urgentDb?: Db | undefined;
+      /** a cluster node: a zero wallet's sessions on other nodes are handed to them in the debit's transaction */
+      stopRelay?: StopRelay | undefined;
       clock: Clock;
       log: Logger;
       stations: StationPort;
@@ -97,20 +102,21 @@ export class SessionService {
           options.predictive,
         )
       : undefined;
-    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, moved }) => {
+    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, relayed, moved }) => {
       // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
-      // Then the wallet's sessions on other stations (one query).
-      this.walletsAtZero(walletsAtZero);
+      // Then the wallet's sessions on other stations (one query), but those whose node was told
+      // at the commit (StopRelay): that node sends their stops.
+      this.walletsAtZero(walletsAtZero, new Set(relayed.map((t) => t.sessionId)));
       // Watchers of balances (the local list sync) queue their own work; nothing waits here.
       if (moved.length) options.onBalancesMoved?.(moved);
     });
   }
 
-  private walletsAtZero(walletIds: readonly (string | undefined)[]): void {
+  private walletsAtZero(walletIds: readonly (string | undefined)[], relayed?: ReadonlySet<string>): void {
     const ids = walletIds.filter((w): w is string => w !== undefined);
     if (!ids.length) return;
-    this.stopper.stopWallets(ids, 'insufficient_balance').catch((err) => {
+    this.stopper.stopWallets(ids, 'insufficient_balance', relayed).catch((err) => {
       this.deps.log.error({ err, walletIds: ids }, 'could not stop the sessions of a wallet at zero');
     });
   }

@@ -1,5 +1,5 @@
 import { sql, type Expression } from 'kysely';
-import type { Db } from '../../db/index.ts';
+import type { Db, Tx } from '../../db/index.ts';
 import type { SessionStatus } from '../../db/tables/sessions.ts';
 
 /** A session that must be sent RemoteStopTransaction, and where. */
@@ -20,6 +20,17 @@ export function stopReason(termination: string | null, stoppedBy: string | null)
   if (termination === 'insufficient_balance') return 'wallet_at_zero';
   if (termination === 'remote') return 'operator_stop';
   return termination ?? 'stop';
+}
+
+/**
+ * Hands a zero wallet's running sessions on stations other processes hold to those processes
+ * from inside the debit's transaction (a cluster: the nodes holding them are told at its commit
+ * and send the RemoteStopTransaction themselves, with no query or round trip after the commit).
+ * Returns the sessions handed over; the caller stops the others itself, and marks them all
+ * stopping as before (markStopping), which is what makes the stop durable.
+ */
+export interface StopRelay {
+  relayWalletStops(tx: Tx, walletIds: readonly string[]): Promise<StopTarget[]>;
 }
 
 /**

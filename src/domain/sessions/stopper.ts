@@ -38,7 +38,19 @@ export class RemoteStopper {
   onAccepted: ((target: StopTarget, sentAt: Date) => void) | undefined;
 
   constructor(
-    private readonly deps: { db: Db; clock: Clock; log: Logger; stations: StationPort; events?: LiveEvents | undefined; metrics?: GatewayMetrics | undefined },
+    private readonly deps: {
+      db: Db;
+      /**
+       * Connections apart from the main pool for the read that decides which sessions to stop
+       * (a wallet's at zero), so that it does not queue behind billing under a burst; default db.
+       */
+      urgentDb?: Db | undefined;
+      clock: Clock;
+      log: Logger;
+      stations: StationPort;
+      events?: LiveEvents | undefined;
+      metrics?: GatewayMetrics | undefined;
+    },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
   ) {}
 
@@ -46,17 +58,19 @@ export class RemoteStopper {
    * Marks every running session these wallets pay for as stopping, and stops them. The stops go
    * out from a plain read first: the mark takes the sessions' row locks, which a batch on another
    * node may hold for a while. The mark follows at once; a crash before it is covered by the
-   * next debit of each session, which finds the wallet at zero and marks it itself.
+   * next debit of each session, which finds the wallet at zero and marks it itself. Sessions in
+   * `relayed` are marked but not sent: the debit's transaction handed them to the node holding
+   * their station (StopRelay), which sends their stops.
    */
-  async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
-    const running = await runningSessionsOf(this.deps.db, walletIds);
+  async stopWallets(walletIds: readonly string[], termination: string, relayed?: ReadonlySet<string>): Promise<void> {
+    const running = (await runningSessionsOf(this.deps.urgentDb ?? this.deps.db, walletIds)).filter((t) => !relayed?.has(t.sessionId));
     // Still `active` when read: the reason is this stop's, not the session's (it has none yet).
     const sent = running.map((t) => this.request({ ...t, reason: stopReason(termination, null) }));
     const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
       this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
     }
-    const early = new Set(running.map((t) => t.sessionId));
+    const early = new Set([...running.map((t) => t.sessionId), ...(relayed ?? [])]);
     await Promise.all([...sent, ...targets.filter((t) => !early.has(t.sessionId)).map((t) => this.request(t))]);
   }
 
