@@ -96,6 +96,8 @@ const LANDING_MAX_SLOWDOWN = 8;
 const LANDING_IGNORED_SHARE = 0.5;
 /** …and by at least this much (whole-Wh registers). */
 const LANDING_IGNORED_MIN_WH = 5;
+/** A landing no reading has checked this long after the check was due is not believed (the reading may never come). */
+const LANDING_CHECK_WAIT_MS = 1_500;
 
 /**
  * Seconds after a landing took effect by which an ignored limit shows in the register: the
@@ -189,7 +191,7 @@ interface Plan {
   crossingMs: number | undefined;
   low: boolean;
   /** per session not yet stopped: when its stop must leave, and when its station should be asked for a reading */
-  actions: { track: Track; stopAtMs: number; triggerAtMs: number | undefined; landAtMs: number | undefined }[];
+  actions: { track: Track; stopAtMs: number; triggerAtMs: number | undefined; landAtMs: number | undefined; checkByMs: number | undefined }[];
 }
 
 export class PredictiveStops implements MeterObserver {
@@ -493,16 +495,23 @@ export class PredictiveStops implements MeterObserver {
       let triggerAt = asked || t.remote ? undefined : triggerAtMs;
       // A landing is checked by a reading just after it should have taken effect (a station may accept and ignore it).
       const l = t.landing;
-      if (l?.accepted && !l.ignored && !l.checked && !t.remote && !(t.triggeredMs !== undefined && t.triggeredMs >= l.effectiveMs)) {
-        triggerAt = Math.min(triggerAt ?? Infinity, l.effectiveMs + landingCheckS(l) * 1000 + 50);
+      let checkByMs: number | undefined;
+      if (l?.accepted && !l.ignored && !l.checked && !t.remote) {
+        const dueMs = l.effectiveMs + landingCheckS(l) * 1000 + 50;
+        if (!(t.triggeredMs !== undefined && t.triggeredMs >= l.effectiveMs)) triggerAt = Math.min(triggerAt ?? Infinity, dueMs);
+        checkByMs = dueMs + LANDING_CHECK_WAIT_MS;
       }
       // The landing leaves time for the limit to take effect and for a reading at the lower power.
       let landAtMs: number | undefined;
+      const at = crossing - this.landingLeadMs(t) - this.actLatencyMs;
       if (this.landable(t)) {
-        const at = crossing - this.landingLeadMs(t) - this.actLatencyMs;
         if (stopAtMs - Math.max(at, nowMs) >= this.rampMs(t)) landAtMs = at;
+      } else if (this.landable(t, false) && t.triggeredMs === undefined) {
+        // Only a station that answers TriggerMessage is landed (the limit is checked by a reading):
+        // one not asked yet is asked first.
+        triggerAt = Math.min(triggerAt ?? Infinity, at - triggerLead);
       }
-      actions.push({ track: t, stopAtMs, triggerAtMs: triggerAt, landAtMs });
+      actions.push({ track: t, stopAtMs, triggerAtMs: triggerAt, landAtMs, checkByMs });
     }
     return { crossingMs: crossing, low: crossing <= horizon, actions };
   }
@@ -522,7 +531,7 @@ export class PredictiveStops implements MeterObserver {
     }
     if (!w.low) this.arm(w, plan);
     let next = Infinity;
-    for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity, a.landAtMs ?? Infinity);
+    for (const a of plan.actions) next = Math.min(next, a.stopAtMs, a.triggerAtMs ?? Infinity, a.landAtMs ?? Infinity, a.checkByMs ?? Infinity);
     if (!Number.isFinite(next)) return;
     if (this.deps.log.isLevelEnabled('debug')) {
       const actions = plan.actions.map((a) => ({
@@ -608,6 +617,7 @@ export class PredictiveStops implements MeterObserver {
           this.deps.log.info({ walletId: w.id, balance: w.balance }, 'predicted stop put off: the balance moved (a top-up?)');
         }
       }
+      if (this.expireLandings(plan, now)) plan = this.plan(w, now);
       for (const a of plan.actions) {
         if (a.stopAtMs <= now + 5 && plan.low) {
           this.actLatencyMs = Math.min(500, this.actLatencyMs * 0.8 + Math.max(0, now - dueMs) * 0.2);
@@ -697,15 +707,32 @@ export class PredictiveStops implements MeterObserver {
   /** How far ahead of its crossing a session needs the wallet low: to stop it, or to land it first. */
   private reachLeadMs(t: Track): number {
     const stop = this.rampMs(t) + 1_000;
-    return this.landable(t) ? Math.max(stop, this.landingLeadMs(t)) : stop;
+    return this.landable(t, false) ? Math.max(stop, this.landingLeadMs(t) + 1_000) : stop;
   }
 
-  /** A session of this node drawing well above the landing power, on a station not known to refuse a limit, not landed yet. */
-  private landable(t: Track): boolean {
+  /**
+   * A session of this node drawing well above the landing power, on a station not known to refuse
+   * a limit and known to answer TriggerMessage (unless `checkable` is false), not landed yet.
+   */
+  private landable(t: Track, checkable = true): boolean {
     const limitW = this.options.landingPowerW ?? 0;
     if (!(limitW > 0) || t.remote || t.predicted || t.landing || !(t.slopes.centsPerWh > 0)) return false;
-    if (this.station(t.identity).smart === 'no') return false;
+    const station = this.station(t.identity);
+    if (station.smart === 'no' || station.trigger === 'no' || (checkable && station.trigger !== 'yes')) return false;
     return this.measuredPowerOf(t) > LANDING_MIN_RATIO * limitW;
+  }
+
+  /** Landings whose check reading has not come in time are not believed any longer. True when one changed. */
+  private expireLandings(plan: Plan, nowMs: number): boolean {
+    let changed = false;
+    for (const a of plan.actions) {
+      const l = a.track.landing;
+      if (a.checkByMs === undefined || a.checkByMs > nowMs + 5 || !l) continue;
+      l.ignored = true;
+      changed = true;
+      this.deps.log.info({ transactionId: a.track.transactionId, identity: a.track.identity }, 'no reading checked the landing limit: timing the stop at the measured power');
+    }
+    return changed;
   }
 
   /**
