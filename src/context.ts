@@ -177,6 +177,10 @@ export function buildContext(
   cluster?.onStops((targets) => {
     for (const t of targets) void sessions.stopper.stopMarked(t);
   });
+  // A stop handed over while this node was not listening: its station is ours, so send it now.
+  cluster?.onResync((identities) => {
+    sessions.stopper.resendOwed(identities).catch((err: unknown) => log.warn({ err }, 'could not re-send owed stops after a resync'));
+  });
   if (config.localListSync) localList = new LocalListSync({ db, clock, log: log.child({ component: 'local_list' }), commands, stations });
   const security = new StationSecurity({
     db,

@@ -29,6 +29,11 @@ export interface Cluster {
   readonly stopRelay: StopRelay;
   /** Who sends the stops other nodes hand to this one (see StopRelay): set before start(). */
   onStops(handler: (targets: StopTarget[]) => void): void;
+  /**
+   * Told after the node's listening connection came back (notices may have been missed meanwhile,
+   * stops handed over among them): `identities` are the stations this node holds.
+   */
+  onResync(handler: (identities: string[]) => void): void;
   /** the cluster's own periodic work (clearing dead nodes), run once per period cluster-wide */
   readonly jobs: readonly Job[];
   /** Joins: registers this node and listens. Before the OCPP port accepts stations. */
@@ -71,6 +76,7 @@ export function createCluster(o: ClusterOptions): Cluster {
   const runner = new CallRunner({ ...base, signals: signals.db, connections: o.connections });
   o.connections.listen(presence);
   let stopsHandedHere: ((targets: StopTarget[]) => void) | undefined;
+  let resynced: ((identities: string[]) => void) | undefined;
 
   const failed = (what: string) => (err: unknown) => log.warn({ err }, `${what} failed`);
   const handlers: NodeHandlers = {
@@ -85,6 +91,7 @@ export function createCluster(o: ClusterOptions): Cluster {
       presence.resync().catch(failed('re-asserting presence'));
       runner.resync().catch(failed('re-reading calls addressed to this node'));
       forwarder.resync().catch(failed('re-reading answers to this node\'s calls'));
+      resynced?.(o.connections.online());
     },
     renewed() {
       presence.claimAgain();
@@ -97,6 +104,9 @@ export function createCluster(o: ClusterOptions): Cluster {
     stopRelay: stopRelay(o.nodeId),
     onStops(handler) {
       stopsHandedHere = handler;
+    },
+    onResync(handler) {
+      resynced = handler;
     },
     stations: new ClusterStations({
       connections: o.connections,

@@ -27,7 +27,7 @@
 import type { Db } from '../../db/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
-import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
+import { StationCallError, StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import type { CapabilityStore } from '../chargers/capabilities.ts';
 import type { MeterObservation, MeterObserver } from './meter-batcher.ts';
@@ -90,22 +90,30 @@ const LANDING_MIN_RATIO = 2;
  */
 const LANDING_MAX_SLOWDOWN = 8;
 /**
- * A reading after the limit took effect whose register is ahead of the limited model by more than
- * this share of what the unlimited power would have added since: the station ignores the limit.
+ * A reading counts as a check of the limit once the unlimited power's excess (half of it) would
+ * have moved the register by twice this many Wh (whole-Wh registers) since the limit took effect.
  */
-const LANDING_IGNORED_SHARE = 0.5;
-/** …and by at least this much (whole-Wh registers). */
-const LANDING_IGNORED_MIN_WH = 5;
+const LANDING_CHECK_MIN_WH = 5;
+/** A power this far above the limit after it took effect is reported (a station that ignores it, or keeps to it only in part). */
+const LANDING_IGNORED_RATIO = 1.5;
 /** A landing no reading has checked this long after the check was due is not believed (the reading may never come). */
-const LANDING_CHECK_WAIT_MS = 1_500;
+const LANDING_CHECK_WAIT_MS = 3_000;
+/** A station that did not answer a TriggerMessage is asked again after this long (it may have been busy, or offline). */
+const UNANSWERED_RETRY_MS = 3_600_000;
 
 /**
  * Seconds after a landing took effect by which an ignored limit shows in the register: the
  * unlimited power's excess over the tolerance share, worth twice the minimum, at least 0.2 s.
  */
+/** A call's failure as a status: `unanswered` (offline, timed out), the CALLERROR's code, or `error`. */
+function unansweredOr(err: unknown): string {
+  if (err instanceof StationOfflineError || err instanceof StationTimeoutError) return 'unanswered';
+  return err instanceof StationCallError ? err.ocppErrorCode : 'error';
+}
+
 function landingCheckS(l: { fromW: number; limitW: number }): number {
-  const excessW = (1 - LANDING_IGNORED_SHARE) * Math.max(1, l.fromW - l.limitW);
-  return Math.max(0.2, (2 * LANDING_IGNORED_MIN_WH * 3600) / excessW);
+  const excessW = 0.5 * Math.max(1, l.fromW - l.limitW);
+  return Math.max(0.2, (2 * LANDING_CHECK_MIN_WH * 3600) / excessW);
 }
 
 interface Landing {
@@ -119,10 +127,13 @@ interface Landing {
   effectiveMs: number;
   /** the station accepted the profile */
   accepted: boolean;
-  /** readings show the station accepted it and kept its power: measured power is believed again */
+  /** no reading checked it in time: the measured power is believed again */
   ignored: boolean;
-  /** a reading long enough after it took effect showed the station keeps to it */
+  /** a reading long enough after it took effect measured the power since */
   checked: boolean;
+  /** the mean power since it took effect, by the latest such reading (a station may keep to it only in part) */
+  observedW: number | undefined;
+  warned: boolean;
 }
 
 interface StopSent {
@@ -181,6 +192,8 @@ interface StationState {
   interval: Support;
   /** whether it takes a TxProfile power limit (SetChargingProfile) */
   smart: Support;
+  /** `trigger` is 'no' because a TriggerMessage went unanswered: asked again from then on */
+  triggerRetryMs?: number | undefined;
   /** its MeterValueSampleInterval is shortened now */
   shortened: boolean;
   lowWallets: Set<string>;
@@ -497,7 +510,7 @@ export class PredictiveStops implements MeterObserver {
       const l = t.landing;
       let checkByMs: number | undefined;
       if (l?.accepted && !l.ignored && !l.checked && !t.remote) {
-        const dueMs = l.effectiveMs + landingCheckS(l) * 1000 + 50;
+        const dueMs = l.effectiveMs + landingCheckS(l) * 1000 + 200;
         if (!(t.triggeredMs !== undefined && t.triggeredMs >= l.effectiveMs)) triggerAt = Math.min(triggerAt ?? Infinity, dueMs);
         checkByMs = dueMs + LANDING_CHECK_WAIT_MS;
       }
@@ -648,7 +661,7 @@ export class PredictiveStops implements MeterObserver {
             'w.balance',
             's.id', 's.transaction_id', 's.station_id', 's.connector_id', 's.wallet_id', 's.status', 's.meter_start', 's.meter_last',
             's.start_timestamp', 's.billed_until', 's.cost', 's.debited', 's.rate_snapshot', 's.max_power_w', 's.last_reading_at',
-            's.stop_timestamp', 's.ended_by', 's.power_w', 'c.ocpp_id',
+            's.stop_timestamp', 's.ended_by', 's.power_w', 's.updated_at', 'c.ocpp_id',
           ])
           .where('w.id', '=', w.id)
           .execute();
@@ -674,11 +687,12 @@ export class PredictiveStops implements MeterObserver {
           if (meterLast > t.meter.latest.wh || t.remote) {
             const at = (r.last_reading_at ?? r.billed_until)!.getTime();
             const nowMs = this.deps.clock.now().getTime();
-            // When it reached the gateway is not stored. Placing it at "now" would make every read
-            // restart the session's spending from here (and put its stop off again and again): a
-            // station whose clock this node has not sampled (its socket is on another node) is
-            // taken at its stamp, never in our future.
-            const received = station.clock.offsetMs === undefined ? Math.min(at, nowMs) : nowMs;
+            // When the reading reached the gateway: no later than the row's last write (the
+            // billing of it, or something after). Placing it at "now" would make every read restart
+            // the session's spending from here and put its stop off again and again. For a station
+            // held by another node that write is also this node's only sample of its clock.
+            const received = Math.min(nowMs, r.updated_at?.getTime() ?? nowMs);
+            if (t.remote) station.clock.observe(at, received);
             t.meter.observe({ wh: meterLast, stationMs: at, receivedMs: received }, r.power_w ?? undefined);
             t.atMs = Math.max(t.atMs, station.clock.toGateway(at, received));
             t.cost = Number(r.cost);
@@ -736,26 +750,27 @@ export class PredictiveStops implements MeterObserver {
   }
 
   /**
-   * A landing the station accepted but does not keep to (many simple chargers answer Accepted to
-   * anything): the first reading after the limit should have taken effect is checked against the
-   * limited model. Ahead of it by much, and the measured power is believed again for this session.
+   * What the station draws under the limit (many simple chargers answer Accepted to anything, some
+   * keep to a limit only in part): the mean power since the limit should have taken effect, by
+   * every reading long enough after it. The limited model then runs at that power, never below
+   * the limit: a station that ignores the limit is timed at its measured power again.
    */
   private checkLanding(t: Track): void {
     const l = t.landing;
     if (!l?.accepted || l.ignored || t.atMs <= l.effectiveMs) return;
     const afterS = (t.atMs - l.effectiveMs) / 1000;
-    // too soon after it to tell an ignored limit from a register's rounding
+    // too soon after it for a whole-Wh register to tell
     if (afterS < landingCheckS(l)) return;
-    const expectedWh = l.atWh + (l.fromW * Math.max(0, l.effectiveMs - l.sentMs)) / 3_600_000 + (l.limitW * afterS) / 3600;
-    const tolerance = Math.max(LANDING_IGNORED_MIN_WH, (LANDING_IGNORED_SHARE * (l.fromW - l.limitW) * afterS) / 3600);
-    if (t.meter.latest.wh - expectedWh <= tolerance) {
-      l.checked = true;
-      return;
-    }
-    l.ignored = true;
+    // the register when the limit took effect, if the station drew its full power until then (a
+    // station that ramped down sooner only makes this reading look lower: the limit then stands)
+    const whAtEffect = l.atWh + (l.fromW * Math.max(0, l.effectiveMs - l.sentMs)) / 3_600_000;
+    l.observedW = Math.max(0, ((t.meter.latest.wh - whAtEffect) * 3600) / afterS);
+    l.checked = true;
+    if (l.warned || l.observedW <= LANDING_IGNORED_RATIO * l.limitW) return;
+    l.warned = true;
     this.deps.log.warn(
-      { transactionId: t.transactionId, identity: t.identity, limitW: l.limitW, aheadWh: Math.round(t.meter.latest.wh - expectedWh) },
-      'station accepted the landing limit but did not lower its power: timing the stop at its measured power',
+      { transactionId: t.transactionId, identity: t.identity, limitW: l.limitW, observedW: Math.round(l.observedW) },
+      'station accepted the landing limit but did not lower its power to it: timing the stop at its measured power',
     );
   }
 
@@ -766,7 +781,7 @@ export class PredictiveStops implements MeterObserver {
     const limitW = Math.max(this.options.landingPowerW!, Math.round(fromW / LANDING_MAX_SLOWDOWN));
     const station = this.station(track.identity);
     const sentMs = this.deps.clock.now().getTime();
-    const landing: Landing = { limitW, fromW, atWh: this.registerAt(track, sentMs), sentMs, effectiveMs: sentMs + 2 * this.rampMs(track), accepted: false, ignored: false, checked: false };
+    const landing: Landing = { limitW, fromW, atWh: this.registerAt(track, sentMs), sentMs, effectiveMs: sentMs + 2 * this.rampMs(track), accepted: false, ignored: false, checked: false, observedW: undefined, warned: false };
     track.landing = landing;
     let status: string;
     try {
@@ -785,16 +800,21 @@ export class PredictiveStops implements MeterObserver {
             chargingSchedule: { chargingRateUnit: 'W', chargingSchedulePeriod: [{ startPeriod: 0, limit: limitW }] },
           },
         },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_landing' },
       );
       status = conf.status;
     } catch (err) {
-      // Offline or slow says nothing of what the station supports; a CALLERROR does.
-      status = err instanceof StationOfflineError || err instanceof StationTimeoutError ? 'unanswered' : err instanceof Error ? err.name : 'error';
+      status = unansweredOr(err);
     }
-    if (this.closed || this.tracks.get(track.sessionId) !== track || track.landing !== landing) return;
+    const current = !this.closed && this.tracks.get(track.sessionId) === track && track.landing === landing;
+    // Taken (or maybe taken) but no longer wanted (a top-up meanwhile), or unanswered: lifted again.
+    if ((status === 'Accepted' && !current && !this.closed) || status === 'unanswered') void this.clearLanding(track);
+    if (!current) return;
     if (status !== 'Accepted') {
-      if (status !== 'unanswered') this.learnt(track.identity, station, { smart: 'no' });
+      // NotSupported / NotImplemented: no smart charging, for good. Rejected: not this limit (in W),
+      // in this process. Unanswered or failed: nothing learnt.
+      if (status === 'NotSupported' || status === 'NotImplemented') this.learnt(track.identity, station, { smart: 'no' });
+      else if (status === 'Rejected') station.smart = 'no';
       this.deps.log.info({ identity: track.identity, status }, 'station did not take the landing limit: the stop is timed at full power');
       return;
     }
@@ -815,18 +835,23 @@ export class PredictiveStops implements MeterObserver {
   private async unland(track: Track): Promise<void> {
     const landing = track.landing;
     track.landing = undefined;
+    // one still waiting for its answer is lifted by land() if it is taken
     if (!landing?.accepted) return;
+    await this.clearLanding(track);
+  }
+
+  private async clearLanding(track: Track): Promise<void> {
     this.stats.landingsCleared++;
     try {
       const conf = await this.deps.stations.call(
         track.identity,
         'ClearChargingProfile',
         { id: LANDING_PROFILE_ID_BASE + track.connectorId },
-        { timeoutMs: this.options.callTimeoutMs ?? 10_000 },
+        { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_landing_lifted' },
       );
-      this.deps.log.info({ transactionId: track.transactionId, identity: track.identity, status: conf.status }, 'soft landing lifted: the wallet moved away from zero');
+      this.deps.log.info({ transactionId: track.transactionId, identity: track.identity, status: conf.status }, 'soft landing lifted');
     } catch (err) {
-      this.deps.log.warn({ err, identity: track.identity }, 'could not lift the landing limit; it ends with the transaction');
+      this.deps.log.info({ err, identity: track.identity }, 'could not lift the landing limit; it ends with the transaction');
     }
   }
 
@@ -866,7 +891,7 @@ export class PredictiveStops implements MeterObserver {
     const p = this.measuredPowerOf(track);
     const l = track.landing;
     if (!l?.accepted || l.ignored) return p;
-    return unlimited ? Math.max(p, l.fromW) : Math.min(p, l.limitW);
+    return unlimited ? Math.max(p, l.fromW) : Math.min(p, Math.max(l.limitW, l.observedW ?? l.limitW));
   }
 
   /** Some session of the wallet runs under a landing limit. */
@@ -932,10 +957,16 @@ export class PredictiveStops implements MeterObserver {
   /** TriggerMessage MeterValues for the session's connector; a station that will not is remembered. */
   private async trigger(track: Track): Promise<void> {
     const station = this.station(track.identity);
-    track.triggeredMs = this.deps.clock.now().getTime();
+    const nowMs = this.deps.clock.now().getTime();
+    track.triggeredMs = nowMs;
+    if (station.trigger === 'no' && station.triggerRetryMs !== undefined && nowMs >= station.triggerRetryMs) {
+      station.trigger = 'unknown';
+      station.triggerRetryMs = undefined;
+    }
     if (station.trigger === 'no') return this.shorten(track.identity);
     this.stats.triggers++;
     let ok = false;
+    let status = 'error';
     try {
       const conf = await this.deps.stations.call(
         track.identity,
@@ -944,15 +975,23 @@ export class PredictiveStops implements MeterObserver {
         { timeoutMs: this.options.callTimeoutMs ?? 10_000, reason: 'predictive_reading' },
       );
       ok = conf.status === 'Accepted';
+      status = conf.status;
     } catch (err) {
+      status = unansweredOr(err);
       this.deps.log.debug({ err, identity: track.identity }, 'TriggerMessage failed');
     }
     if (ok) {
       this.learnt(track.identity, station, { trigger: 'yes' });
       return;
     }
-    // NotImplemented, Rejected, a CALLERROR or no answer: shorter periodic readings instead.
-    this.learnt(track.identity, station, { trigger: 'no' });
+    // NotImplemented, Rejected, a CALLERROR or no answer: shorter periodic readings instead. An
+    // answer is remembered (across restarts); no answer only for a while, in this process.
+    if (status === 'unanswered') {
+      station.trigger = 'no';
+      station.triggerRetryMs = nowMs + UNANSWERED_RETRY_MS;
+    } else {
+      this.learnt(track.identity, station, { trigger: 'no' });
+    }
     this.deps.log.info({ identity: track.identity }, 'station does not answer TriggerMessage MeterValues: shortening its sample interval while wallets are low');
     await this.shorten(track.identity);
   }
@@ -968,7 +1007,8 @@ export class PredictiveStops implements MeterObserver {
       this.stats.intervalChanges++;
       if (!s.lowWallets.size) await this.restore(identity);
     } else {
-      this.learnt(identity, s, { interval: 'no' });
+      // an answer is remembered; no answer says nothing (asked again the next time a wallet is low)
+      if (status !== 'unanswered') this.learnt(identity, s, { interval: 'no' });
       s.shortened = false;
       this.deps.log.info({ identity, status }, 'station refuses a shorter MeterValueSampleInterval: predicting from its regular readings');
     }
@@ -992,7 +1032,7 @@ export class PredictiveStops implements MeterObserver {
       );
       return conf.status;
     } catch (err) {
-      return err instanceof Error ? err.name : 'error';
+      return unansweredOr(err);
     }
   }
 }

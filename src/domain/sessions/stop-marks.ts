@@ -84,8 +84,10 @@ export function stopPendingAt(stationId: Expression<string>) {
 }
 
 /** The sessions on a station that still owe it a RemoteStopTransaction (see stopPendingAt). */
-export async function pendingStops(db: Db, identity: string): Promise<StopTarget[]> {
-  return withReasons(stopTargets(db).where('c.ocpp_id', '=', identity).where(OWES_STOP).execute());
+export async function pendingStops(db: Db, identity: string | readonly string[]): Promise<StopTarget[]> {
+  const ids = typeof identity === 'string' ? [identity] : [...identity];
+  if (!ids.length) return [];
+  return withReasons(stopTargets(db).where('c.ocpp_id', 'in', ids).where(OWES_STOP).execute());
 }
 
 /** The running (`active`) sessions these wallets pay for, read without taking their row locks. */

@@ -97,8 +97,16 @@ export class RemoteStopper {
 
   /** On reconnect: every stop that has not been confirmed gets another attempt now. */
   async onStationConnected(identity: string): Promise<void> {
+    await this.resendOwed([identity]);
+  }
+
+  /** Every stop owed to these stations (connected here) that is not being sent gets another attempt now. */
+  async resendOwed(identities: readonly string[]): Promise<void> {
+    for (let i = 0; i < identities.length && !this.closed; i += 1_000) await this.resend(await pendingStops(this.deps.db, identities.slice(i, i + 1_000)));
+  }
+
+  private async resend(open: readonly StopTarget[]): Promise<void> {
     if (this.closed) return;
-    const open = await pendingStops(this.deps.db, identity);
     for (const t of open) {
       const state = this.inFlight.get(t.sessionId);
       if (state?.running) {
