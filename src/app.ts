@@ -125,8 +125,8 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.sessions.close();
         await context.localList?.drain();
         await context.stationWrites.drain();
-        await context.commandLog.drain();
-        await context.capabilities.drain();
+        // Best effort: with the database away these would wait a connect timeout per batch.
+        await within(5_000, Promise.all([context.commandLog.drain(), context.capabilities.drain()]));
         await context.cluster?.close();
         await dbHandle.close();
         log.info('gateway stopped');
@@ -135,4 +135,18 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
     },
   };
   return app;
+}
+
+/** Resolves when `work` settles or after `ms`, whichever comes first (never rejects). */
+function within(ms: number, work: Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    work.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
 }

@@ -34,6 +34,17 @@ interface Ended {
 
 /** Entries waiting for their write beyond this are dropped (and counted): the log never grows memory without end. */
 const MAX_WAITING = 10_000;
+/**
+ * An answer bigger than this (serialized) is kept as its size only: a mass reconnect after an
+ * outage brings thousands of full GetConfiguration answers at once, and the queue is bounded by
+ * entries, not bytes.
+ */
+const MAX_ANSWER_CHARS = 16_384;
+
+function bounded(answer: unknown): unknown {
+  const text = JSON.stringify(answer);
+  return text !== undefined && text.length > MAX_ANSWER_CHARS ? { truncated: true, chars: text.length } : answer;
+}
 
 /**
  * The command log's writer for calls that do not go through StationCommands (the stop at zero,
@@ -127,7 +138,7 @@ export class RecordedStations implements StationPort {
       this.commandLog.record(entry(status, { error }));
       throw err;
     }
-    this.commandLog.record(entry('answered', { answer: answer ?? {} }));
+    this.commandLog.record(entry('answered', { answer: bounded(answer ?? {}) }));
     return answer;
   }
 
