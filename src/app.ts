@@ -128,6 +128,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         // Best effort: with the database away these would wait a connect timeout per batch.
         await within(5_000, Promise.all([context.commandLog.drain(), context.capabilities.drain()]));
         await context.cluster?.close();
+        await context.closeOwnConnections();
         await dbHandle.close();
         log.info('gateway stopped');
       })();

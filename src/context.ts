@@ -1,5 +1,5 @@
 import type { Config } from './config.ts';
-import type { Db } from './db/index.ts';
+import { openPostgres, type Db } from './db/index.ts';
 import type { Logger } from './logger.ts';
 import type { Clock } from './shared/clock.ts';
 import { LocalConnections } from './ocpp/connections.ts';
@@ -48,6 +48,8 @@ export interface AppContext {
   readonly connections: LocalConnections;
   /** this node's membership of the cluster; undefined on the embedded database (one node) */
   readonly cluster: Cluster | undefined;
+  /** closes the connections of the context's own (webhook delivery's), after everything stopped */
+  closeOwnConnections(): Promise<void>;
   /** periodic work, run once per period across the cluster */
   readonly jobs: BackgroundJobs;
   /** what the gateway learns of each charger (TriggerMessage, sample interval, smart charging, stop delay), kept per station */
@@ -140,8 +142,16 @@ export function buildContext(
   onCommitted(db, LEDGER_DEBITED, (d) => metrics.debited(d.cents, d.entries), (err) =>
     log.error({ err }, 'could not count committed ledger debits'),
   );
+  // Webhook delivery on two connections of its own whose commits do not wait for the WAL flush:
+  // its claims and attempt records (several commits per delivery) then neither hold billing's
+  // pool nor queue fsyncs beside its commits. Safe to lose in a crash: delivery is at least
+  // once, and a lost claim or record means the delivery is sent again (transactions stay atomic).
+  const deliveryDb =
+    base.database === 'postgres' && config.databaseUrl
+      ? openPostgres(config.databaseUrl, { poolSize: 2, applicationName: `gateway ${config.nodeId} webhooks`, synchronousCommit: false })
+      : undefined;
   webhooks = new WebhookDispatcher(
-    { db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
+    { db: deliveryDb?.db ?? db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
     config.webhooks,
   );
   // Built after the commands it sends through; the billing path reaches it through this closure.
@@ -208,6 +218,9 @@ export function buildContext(
     commandLog,
     connections,
     cluster,
+    closeOwnConnections: async () => {
+      await deliveryDb?.close();
+    },
     jobs,
     capabilities,
     stationWrites: new StationWrites(db),

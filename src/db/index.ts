@@ -75,6 +75,11 @@ export interface PgPoolOptions {
   poolSize: number;
   /** shown in pg_stat_activity */
   applicationName?: string;
+  /**
+   * false: this pool's commits do not wait for the WAL flush (synchronous_commit=off for its
+   * sessions). Only for bookkeeping that may be lost in a crash and redone (never money).
+   */
+  synchronousCommit?: boolean;
 }
 
 /** A pool of PostgreSQL connections as a Db (synchronous: connections open on first use). */
@@ -84,6 +89,7 @@ export function openPostgres(databaseUrl: string, o: PgPoolOptions): DbHandle & 
     connectionString: databaseUrl,
     max: o.poolSize,
     ...(o.applicationName ? { application_name: o.applicationName.slice(0, 63) } : {}),
+    ...(o.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
     // While the database is away, fail fast (the station retries) instead of queueing forever.
     connectionTimeoutMillis: 5_000,
     types: {

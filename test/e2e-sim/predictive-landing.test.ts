@@ -11,9 +11,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SimStation, type SimStationOptions } from '../../simulators/index.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aStation, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
+import { aRate, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
-import { balanceOf, energyCost, expectWalletConsistent, settled } from './sim.ts';
+import { balanceOf, bootRecorded, energyCost, expectWalletConsistent, settled, type RecordedStation } from './sim.ts';
 import { LANDING_PROFILE_ID_BASE } from '../../src/domain/sessions/predictive-stop.ts';
 
 const INTERVAL_S = 4;
@@ -49,18 +49,11 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-interface Inbound {
-  action: string;
-  params: Record<string, unknown>;
-  at: number;
-}
+type Inbound = RecordedStation['inbound'][number];
 
 async function boot(options: Partial<SimStationOptions> = {}) {
   const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: PRICE }] });
-  const record = (await aStation(gw, { rate: rate._id })) as { _id: string; ocpp_id: string };
-  const station = new SimStation({
-    url: gw.ocppUrl,
-    identity: record.ocpp_id,
+  return bootRecorded(gw, all, rate._id, {
     connectors: 1,
     powerProfile: 'dc150',
     fixedPowerW: POWER_W,
@@ -69,15 +62,6 @@ async function boot(options: Partial<SimStationOptions> = {}) {
     rpcOptions: { callTimeoutMs: 10_000 },
     ...options,
   });
-  all.push(station);
-  const inbound: Inbound[] = [];
-  station.on('inboundCall', (c) => inbound.push({ action: c.action, params: c.params, at: Date.now() }));
-  const booted = station.waitFor('booted', () => true, 10_000);
-  await station.start();
-  await booted;
-  await eventually(() => inbound.some((c) => c.action === 'GetConfiguration'), 10_000);
-  await new Promise((r) => setTimeout(r, 300));
-  return { station, record, inbound };
 }
 
 const landings = (inbound: Inbound[]) => inbound.filter((c) => c.action === 'SetChargingProfile');

@@ -9,9 +9,9 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { SimStation, type SimStationOptions } from '../../simulators/index.ts';
 import { startGateway, type TestGateway } from '../helpers/gateway.ts';
-import { aRate, aStation, aToken, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
+import { aRate, aToken, aUserWithWallet, anOrganization, topUp } from '../helpers/builders.ts';
 import { eventually } from '../helpers/station.ts';
-import { balanceOf, energyCost, expectWalletConsistent, ledgerOf, sessionOf, settled } from './sim.ts';
+import { balanceOf, bootRecorded, energyCost, expectWalletConsistent, ledgerOf, sessionOf, settled, type RecordedStation } from './sim.ts';
 
 const TIME_SCALE = 30;
 const INTERVAL_S = 60; // simulated: 2 real seconds between readings
@@ -53,19 +53,10 @@ afterAll(async () => {
   await gw?.stop();
 });
 
-interface Booted {
-  station: SimStation;
-  record: { _id: string; ocpp_id: string };
-  inbound: { action: string; params: Record<string, unknown>; at: number }[];
-  samples: { registerWh: number; at: number }[];
-  remoteStops: { transactionId: number; status: string; at: number }[];
-}
+type Booted = RecordedStation;
 
-async function boot(rate: string, options: Partial<SimStationOptions> = {}): Promise<Booted> {
-  const record = (await aStation(gw, { rate })) as { _id: string; ocpp_id: string };
-  const station = new SimStation({
-    url: gw.ocppUrl,
-    identity: record.ocpp_id,
+function boot(rate: string, options: Partial<SimStationOptions> = {}): Promise<Booted> {
+  return bootRecorded(gw, all, rate, {
     connectors: 1,
     timeScale: TIME_SCALE,
     powerProfile: 'ac22',
@@ -75,21 +66,6 @@ async function boot(rate: string, options: Partial<SimStationOptions> = {}): Pro
     rpcOptions: { callTimeoutMs: 10_000 },
     ...options,
   });
-  all.push(station);
-  const inbound: Booted['inbound'] = [];
-  const samples: Booted['samples'] = [];
-  const remoteStops: Booted['remoteStops'] = [];
-  station.on('inboundCall', (c) => inbound.push({ action: c.action, params: c.params, at: Date.now() }));
-  station.on('meterSample', (m) => samples.push({ registerWh: m.registerWh, at: Date.now() }));
-  station.on('remoteStop', (r) => remoteStops.push({ ...r, at: Date.now() }));
-  const booted = station.waitFor('booted', () => true, 10_000);
-  await station.start();
-  await booted;
-  // the boot's configuration pass (a GetConfiguration, then a ChangeConfiguration only for the
-  // keys that differ) is over before the test changes anything
-  await eventually(() => inbound.some((c) => c.action === 'GetConfiguration'), 10_000);
-  await new Promise((r) => setTimeout(r, 500));
-  return { station, record, inbound, samples, remoteStops };
 }
 
 async function start(b: Booted, idTag: string) {

@@ -189,3 +189,39 @@ export async function expectWalletConsistent(gw: TestGateway, user: { _id: strin
   expect(balance, 'balance == top-ups − session costs').toBe(topUps - costs);
   return { balance, ledger, sessions, topUps, costs };
 }
+
+/** A station booted by bootRecorded, with what it received and measured. */
+export interface RecordedStation {
+  station: SimStation;
+  record: { _id: string; ocpp_id: string };
+  inbound: { action: string; params: Record<string, unknown>; at: number }[];
+  samples: { registerWh: number; at: number }[];
+  remoteStops: { transactionId: number; status: string; at: number }[];
+}
+
+/**
+ * A new station record at `rate` and its simulated charger (`options`), booted, recording every
+ * call it receives, every reading and every RemoteStop; returned once the boot's configuration
+ * pass (a GetConfiguration, then a ChangeConfiguration only for keys that differ) is over, so
+ * that nothing the test changes is overwritten by it. `all` collects it for stopping.
+ */
+export async function bootRecorded(
+  gw: TestGateway,
+  all: SimStation[],
+  rate: string,
+  options: Omit<SimStationOptions, 'url' | 'identity'>,
+): Promise<RecordedStation> {
+  const record = (await aStation(gw, { rate })) as { _id: string; ocpp_id: string };
+  const station = new SimStation({ url: gw.ocppUrl, identity: record.ocpp_id, ...options });
+  all.push(station);
+  const out: RecordedStation = { station, record, inbound: [], samples: [], remoteStops: [] };
+  station.on('inboundCall', (c) => out.inbound.push({ action: c.action, params: c.params, at: Date.now() }));
+  station.on('meterSample', (m) => out.samples.push({ registerWh: m.registerWh, at: Date.now() }));
+  station.on('remoteStop', (r) => out.remoteStops.push({ ...r, at: Date.now() }));
+  const booted = station.waitFor('booted', () => true, 10_000);
+  await station.start();
+  await booted;
+  await eventually(() => out.inbound.some((c) => c.action === 'GetConfiguration'), 10_000);
+  await new Promise((r) => setTimeout(r, 500));
+  return out;
+}
