@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
-import { isDeadlock } from '../db/errors.ts';
+import { retryOnDeadlock } from '../db/errors.ts';
 import type { Logger } from '../logger.ts';
 import type { StationLocation } from '../domain/chargers/station-port.ts';
 import type { ConnectionListener, LiveClient, LocalConnections } from '../ocpp/connections.ts';
@@ -210,14 +210,3 @@ export class Presence implements ConnectionListener {
   }
 }
 
-/** Batches that lock rows of other nodes' batches can deadlock; PostgreSQL aborts one: try again. */
-export async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await write();
-    } catch (err) {
-      if (attempt >= 5 || !isDeadlock(err)) throw err;
-      await new Promise((r) => setTimeout(r, 10 * attempt * Math.random()));
-    }
-  }
-}

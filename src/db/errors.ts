@@ -57,3 +57,22 @@ export function isCheckViolation(err: unknown, constraint?: string): boolean {
 export function isDeadlock(err: unknown): boolean {
   return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '40P01';
 }
+
+/**
+ * Runs a whole transaction again when PostgreSQL aborted it to break a deadlock (up to 5 tries,
+ * a few ms apart). Only for transactions whose callback does nothing but database work: the
+ * aborted try left nothing behind. Writers keep to one lock order (sessions, then wallets by
+ * id), but a debit that takes a shared wallet to zero marks that wallet's other sessions stopping
+ * in its own transaction (after the wallet), so it can meet a StopTransaction settling one of
+ * them (session, then the wallet): PostgreSQL aborts one, and it runs again.
+ */
+export async function retryOnDeadlock<T>(write: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await write();
+    } catch (err) {
+      if (attempt >= 5 || !isDeadlock(err)) throw err;
+      await new Promise((r) => setTimeout(r, 10 * attempt * Math.random()));
+    }
+  }
+}

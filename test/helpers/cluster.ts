@@ -49,7 +49,10 @@ export async function startCluster(size: number, env: Record<string, string> = {
     const started = await Promise.all(
       Array.from({ length: size }, async (_, i) => {
         const id = `node${i + 1}`;
-        return Object.assign(await childGateway({ DATABASE_URL: database.url!, NODE_ID: id, ...env }), { id });
+        // A smaller pool than a production node's (20): CI runs two test files at once against
+        // one PostgreSQL (max_connections 100), and three nodes at 20 + 4 signalling + 2 delivery
+        // + 1 listening connections each, beside another file's gateway, can exhaust it.
+        return Object.assign(await childGateway({ DATABASE_URL: database.url!, NODE_ID: id, DB_POOL_SIZE: '8', ...env }), { id });
       }),
     );
     nodes.push(...started);

@@ -1,3 +1,4 @@
+import { retryOnDeadlock } from '../../db/errors.ts';
 import type { Db } from '../../db/index.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -181,7 +182,7 @@ export class MeterBatcher {
       await this.findSessions(pending, sessionOf);
       const plans = planBatch(pending, sessionOf);
       const writes = plans.map((p) => p.write);
-      const { applied, stops, handed } = await db.transaction().execute(async (tx) => {
+      const { applied, stops, handed } = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
         const applied = await applyBilling(tx, writes, now);
         // Marked in the debit's own transaction: a crash after the commit still leaves the stop owed.
         const stops = applied.walletsAtZero.length
@@ -192,7 +193,7 @@ export class MeterBatcher {
           ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero)
           : [];
         return { applied, stops, handed };
-      });
+      }));
       relayed.push(...handed);
       for (const w of applied.walletsAtZero) walletsAtZero.add(w);
       moved.push(...applied.moved);

@@ -1,3 +1,4 @@
+import { retryOnDeadlock } from '../../db/errors.ts';
 import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
 import type { RateSnapshot, Session } from '../../db/tables/sessions.ts';
@@ -241,7 +242,7 @@ export async function stopTransaction(
     const last = latestEnergy(extractReadings(input.transactionData));
     if (last && last.wh > register && last.timestamp.getTime() <= input.timestamp.getTime()) register = last.wh;
   }
-  const result = await db.transaction().execute(async (tx) => {
+  const result = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
     const locked = await lockSession(tx, session.id);
     if (isSettled(locked)) return undefined;
     return endSession(
@@ -257,7 +258,7 @@ export async function stopTransaction(
       },
       now,
     );
-  });
+  }));
   if (!result) return { session, settled: false };
   if (result.billing?.meterWentBackwards) {
     log.warn({ transactionId: session.transaction_id, meterStop: input.meterStop }, 'meterStop below the highest register billed');
