@@ -138,10 +138,12 @@ export function buildContext(
     },
     { node: config.nodeId },
   );
-  // Every committed ledger debit, whichever path wrote it (see LEDGER_DEBITED).
-  onCommitted(db, LEDGER_DEBITED, (d) => metrics.debited(d.cents, d.entries), (err) =>
-    log.error({ err }, 'could not count committed ledger debits'),
-  );
+  // Every committed ledger debit, whichever path and pool wrote it (see LEDGER_DEBITED).
+  const countDebits = (pool: Db) =>
+    onCommitted(pool, LEDGER_DEBITED, (d) => metrics.debited(d.cents, d.entries), (err) =>
+      log.error({ err }, 'could not count committed ledger debits'),
+    );
+  countDebits(db);
   // Webhook delivery on two connections of its own whose commits do not wait for the WAL flush:
   // its claims and attempt records (several commits per delivery) then neither hold billing's
   // pool nor queue fsyncs beside its commits. Safe to lose in a crash: delivery is at least
@@ -154,11 +156,20 @@ export function buildContext(
     { db: deliveryDb?.db ?? db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
     config.webhooks,
   );
+  // MeterValues billing on a connection of its own: batches never queue behind the main pool,
+  // and its two hot statements keep one plan (no re-planning per batch; see applyBilling). One
+  // batch is written at a time, so one connection is all it uses.
+  const billingDb =
+    base.database === 'postgres' && config.databaseUrl
+      ? openPostgres(config.databaseUrl, { poolSize: 1, applicationName: `gateway ${config.nodeId} billing`, genericPlans: true })
+      : undefined;
+  if (billingDb) countDebits(billingDb.db);
   // Built after the commands it sends through; the billing path reaches it through this closure.
   let localList: LocalListSync | undefined;
   const sessions = new SessionService(
     {
       db,
+      billingDb: billingDb?.db,
       urgentDb: cluster?.signals,
       stopRelay: cluster?.stopRelay,
       clock,
@@ -219,7 +230,7 @@ export function buildContext(
     connections,
     cluster,
     closeOwnConnections: async () => {
-      await deliveryDb?.close();
+      await Promise.all([deliveryDb?.close(), billingDb?.close()]);
     },
     jobs,
     capabilities,

@@ -27,6 +27,8 @@ export class PrometheusMetrics implements GatewayMetrics {
   private readonly remoteStops: Counter<'outcome'>;
   private readonly webhookDeliveries: Counter<'outcome'>;
   private readonly webhookDuration: Histogram;
+  private readonly meterBatchSize: Histogram;
+  private readonly meterBatchDuration: Histogram;
 
   constructor(sources: MetricSources, labels: { node: string }) {
     const registers = [this.registry];
@@ -71,6 +73,18 @@ export class PrometheusMetrics implements GatewayMetrics {
       name: 'gateway_webhook_delivery_duration_seconds',
       help: 'Time a webhook receiver took to answer (or to fail)',
       buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+      registers,
+    });
+    this.meterBatchSize = new Histogram({
+      name: 'gateway_meter_batch_size',
+      help: 'MeterValues billed by one transaction (readings that arrive while a batch is written share the next one)',
+      buckets: [1, 2, 5, 10, 25, 50, 100, 200, 400],
+      registers,
+    });
+    this.meterBatchDuration = new Histogram({
+      name: 'gateway_meter_batch_duration_seconds',
+      help: 'Time a MeterValues batch took to write and commit (its readings are answered after it)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
     new Gauge({
@@ -129,6 +143,11 @@ export class PrometheusMetrics implements GatewayMetrics {
   webhookAttempt(outcome: string, seconds: number): void {
     this.webhookDeliveries.inc({ outcome });
     this.webhookDuration.observe(seconds);
+  }
+
+  meterBatch(readings: number, seconds: number): void {
+    this.meterBatchSize.observe(readings);
+    this.meterBatchDuration.observe(seconds);
   }
 
   /** The text Prometheus scrapes. */

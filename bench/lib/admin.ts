@@ -41,6 +41,22 @@ export class AdminApi {
     });
   }
 
+  /** A route that answers text (GET /metrics). */
+  text(path: string): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const req = http.get(this.baseUrl + path, { agent, headers: { authorization: `Bearer ${this.key}` } });
+      req.setTimeout(30_000, () => req.destroy(new Error(`GET ${path}: no answer in 30 s`)));
+      req.once('error', reject);
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', reject);
+        res.once('end', () =>
+          res.statusCode === 200 ? resolve(Buffer.concat(chunks).toString()) : reject(new Error(`GET ${path} → ${res.statusCode}`)));
+      });
+    });
+  }
+
   async get<T = any>(path: string): Promise<T> {
     const res = await this.request<T>('GET', path);
     if (res.status !== 200) throw new Error(`GET ${path} → ${res.status} ${JSON.stringify(res.body)}`);

@@ -22,9 +22,10 @@ const RICH = 50_000_000;
 export interface ClusterPrep {
   cluster: Cluster;
   fx: Fixture;
-  /** (iv) the same number of sessions: all on node 1, and spread over every node */
+  /** (iv) the same number of sessions: all on node 1, spread over every node, and over nodes 1 and 2 */
   single: StartedSessions;
   spread: StartedSessions;
+  spreadTwo: StartedSessions;
   /** (i) two sessions per wallet, on two different nodes; the probes: the same, one wallet at a time */
   zero: StartedSessions;
   probes: StartedSessions;
@@ -54,9 +55,10 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
     const fx = await createFixture(first.api, 'Bench cluster', PRICE_CENTS_PER_KWH);
     const last = urls.length - 1;
     const others = (skip: number) => urls.filter((_, k) => k !== skip);
-    const [single, spread, zero, probes, restRemote, restLocal, failover] = await Promise.all([
+    const [single, spread, spreadTwo, zero, probes, restRemote, restLocal, failover] = await Promise.all([
       registerSessions({ api: first.api, fx, prefix: 'C1-', count: c.throughputStations, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'CN-', count: c.throughputStations, balance: RICH }),
+      registerSessions({ api: first.api, fx, prefix: 'C2-', count: c.throughputStations, balance: RICH }),
       registerSessions({ api: first.api, fx, prefix: 'ZC-', count: c.zeroSessions, balance: c.zeroBalance, perWallet: 2 }),
       // One MeterValues (10 c) takes a probe wallet to zero.
       registerSessions({ api: first.api, fx, prefix: 'ZP-', count: 2 * c.zeroProbes, balance: energyCost(PRICE_CENTS_PER_KWH, ZERO_DELTA_WH), perWallet: 2 }),
@@ -75,6 +77,7 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
       fx,
       single: await startSessions(single, (_i) => [urls[0]!, ...others(0)], cfg.callTimeoutMs),
       spread: await startSessions(spread, (i) => spreadOver(urls, i), cfg.callTimeoutMs),
+      spreadTwo: await startSessions(spreadTwo, (i) => spreadOver(urls.slice(0, 2), i), cfg.callTimeoutMs),
       // Wallet k pays for stations 2k and 2k+1, on nodes k and k+1 (mod n).
       zero: await startSessions(zero, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
       probes: await startSessions(probes, (i) => spreadOver(urls, Math.floor(i / 2) + (i % 2)), cfg.callTimeoutMs),
@@ -117,11 +120,27 @@ export async function runCluster(ctx: Ctx, prep: ClusterPrep): Promise<void> {
     for (const [i, n] of cluster.nodes.entries()) report.gatewayLogs(S6, `node${i + 1}`, n.child.logs);
   } finally {
     await closeAll([
-      ...prep.single.stations, ...prep.spread.stations, ...prep.zero.stations, ...prep.probes.stations, ...prep.restRemote.stations,
+      ...prep.single.stations, ...prep.spread.stations, ...prep.spreadTwo.stations, ...prep.zero.stations, ...prep.probes.stations, ...prep.restRemote.stations,
       ...prep.restLocal.stations, ...prep.failoverSessions.stations, ...prep.failoverIdle,
     ]);
     await cluster.close();
   }
+}
+
+interface BatchTotals { count: number; readings: number; seconds: number }
+interface BatchStats { batches: number; meanSize: number; meanMs: number }
+
+/** A node's MeterValues batch histograms (count, readings, seconds), read from GET /metrics. */
+async function meterBatchTotals(node: Gateway): Promise<BatchTotals> {
+  const text = await node.api.text('/metrics');
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  return { count: value('gateway_meter_batch_size_count'), readings: value('gateway_meter_batch_size_sum'), seconds: value('gateway_meter_batch_duration_seconds_sum') };
+}
+
+function batchStats(before: BatchTotals[], after: BatchTotals[]): BatchStats {
+  const d = (k: keyof BatchTotals) => after.reduce((a, x, i) => a + x[k] - before[i]![k], 0);
+  const batches = d('count');
+  return { batches, meanSize: round(d('readings') / Math.max(1, batches), 1), meanMs: round((1000 * d('seconds')) / Math.max(1, batches), 1) };
 }
 
 /** (iv) Closed-loop MeterValues/s: the same number of stations on node 1 alone, then over every node. */
@@ -133,36 +152,57 @@ async function runThroughput({ cfg, report }: Ctx, prep: ClusterPrep): Promise<v
     ['postgres', () => cpuSecondsOf('postgres')] as const,
     ['generator', selfCpuSeconds] as const,
   ]);
-  const measure = async (stations: BenchStation[]) => {
+  type Side = 'one' | 'all' | 'two';
+  const batches: Record<Side, BatchStats[]> = { one: [], all: [], two: [] };
+  const results: Record<Side, LoadResult[]> = { one: [], all: [], two: [] };
+  const measure = async (stations: BenchStation[], side: Side) => {
+    const before = await Promise.all(nodes.map((n) => meterBatchTotals(n)));
     const stop = cpuWindow(cpu);
     const r = await closedLoop({ stations, durationMs: c.closedMs, warmupMs: c.warmupMs, deltaWh: DELTA_WH });
     r.cpu = stop();
-    return r;
+    const after = await Promise.all(nodes.map((n) => meterBatchTotals(n)));
+    batches[side].push(batchStats(before, after));
+    results[side].push(r);
   };
-  // Alternated, twice each: the shared machine's load drifts, and both sides should see the same.
-  const ones: LoadResult[] = [];
-  const alls: LoadResult[] = [];
+  // Alternated, twice each: the shared machine's load drifts, and every side should see the same.
+  // Over two nodes as well as all three: what splitting the load costs depends on the share.
   for (let round = 1; round <= 2; round++) {
     log(`${S6}: (iv) closed loop, ${c.throughputStations} stations on node 1 (round ${round})`);
-    ones.push(await measure(prep.single.stations));
+    await measure(prep.single.stations, 'one');
     log(`${S6}: (iv) closed loop, ${c.throughputStations} stations over ${nodes.length} nodes (round ${round})`);
-    alls.push(await measure(prep.spread.stations));
+    await measure(prep.spread.stations, 'all');
+    if (nodes.length > 2) {
+      log(`${S6}: (iv) closed loop, ${c.throughputStations} stations over nodes 1 and 2 (round ${round})`);
+      await measure(prep.spreadTwo.stations, 'two');
+    }
   }
-  const mean = (rs: LoadResult[]) => Math.round(rs.reduce((a, r) => a + r.throughput, 0) / rs.length);
-  const [one, all] = [ones[ones.length - 1]!, alls[alls.length - 1]!];
-  const [oneMean, allMean] = [mean(ones), mean(alls)];
-  const ratio = allMean / Math.max(1, oneMean);
+  const mean = (rs: LoadResult[]) => Math.round(rs.reduce((a, r) => a + r.throughput, 0) / Math.max(1, rs.length));
+  const ones = results.one;
+  const oneMean = mean(ones);
+  const one = ones[ones.length - 1]!;
   const cpuText = (r: LoadResult) => Object.entries(r.cpu ?? {}).map(([k, v]) => `${k} ${v}%`).join(', ');
+  const sideText = (rs: LoadResult[]) => {
+    const last = rs[rs.length - 1]!;
+    return `${mean(rs)} MV/s (rounds ${rs.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(last)}; ${fmtFailures(last)}; CPU ${cpuText(last)})`;
+  };
+  const oneText = `one node: ${oneMean} MV/s (rounds ${ones.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(one)}; CPU ${cpuText(one)})`;
+  const ratio = mean(results.all) / Math.max(1, oneMean);
   report.target(S6, `(iv) MeterValues/s, closed loop, ${c.throughputStations} stations over ${nodes.length} nodes vs on one node`,
-    `${allMean} MV/s (rounds ${alls.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(all)}; ${fmtFailures(all)}; CPU ${cpuText(all)})`,
-    `≥ ${THROUGHPUT_TARGET} × one node`, ratio >= THROUGHPUT_TARGET,
-    `one node: ${oneMean} MV/s (rounds ${ones.map((r) => r.throughput).join(', ')}; last: ${fmtLatency(one)}; CPU ${cpuText(one)})`,
-    fmtRatio(ratio, THROUGHPUT_TARGET));
+    sideText(results.all), `≥ ${THROUGHPUT_TARGET} × one node`, ratio >= THROUGHPUT_TARGET, oneText, fmtRatio(ratio, THROUGHPUT_TARGET));
+  const ratioTwo = mean(results.two) / Math.max(1, oneMean);
+  if (results.two.length) {
+    report.target(S6, `(iv) the same over 2 of the ${nodes.length} nodes vs on one node`,
+      sideText(results.two), `≥ ${THROUGHPUT_TARGET} × one node`, ratioTwo >= THROUGHPUT_TARGET, oneText, fmtRatio(ratioTwo, THROUGHPUT_TARGET));
+  }
+  const batchText = (b: BatchStats[]) => b.map((x) => `${x.batches} batches of ${x.meanSize} readings, ${x.meanMs} ms each`).join('; ');
+  report.add(S6, '(iv) MeterValues batches (gateway_meter_batch_size and _duration_seconds, all nodes, per round)',
+    `over ${nodes.length} nodes: ${batchText(batches.all)}${batches.two.length ? `; over 2 nodes: ${batchText(batches.two)}` : ''}`,
+    { baseline: `on node 1: ${batchText(batches.one)}` });
   const ledger = await checkLedger({
-    api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: [...prep.single.billed, ...prep.spread.billed], pgUrl: prep.cluster.db.url,
+    api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed: [...prep.single.billed, ...prep.spread.billed, ...prep.spreadTwo.billed], pgUrl: prep.cluster.db.url,
   });
   report.ledger(`${S6} (iv)`, ledger);
-  report.details[`${S6} (iv)`] = { oneNode: ones, cluster: alls, ratio: round(ratio, 3) };
+  report.details[`${S6} (iv)`] = { oneNode: ones, cluster: results.all, twoNodes: results.two, ratio: round(ratio, 3), ratioTwo: round(ratioTwo, 3), batches };
 }
 
 /**

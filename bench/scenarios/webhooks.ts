@@ -1,8 +1,6 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
 import type { Ctx } from '../lib/config.ts';
 import { openLoop, type LoadResult } from '../lib/load.ts';
-import { cpuSeconds, cpuSecondsOf, cpuWindow } from '../lib/proc.ts';
+import { cpuSeconds, cpuSecondsOf, cpuWindow, freePort, spawnNode, waitHttpOk } from '../lib/proc.ts';
 import { fmtFailures, fmtLatency, ms } from '../lib/report.ts';
 import { log } from '../lib/util.ts';
 import { DELTA_WH, type SteadyState } from './steady.ts';
@@ -19,7 +17,8 @@ const WALLETS = 32;
 const RECEIVER_DELAY_MS = 2000;
 /** events made during every window (top-ups through the admin API), with or without an endpoint */
 const EVENTS_PER_S = 20;
-const ROUNDS = 2;
+/** rounds per rate (BENCH_WEBHOOK_ROUNDS): each is a no-endpoint and a slow-receiver window, in alternating order */
+const ROUNDS = Math.max(1, Number(process.env.BENCH_WEBHOOK_ROUNDS ?? 2));
 /** each window lasts several receiver answers, whatever the run's sweep length */
 const MIN_WINDOW_MS = 8_000;
 
@@ -29,26 +28,19 @@ const LABEL: Record<Mode, string> = {
   slow: `an endpoint for every event whose receiver answers in ${RECEIVER_DELAY_MS / 1000} s`,
 };
 
-/** A receiver that answers every delivery 200 after RECEIVER_DELAY_MS (it does not verify: that is the tests' job). */
+/**
+ * A receiver that answers every delivery 200 after RECEIVER_DELAY_MS, in a child process of its
+ * own: its sockets and timers are not the load generator's (bench/baseline/slow-receiver.ts).
+ */
 async function slowReceiver() {
-  let received = 0;
-  const server = http.createServer((req, res) => {
-    req.resume();
-    req.on('end', () => {
-      setTimeout(() => {
-        received += 1;
-        res.writeHead(200).end();
-      }, RECEIVER_DELAY_MS);
-    });
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = await freePort();
+  const child = spawnNode('webhook-receiver', 'bench/baseline/slow-receiver.ts', { HOST: '127.0.0.1', PORT: String(port), DELAY_MS: String(RECEIVER_DELAY_MS) });
+  const base = `http://127.0.0.1:${port}`;
+  await waitHttpOk(`${base}/healthz`, child, 30_000);
   return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`,
-    received: () => received,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise<void>((r) => server.close(() => r()));
-    },
+    url: `${base}/hook`,
+    received: async () => Number(await (await fetch(`${base}/count`)).text()),
+    close: () => child.stop(2_000),
   };
 }
 
@@ -73,7 +65,7 @@ export async function runWebhookComparison({ cfg, report }: Ctx, steady: SteadyS
 
   const window = async (mode: Mode, rate: number) => {
     await gw.api.request('PATCH', `/v1/webhooks/${hook._id}`, { active: mode === 'slow' });
-    const deliveredBefore = receiver.received();
+    const deliveredBefore = await receiver.received();
     let events = 0;
     let making = true;
     const maker = (async () => {
@@ -91,7 +83,7 @@ export async function runWebhookComparison({ cfg, report }: Ctx, steady: SteadyS
     const cpu = stop();
     making = false;
     await maker;
-    runs.push({ mode, rate, r, cpu, events, delivered: receiver.received() - deliveredBefore });
+    runs.push({ mode, rate, r, cpu, events, delivered: (await receiver.received()) - deliveredBefore });
   };
 
   try {
@@ -100,7 +92,8 @@ export async function runWebhookComparison({ cfg, report }: Ctx, steady: SteadyS
     runs.length = 0;
     for (const rate of RATES) {
       for (let round = 1; round <= ROUNDS; round++) {
-        for (const mode of ['none', 'slow'] as const) {
+        // none-slow, slow-none, …: a drift of the machine over the run weighs on both modes alike.
+        for (const mode of round % 2 ? (['none', 'slow'] as const) : (['slow', 'none'] as const)) {
           log(`${SW}: ${rate} MV/s, ${LABEL[mode]} (round ${round})`);
           await window(mode, rate);
         }
@@ -120,11 +113,16 @@ export async function runWebhookComparison({ cfg, report }: Ctx, steady: SteadyS
         `${x.events} events made, ${x.delivered} delivered in the window`,
     );
   }
-  const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)]!;
+  const median = (v: number[]) => {
+    const sorted = [...v].sort((a, b) => a - b);
+    const mid = sorted.length / 2;
+    return Number.isInteger(mid) ? (sorted[mid - 1]! + sorted[mid]!) / 2 : sorted[Math.floor(mid)]!;
+  };
   for (const rate of RATES) {
     const side = (mode: Mode) => {
       const of = runs.filter((x) => x.mode === mode && x.rate === rate);
-      return `${of.map((x) => ms(x.r.latency.p99)).join(', ')} (median ${ms(median(of.map((x) => x.r.latency.p99)))})`;
+      const med = (k: 'p50' | 'p95' | 'p99') => ms(median(of.map((x) => x.r.latency[k])));
+      return `p99 ${of.map((x) => ms(x.r.latency.p99)).join(', ')} (medians of the windows: p50 ${med('p50')} / p95 ${med('p95')} / p99 ${med('p99')})`;
     };
     report.add(SW, `billing p99 at ${rate} MV/s, same gateway, same run`, `no endpoint: ${side('none')}; slow receiver: ${side('slow')}`, {
       baseline: 'absolute figures on a shared 2-core machine',

@@ -15,4 +15,6 @@ export interface GatewayMetrics {
   remoteStop(outcome: string): void;
   /** a webhook delivery attempt ended with this outcome */
   webhookAttempt(outcome: string, seconds: number): void;
+  /** a MeterValues batch was written (group commit): how many readings, how long its transaction took */
+  meterBatch(readings: number, seconds: number): void;
 }

@@ -141,6 +141,11 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
  *
  * Locks: the sessions, in id order, by this statement; then their wallets, in id order, by
  * postEntries. Every writer takes sessions before wallets, so none deadlocks with another.
+ *
+ * Each session is found and locked through its primary key, one lookup per write (a lateral
+ * subquery, in id order), and the UPDATE is held to those ids: the planner's fixed guess for
+ * json_to_recordset (100 rows) would otherwise pick a hash join over the whole sessions table,
+ * a scan per batch that grows with every session ever billed.
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
   const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
@@ -168,11 +173,13 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
         reading_at timestamptz, hold boolean)
     ),
     locked as (
-      select v.* from sessions s join v on v.id = s.id
-      where s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
-        and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
-      order by s.id
-      for no key update of s
+      select v.* from (select * from v order by id) v
+      cross join lateral (
+        select 1 from sessions s
+        where s.id = v.id and s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
+          and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
+        for no key update of s
+      ) s
     )
     update sessions s set
       meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
@@ -182,7 +189,7 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
       termination = case when l.hold then coalesce(s.termination, 'meter_implausible') else s.termination end,
       stop_requested_at = case when l.hold then ${at} else s.stop_requested_at end
     from locked l
-    where s.id = l.id
+    where s.id = l.id and s.id = any(array(select id from locked))
     returning s.id, l.hold`.execute(tx);
   for (const r of rows) {
     result.applied.add(r.id);

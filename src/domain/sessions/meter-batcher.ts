@@ -1,6 +1,7 @@
 import { retryOnDeadlock } from '../../db/errors.ts';
 import type { Db } from '../../db/index.ts';
 import type { Logger } from '../../logger.ts';
+import type { GatewayMetrics } from '../../shared/metrics.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
 import type { LiveEvents } from '../../shared/events.ts';
@@ -90,11 +91,14 @@ export class MeterBatcher {
   constructor(
     private readonly deps: {
       db: Db;
+      /** where batches are read and written (a connection of their own on PostgreSQL); default db */
+      billingDb?: Db | undefined;
       clock: Clock;
       log: Logger;
       events?: LiveEvents | undefined;
       observer?: MeterObserver | undefined;
       stopRelay?: StopRelay | undefined;
+      metrics?: Pick<GatewayMetrics, 'meterBatch'> | undefined;
     },
     /** after a batch's commit, before its stations are answered: stop what must stop */
     private readonly onCommitted: (result: BatchResult) => void,
@@ -153,8 +157,11 @@ export class MeterBatcher {
   }
 
   private async bill(batch: Reading[]): Promise<MeterOutcome[]> {
+    const started = performance.now();
     try {
-      return await this.billOnce(batch);
+      const outcomes = await this.billOnce(batch);
+      this.deps.metrics?.meterBatch(batch.length, (performance.now() - started) / 1000);
+      return outcomes;
     } catch (err) {
       // Whether the write took effect is unknown: read these sessions again next time.
       for (const r of batch) if (r.sub.transactionId !== undefined) this.rows.delete(r.sub.transactionId);
@@ -163,7 +170,8 @@ export class MeterBatcher {
   }
 
   private async billOnce(batch: Reading[]): Promise<MeterOutcome[]> {
-    const { db, clock } = this.deps;
+    const { clock } = this.deps;
+    const db = this.deps.billingDb ?? this.deps.db;
     const now = clock.now();
     const sessionOf = new Map<Reading, BillingRow>();
     const outcome = new Map<string, MeterOutcome>();
@@ -277,7 +285,7 @@ export class MeterBatcher {
       else if (cached.station_id === r.sub.station.stationId) sessionOf.set(r, cached);
     }
     if (misses.size) {
-      const rows = await billingRowsByTransaction(this.deps.db, [...misses]);
+      const rows = await billingRowsByTransaction(this.deps.billingDb ?? this.deps.db, [...misses]);
       const byId = new Map(rows.map((row) => [row.transaction_id, row]));
       for (const r of byTx) {
         if (!misses.has(r.sub.transactionId!)) continue;
@@ -288,7 +296,7 @@ export class MeterBatcher {
     }
     const byConnector = batch.filter((r) => r.sub.transactionId === undefined || r.sub.transactionId === -1);
     if (byConnector.length) {
-      const rows = await openBillingRowsOnStations(this.deps.db, [...new Set(byConnector.map((r) => r.sub.station.stationId))]);
+      const rows = await openBillingRowsOnStations(this.deps.billingDb ?? this.deps.db, [...new Set(byConnector.map((r) => r.sub.station.stationId))]);
       for (const r of byConnector) {
         const row = rows.find((s) => s.station_id === r.sub.station.stationId && s.connector_id === r.sub.connectorId);
         if (row) sessionOf.set(r, row);

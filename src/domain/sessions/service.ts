@@ -74,6 +74,8 @@ export class SessionService {
   constructor(
     private readonly deps: {
       db: Db;
+      /** the MeterValues batches' own connection (MeterBatcher); default db */
+      billingDb?: Db | undefined;
       /** connections apart from the main pool for the stop path's reads (RemoteStopper); default db */
       urgentDb?: Db | undefined;
       /** a cluster node: a zero wallet's sessions on other nodes are handed to them in the debit's transaction */

@@ -63,7 +63,9 @@ const CROSSING_EVENTS = (at: Date) => sql`
         o.minimum_balance_to_start_session as minimum,
         coalesce(m.auto_top_up_threshold, o.minimum_balance_to_start_session) as threshold,
         m.auto_top_up_active, m.auto_top_up_amount, m.auto_top_up_payment_method
-      from moved m join users u on u.id = m.user_id join organizations o on o.id = u.organization_id
+      from moved m
+      cross join lateral (select u.organization_id from users u where u.id = m.user_id offset 0) u
+      join organizations o on o.id = u.organization_id
       where m.total < 0
     ),
     crossings as (
@@ -104,6 +106,9 @@ const CROSSING_EVENTS = (at: Date) => sql`
  * 3. append one ledger entry per posting, its balance_after the exact running balance (entries
  *    of one wallet in the order given, and `seq` in that order too).
  *
+ * Wallets (and their users, for the crossing events) are reached through their primary keys, one
+ * lookup per wallet, never a scan of the table (see applyBilling for why the plan is forced).
+ *
  * A debit may take a balance below zero: energy already delivered is owed. A single transfer is
  * a batch of one, as in pgledger. Returns which wallets a net debit left at or below zero.
  */
@@ -129,14 +134,13 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
         as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text, note text)
     ),
     locked as (
-      select w.id, t.total from wallets w
-      join (select wallet_id, sum(change)::bigint as total from p group by wallet_id) t on t.wallet_id = w.id
-      order by w.id
-      for no key update of w
+      select t.wallet_id as id, t.total
+      from (select wallet_id, sum(change)::bigint as total from p group by wallet_id order by wallet_id) t
+      cross join lateral (select 1 from wallets w where w.id = t.wallet_id for no key update of w) w
     ),
     moved as (
       update wallets w set balance = w.balance + l.total, updated_at = ${at}
-      from locked l where w.id = l.id
+      from locked l where w.id = l.id and w.id = any(array(select id from locked))
       returning w.id, w.balance - l.total as before, w.balance as after, l.total, w.user_id, w.currency,
         w.auto_top_up_active, w.auto_top_up_amount, w.auto_top_up_payment_method, w.auto_top_up_threshold
     ),${CROSSING_EVENTS(at)}
