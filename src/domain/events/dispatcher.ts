@@ -225,13 +225,23 @@ export class WebhookDispatcher {
     } catch (err) {
       return { ok: false, statusCode: null, error: `cannot sign: ${(err as Error).message}`, kind: 'network_error' };
     }
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    // One controller per attempt, aborted by its own timer or by stop(). Not AbortSignal.any with
+    // the dispatcher's long-lived signal: on Node 20 every composite stays referenced from that
+    // signal (nodejs/node#55351), so each delivery would leak and the set would only grow.
+    const attempt = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      attempt.abort();
+    }, this.options.timeoutMs);
+    const onStop = () => attempt.abort();
+    this.abort.signal.addEventListener('abort', onStop, { once: true });
     try {
       const res = await fetch(c.url, {
         method: 'POST',
         body,
         redirect: 'manual',
-        signal: AbortSignal.any([timeout, this.abort.signal]),
+        signal: attempt.signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'prepaid-ocpp-gateway-webhooks/1',
@@ -244,11 +254,14 @@ export class WebhookDispatcher {
       if (res.status >= 200 && res.status < 300) return { ok: true, statusCode: res.status };
       return { ok: false, statusCode: res.status, error: `HTTP ${res.status}`, kind: 'http_error' };
     } catch (err) {
-      if (timeout.aborted) {
+      if (timedOut) {
         return { ok: false, statusCode: null, error: `no answer within ${this.options.timeoutMs} ms`, kind: 'timeout' };
       }
       const cause = (err as { cause?: { code?: string; message?: string } }).cause;
       return { ok: false, statusCode: null, error: (cause?.code ?? cause?.message ?? (err as Error).message).slice(0, 500), kind: 'network_error' };
+    } finally {
+      clearTimeout(timer);
+      this.abort.signal.removeEventListener('abort', onStop);
     }
   }
 
