@@ -13,6 +13,14 @@ import { stopPendingAt } from '../sessions/stop-marks.ts';
 import { identityKey } from './identity.ts';
 import { recordReport } from '../operations/reports.ts';
 
+
+/**
+ * The batched station writes reach their rows through the primary key: the planner takes
+ * json_to_recordset for 100 rows whatever it holds, and at that guess it prefers a hash join over
+ * the whole charge_stations table (every heartbeat batch scanning every station) until the table
+ * is very large. `v` is the statement's json_to_recordset CTE.
+ */
+const BY_KEY = sql`c.id = any(array(select id from v))`;
 /** What the OCPP handshake needs to know about an identity. */
 export interface HandshakeStation {
   id: string;
@@ -75,15 +83,18 @@ export async function recordBoots(db: Db, boots: readonly { stationId: string; b
     at: at.toISOString(),
   }));
   await sql`
+    with v as (
+      select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(
+        id text, vendor text, model text, serial_number text, charge_box_serial_number text, firmware_version text,
+        iccid text, imsi text, meter_type text, meter_serial_number text, at timestamptz)
+    )
     update charge_stations c set
       vendor = v.vendor, model = v.model, serial_number = v.serial_number,
       charge_box_serial_number = v.charge_box_serial_number, firmware_version = v.firmware_version,
       iccid = v.iccid, imsi = v.imsi, meter_type = v.meter_type, meter_serial_number = v.meter_serial_number,
       booted_at = v.at, last_heartbeat_at = v.at, updated_at = v.at
-    from json_to_recordset(${JSON.stringify(rows)}::json) as v(
-      id text, vendor text, model text, serial_number text, charge_box_serial_number text, firmware_version text,
-      iccid text, imsi text, meter_type text, meter_serial_number text, at timestamptz)
-    where c.id = v.id`.execute(db);
+    from v
+    where c.id = v.id and ${BY_KEY}`.execute(db);
 }
 
 /** Several stations' heartbeats in one statement; last seen never moves backwards. */
@@ -96,9 +107,10 @@ export async function recordHeartbeats(db: Db, beats: readonly { stationId: stri
   if (!latest.size) return;
   const rows = [...latest].map(([id, at]) => ({ id, at: at.toISOString() }));
   await sql`
+    with v as (select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, at timestamptz))
     update charge_stations c set last_heartbeat_at = greatest(c.last_heartbeat_at, v.at)
-    from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, at timestamptz)
-    where c.id = v.id`.execute(db);
+    from v
+    where c.id = v.id and ${BY_KEY}`.execute(db);
 }
 
 export interface StatusReport {
@@ -174,12 +186,13 @@ export async function recordConfigAnswersOf(db: Db, list: readonly { stationId: 
   // Per key, the newer answer wins: a boot's answers written late (group commit) never overwrite
   // an operator's ChangeConfiguration answered after them.
   await sql`
+    with v as (select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, entry jsonb))
     update charge_stations c set configuration = c.configuration || (
       select coalesce(jsonb_object_agg(e.key, e.value), '{}'::jsonb) from jsonb_each(v.entry) e
       where (c.configuration -> e.key ->> 'at') is null
          or (c.configuration -> e.key ->> 'at')::timestamptz <= (e.value ->> 'at')::timestamptz)
-    from json_to_recordset(${JSON.stringify(rows)}::json) as v(id text, entry jsonb)
-    where c.id = v.id`.execute(db);
+    from v
+    where c.id = v.id and ${BY_KEY}`.execute(db);
 }
 
 /** A FirmwareStatusNotification: the station's latest firmware status and its history. */
