@@ -91,7 +91,9 @@ export class CommandLogWriter {
       select e.v->>'id', c.id, e.v->>'action', e.v->'payload', e.v->>'status', e.v->'answer', e.v->'error',
         e.v->>'requested_by', e.v->>'reason', (e.v->>'created_at')::timestamptz, (e.v->>'answered_at')::timestamptz
       from jsonb_array_elements(${rows}::jsonb) with ordinality as e(v, n)
-      join charge_stations c on lower(c.ocpp_id) = lower(e.v->>'identity')
+      -- one index lookup per entry: joined plainly, the planner's 100-row guess for the array
+      -- picks a scan of every station for each batch of log entries
+      cross join lateral (select id from charge_stations c where lower(c.ocpp_id) = lower(e.v->>'identity') offset 0) c
       order by e.n`.execute(this.deps.db);
   }
 }
