@@ -47,5 +47,14 @@ describe('webhook attempts leave nothing behind on the dispatcher', () => {
     // composite for the life of the signal, one more per delivery for as long as the process runs.
     expect(getEventListeners(stop, 'abort')).toHaveLength(0);
     expect(dependants(stop)).toBe(0);
+
+    // stop() ends the attempts in flight, and one that starts after it does not go out at all
+    const inFlight = send('/slow');
+    await new Promise((r) => setTimeout(r, 20));
+    (d as unknown as { abort: AbortController }).abort.abort();
+    const late = send('/ok');
+    const [a, b] = await Promise.all([inFlight, late]);
+    expect(a).toMatchObject({ ok: false, kind: 'network_error' });
+    expect(b).toMatchObject({ ok: false, kind: 'network_error' });
   });
 });

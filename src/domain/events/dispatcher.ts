@@ -235,7 +235,9 @@ export class WebhookDispatcher {
       attempt.abort();
     }, this.options.timeoutMs);
     const onStop = () => attempt.abort();
-    this.abort.signal.addEventListener('abort', onStop, { once: true });
+    // An attempt that starts once stop() has begun (its claim was in flight) ends at once.
+    if (this.abort.signal.aborted) attempt.abort();
+    else this.abort.signal.addEventListener('abort', onStop, { once: true });
     try {
       const res = await fetch(c.url, {
         method: 'POST',
