@@ -156,12 +156,12 @@ export function buildContext(
     { db: deliveryDb?.db ?? db, clock, log: log.child({ component: 'webhooks' }), nodeId: config.nodeId, metrics },
     config.webhooks,
   );
-  // MeterValues billing on a connection of its own: batches never queue behind the main pool,
-  // and its two hot statements keep one plan (no re-planning per batch; see applyBilling). One
-  // batch is written at a time, so one connection is all it uses.
+  // MeterValues billing on a connection of its own: batches never queue behind the main pool.
+  // The batcher writes one batch at a time (MeterBatcher's concurrency 1), so one connection is
+  // all it uses; a second batch in flight would wait for it.
   const billingDb =
     base.database === 'postgres' && config.databaseUrl
-      ? openPostgres(config.databaseUrl, { poolSize: 1, applicationName: `gateway ${config.nodeId} billing`, genericPlans: true })
+      ? openPostgres(config.databaseUrl, { poolSize: 1, applicationName: `gateway ${config.nodeId} billing` })
       : undefined;
   if (billingDb) countDebits(billingDb.db);
   // Built after the commands it sends through; the billing path reaches it through this closure.

@@ -80,30 +80,16 @@ export interface PgPoolOptions {
    * sessions). Only for bookkeeping that may be lost in a crash and redone (never money).
    */
   synchronousCommit?: boolean;
-  /**
-   * true: prepared statements run with a plan made once (plan_cache_mode=force_generic_plan for
-   * its sessions), never re-planned per call. For a pool that runs only the hot statements marked
-   * with `preparedStatement`, whose plans do not depend on their parameters' values.
-   */
-  genericPlans?: boolean;
 }
 
 /** A pool of PostgreSQL connections as a Db (synchronous: connections open on first use). */
-function sessionOptions(o: PgPoolOptions): string | undefined {
-  const set = [
-    ...(o.synchronousCommit === false ? ['-c synchronous_commit=off'] : []),
-    ...(o.genericPlans ? ['-c plan_cache_mode=force_generic_plan'] : []),
-  ];
-  return set.length ? set.join(' ') : undefined;
-}
-
 export function openPostgres(databaseUrl: string, o: PgPoolOptions): DbHandle & { kind: 'postgres' } {
   const pool = new pg.Pool({
     Client: PreparingClient,
     connectionString: databaseUrl,
     max: o.poolSize,
     ...(o.applicationName ? { application_name: o.applicationName.slice(0, 63) } : {}),
-    ...(sessionOptions(o) ? { options: sessionOptions(o) } : {}),
+    ...(o.synchronousCommit === false ? { options: '-c synchronous_commit=off' } : {}),
     // While the database is away, fail fast (the station retries) instead of queueing forever.
     connectionTimeoutMillis: 5_000,
     types: {
