@@ -150,6 +150,8 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
   const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
   if (!writes.length) return result;
+  // One write per session: the UPDATE would apply one of two deltas while the ledger posted both.
+  if (new Set(writes.map((w) => w.row.id)).size !== writes.length) throw new Error('applyBilling: a session appears twice in one batch');
   const values = writes.map(({ row, plan, powerW, readingAt }) => ({
     id: row.id,
     old_meter_last: row.meter_last,
