@@ -15,10 +15,10 @@ describe('webhook attempts leave nothing behind on the dispatcher', () => {
   let server: http.Server;
   let url: string;
   beforeAll(async () => {
-    // /slow never answers in time; everything else answers 200 at once
+    // /slow never answers in time (5 s against a 1 s timeout); everything else answers 200 at once
     server = http.createServer((req, res) => {
       req.resume();
-      if (req.url === '/slow') setTimeout(() => res.writeHead(200).end(), 500);
+      if (req.url === '/slow') setTimeout(() => res.writeHead(200).end(), 5_000);
       else res.writeHead(200).end();
     });
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
@@ -31,7 +31,7 @@ describe('webhook attempts leave nothing behind on the dispatcher', () => {
 
   it('an attempt, answered or timed out, keeps no listener or follower on the long-lived stop signal', async () => {
     const d = new WebhookDispatcher({} as never, {
-      pollIntervalMs: 1000, concurrency: 1, timeoutMs: 100, maxAttempts: 3, retryBaseMs: 1000, retryMaxMs: 10_000, disableAfterFailures: 0,
+      pollIntervalMs: 1000, concurrency: 1, timeoutMs: 1000, maxAttempts: 3, retryBaseMs: 1000, retryMaxMs: 10_000, disableAfterFailures: 0,
     });
     const send = (path: string) =>
       (d as unknown as { send(c: object): Promise<{ ok: boolean; kind?: string }> }).send({
@@ -50,7 +50,7 @@ describe('webhook attempts leave nothing behind on the dispatcher', () => {
 
     // stop() ends the attempts in flight, and one that starts after it does not go out at all
     const inFlight = send('/slow');
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 50));
     (d as unknown as { abort: AbortController }).abort.abort();
     const late = send('/ok');
     const [a, b] = await Promise.all([inFlight, late]);
