@@ -1,55 +1,17 @@
-import { EventEmitter } from 'node:events';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import { sql } from 'kysely';
 import { createDb, type DbHandle } from '../../src/db/index.ts';
 import { migrateToLatest } from '../../src/db/migrate.ts';
-import { LocalConnections, type LiveClient } from '../../src/ocpp/connections.ts';
+import { LocalConnections } from '../../src/ocpp/connections.ts';
 import { createCluster, BackgroundJobs, type Cluster } from '../../src/cluster/index.ts';
-import { createRPCError, TimeoutError } from '../../src/ocpp/rpc.ts';
+import { createRPCError } from '../../src/ocpp/rpc.ts';
 import { StationOfflineError, StationTimeoutError } from '../../src/shared/errors.ts';
 import { createPostgresDatabase, ON_POSTGRES, type TestDatabase } from '../helpers/db.ts';
 import { eventually } from '../helpers/station.ts';
+import { FakeStation } from '../helpers/fake-station.ts';
 
 const log = pino({ level: 'silent' });
-
-type Answerer = (action: string, params: any) => Promise<unknown>;
-
-/** A station socket as LocalConnections sees it, answering calls as the test says. */
-class FakeStation extends EventEmitter implements LiveClient {
-  state = 1;
-  calls: { action: string; params: any }[] = [];
-  constructor(
-    readonly identity: string,
-    private readonly answer: Answerer = async () => ({ status: 'Accepted' }),
-  ) {
-    super();
-  }
-  call(action: string, params: unknown, options: { callTimeoutMs?: number } = {}): Promise<unknown> {
-    this.calls.push({ action, params });
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError('timed out')), options.callTimeoutMs ?? 30_000);
-      this.answer(action, params).then(
-        (v) => {
-          clearTimeout(timer);
-          resolve(v);
-        },
-        (e) => {
-          clearTimeout(timer);
-          reject(e);
-        },
-      );
-    });
-  }
-  async close(): Promise<void> {
-    if (this.state !== 1) return;
-    this.state = 3;
-    this.emit('close', { code: 1000, reason: '' });
-  }
-  override once(event: 'close', listener: () => void): this {
-    return super.once(event, listener);
-  }
-}
 
 interface Node {
   id: string;
