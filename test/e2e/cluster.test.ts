@@ -40,6 +40,10 @@ describe.skipIf(!ON_POSTGRES)('cluster of three gateways (needs PostgreSQL: set 
       CLUSTER_LEASE_S: String(LEASE_S),
       BILLING_SWEEP_INTERVAL_S: '1',
       LOG_LEVEL: 'debug',
+      // These tests time the stop at zero itself (no stop before the wallet reaches it); the
+      // predictive stop would stop a low wallet's sessions a reading early, whenever the readings
+      // happen to be close together. cluster-predictive.test.ts covers it across nodes.
+      PREDICTIVE_STOP: 'off',
     });
     fx = await clusterFixture(node(1), PRICE);
   }, 120_000);
