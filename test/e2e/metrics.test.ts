@@ -63,6 +63,11 @@ describe('GET /metrics', () => {
       expect(sample(during, `gateway_ocpp_message_duration_seconds_count{${node},action="MeterValues"}`)).toBeGreaterThanOrEqual(2);
       expect(sample(during, `gateway_wallet_debited_cents_total{${node}}`) - sample(before, `gateway_wallet_debited_cents_total{${node}}`)).toBe(150);
       expect(sample(during, `gateway_wallet_debits_total{${node}}`) - sample(before, `gateway_wallet_debits_total{${node}}`)).toBe(2);
+      // the two readings were billed by one or two group-commit batches, timed
+      const batches = sample(during, `gateway_meter_batch_size_count{${node}}`) - sample(before, `gateway_meter_batch_size_count{${node}}`);
+      expect(batches).toBeGreaterThanOrEqual(1);
+      expect(sample(during, `gateway_meter_batch_size_sum{${node}}`) - sample(before, `gateway_meter_batch_size_sum{${node}}`)).toBe(2);
+      expect(sample(during, `gateway_meter_batch_duration_seconds_count{${node}}`) - sample(before, `gateway_meter_batch_duration_seconds_count{${node}}`)).toBe(batches);
 
       // a call the gateway refuses is counted with its CALLERROR code
       await expect(charger.meter(transactionId, 1600, { connectorId: 999 })).rejects.toThrow();
