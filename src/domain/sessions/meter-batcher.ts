@@ -87,6 +87,8 @@ export class MeterBatcher {
   private readonly commits: GroupCommit<Reading, MeterOutcome>;
   private readonly rows = new BillingRowCache(MAX_CACHED_SESSIONS);
   private readonly alertWrites = new Set<Promise<void>>();
+  /** the last alert write queued: each waits for the one before (recordAlerts never rejects) */
+  private alertTail: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly deps: {
@@ -265,8 +267,11 @@ export class MeterBatcher {
       if (!sessionOf.has(r) && r.wh !== undefined && hasTransactionId(r.sub)) alerts.push(noSessionAlert(r));
     }
     // After the answers: alerts bill nothing, so no station waits for them.
+    // One after another: a repeat folds into the open alert (count, last transaction, last seen),
+    // and two batches' writes racing on the pool could leave the earlier one's details on top.
     if (alerts.length) {
-      const written = this.recordAlerts(alerts, now).finally(() => this.alertWrites.delete(written));
+      const written = this.alertTail.then(() => this.recordAlerts(alerts, now)).finally(() => this.alertWrites.delete(written));
+      this.alertTail = written;
       this.alertWrites.add(written);
     }
     return batch.map((r) => {
