@@ -86,7 +86,6 @@ const MAX_CACHED_SESSIONS = 50_000;
 export class MeterBatcher {
   private readonly commits: GroupCommit<Reading, MeterOutcome>;
   private readonly rows = new BillingRowCache(MAX_CACHED_SESSIONS);
-  private readonly alertWrites = new Set<Promise<void>>();
   /** the last alert write queued: each waits for the one before (recordAlerts never rejects) */
   private alertTail: Promise<void> = Promise.resolve();
 
@@ -131,6 +130,11 @@ export class MeterBatcher {
     });
   }
 
+  /** Where batches are read and written. */
+  private get billingDb(): Db {
+    return this.deps.billingDb ?? this.deps.db;
+  }
+
   /** How many sessions' billing rows are remembered. */
   get remembered(): number {
     return this.rows.size;
@@ -155,7 +159,7 @@ export class MeterBatcher {
   /** Waits until everything submitted so far has been written (graceful stop). */
   async drain(): Promise<void> {
     await this.commits.drain();
-    await Promise.all(this.alertWrites);
+    await this.alertTail;
   }
 
   private async bill(batch: Reading[]): Promise<MeterOutcome[]> {
@@ -173,7 +177,7 @@ export class MeterBatcher {
 
   private async billOnce(batch: Reading[]): Promise<MeterOutcome[]> {
     const { clock } = this.deps;
-    const db = this.deps.billingDb ?? this.deps.db;
+    const db = this.billingDb;
     const now = clock.now();
     const sessionOf = new Map<Reading, BillingRow>();
     const outcome = new Map<string, MeterOutcome>();
@@ -270,9 +274,7 @@ export class MeterBatcher {
     // One after another: a repeat folds into the open alert (count, last transaction, last seen),
     // and two batches' writes racing on the pool could leave the earlier one's details on top.
     if (alerts.length) {
-      const written = this.alertTail.then(() => this.recordAlerts(alerts, now)).finally(() => this.alertWrites.delete(written));
-      this.alertTail = written;
-      this.alertWrites.add(written);
+      this.alertTail = this.alertTail.then(() => this.recordAlerts(alerts, now));
     }
     return batch.map((r) => {
       const id = sessionOf.get(r)?.id;
@@ -290,7 +292,7 @@ export class MeterBatcher {
       else if (cached.station_id === r.sub.station.stationId) sessionOf.set(r, cached);
     }
     if (misses.size) {
-      const rows = await billingRowsByTransaction(this.deps.billingDb ?? this.deps.db, [...misses]);
+      const rows = await billingRowsByTransaction(this.billingDb, [...misses]);
       const byId = new Map(rows.map((row) => [row.transaction_id, row]));
       for (const r of byTx) {
         if (!misses.has(r.sub.transactionId!)) continue;
@@ -301,7 +303,7 @@ export class MeterBatcher {
     }
     const byConnector = batch.filter((r) => r.sub.transactionId === undefined || r.sub.transactionId === -1);
     if (byConnector.length) {
-      const rows = await openBillingRowsOnStations(this.deps.billingDb ?? this.deps.db, [...new Set(byConnector.map((r) => r.sub.station.stationId))]);
+      const rows = await openBillingRowsOnStations(this.billingDb, [...new Set(byConnector.map((r) => r.sub.station.stationId))]);
       for (const r of byConnector) {
         const row = rows.find((s) => s.station_id === r.sub.station.stationId && s.connector_id === r.sub.connectorId);
         if (row) sessionOf.set(r, row);
