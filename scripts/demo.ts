@@ -315,6 +315,11 @@ async function main(): Promise<void> {
         `after that reading, while the gateway's RemoteStopTransaction${remoteStopAt !== undefined ? ` (sent at ${((remoteStopAt - chargingStart) / 1000).toFixed(1)} s)` : ''} ` +
         `was on its way.\n  Delivered energy is never free, so the wallet owes ${money(-balance)}; the next top-up pays that debt first.`,
     );
+  } else if (balance > 0) {
+    say(
+      `  ${bold('Why not zero?')} The gateway stopped the charge ahead of zero (the predictive stop: it times ` +
+        `the RemoteStopTransaction from the power it sees and the charger's stop delay), so ${money(balance)} stays in the wallet.`,
+    );
   } else {
     say('  The balance landed exactly on zero: the last reading cost exactly what was left.');
   }
