@@ -25,9 +25,11 @@ class CommitTracker {
   committed(conn: DatabaseConnection): void {
     const facts = this.pending.get(conn);
     this.pending.delete(conn);
-    for (const [fact, value] of facts ?? []) {
-      for (const listener of this.listeners.get(fact) ?? []) listener(value);
-    }
+    for (const [fact, value] of facts ?? []) this.notify(fact, value);
+  }
+
+  notify(fact: CommitFact<unknown>, value: unknown): void {
+    for (const listener of this.listeners.get(fact) ?? []) listener(value);
   }
 }
 
@@ -92,6 +94,17 @@ export async function reportOnCommit<T>(tx: Tx, fact: CommitFact<T>, value: T): 
   const facts = trackerOfConnection.get(conn)?.pending.get(conn);
   if (!facts) throw new Error(`${fact.name}: not inside a transaction of a database opened by createDb`);
   facts.push([fact as CommitFact<unknown>, value]);
+}
+
+/**
+ * Reports `value` to the listeners of `fact` now: for a statement that ran on `db` outside any
+ * transaction, which committed when it returned.
+ */
+export function reportCommitted<T>(db: Kysely<any>, fact: CommitFact<T>, value: T): void {
+  if (db.isTransaction) throw new Error(`${fact.name}: inside a transaction, report it with reportOnCommit`);
+  const tracker = trackerOfDb.get(db);
+  if (!tracker) throw new Error('the database was not opened by createDb: its commits are not tracked');
+  tracker.notify(fact as CommitFact<unknown>, value);
 }
 
 /**

@@ -1,8 +1,10 @@
 import { sql } from 'kysely';
-import { preparedStatement, type Tx } from '../../db/index.ts';
+import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
+import { reportCommitted, reportOnCommit } from '../../db/after-commit.ts';
+import { newId } from '../../shared/ids.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
-import { postEntries, type Posting, type WalletMove } from '../wallets/ledger.ts';
+import { LEDGER_DEBITED, postingSteps, refuseOutOfRange, type WalletMove } from '../wallets/ledger.ts';
 
 /** Statuses in which a session still draws energy and is billed. */
 export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
@@ -133,14 +135,15 @@ export interface AppliedBilling {
 const BILL_STATEMENT = preparedStatement('bill_sessions');
 
 /**
- * Writes billing plans in the caller's transaction. A session is written only if it still
- * holds the values its plan was computed from (compare-and-set): the caller either locked it
- * (SELECT … FOR UPDATE, so it always matches) or read it without a lock, in which case a
- * session another writer changed meanwhile (a StopTransaction, the TIME sweep, another node)
- * is left alone and reported as not applied, to be read and planned again.
+ * Writes billing plans, and posts the money they move, in one statement inside the caller's
+ * transaction. A session is written only if it still holds the values its plan was computed
+ * from (compare-and-set): the caller either locked it (SELECT … FOR UPDATE, so it always
+ * matches) or read it without a lock, in which case a session another writer changed meanwhile
+ * (a StopTransaction, the TIME sweep, another node) is left alone and reported as not applied,
+ * to be read and planned again; only the sessions written post a ledger entry.
  *
- * Locks: the sessions, in id order, by this statement; then their wallets, in id order, by
- * postEntries. Every writer takes sessions before wallets, so none deadlocks with another.
+ * Locks: the sessions, in id order; then their wallets, in id order (postingSteps). Every writer
+ * takes sessions before wallets, so none deadlocks with another.
  *
  * Each session is found and locked through its primary key, one lookup per write (a lateral
  * subquery, in id order), and the UPDATE is held to those ids: the planner's fixed guess for
@@ -148,72 +151,137 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
  * a scan per batch that grows with every session ever billed.
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
-  const result: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
-  if (!writes.length) return result;
-  // One write per session: the UPDATE would apply one of two deltas while the ledger posted both.
+  const { applied, debited } = (await billStatement(tx, writes, at, false))!;
+  if (debited.entries) await reportOnCommit(tx, LEDGER_DEBITED, debited);
+  return applied;
+}
+
+/**
+ * applyBilling as a statement committed on its own (no transaction around it: one round trip
+ * instead of four), unless a wallet it debits would be left at or below zero. Then it writes
+ * nothing and returns undefined: the caller bills the batch again with applyBilling, in a
+ * transaction that also holds what a wallet at zero needs (the stop marks of its sessions).
+ */
+export async function applyBillingUnlessZero(db: Db, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling | undefined> {
+  if (db.isTransaction) throw new Error('applyBillingUnlessZero commits on its own: call applyBilling inside a transaction');
+  const written = await billStatement(db, writes, at, true);
+  if (!written) return undefined;
+  if (written.debited.entries) reportCommitted(db, LEDGER_DEBITED, written.debited);
+  return written.applied;
+}
+
+async function billStatement(
+  db: Db | Tx,
+  writes: readonly BillingWrite[],
+  at: Date,
+  onlyAboveZero: boolean,
+): Promise<{ applied: AppliedBilling; debited: { entries: number; cents: number } } | undefined> {
+  const applied: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
+  const debited = { entries: 0, cents: 0 };
+  if (!writes.length) return { applied, debited };
+  // One write per session: one session, one compare-and-set, one ledger entry.
   if (new Set(writes.map((w) => w.row.id)).size !== writes.length) throw new Error('applyBilling: a session appears twice in one batch');
-  const values = writes.map(({ row, plan, powerW, readingAt }) => ({
-    id: row.id,
-    old_meter_last: row.meter_last,
-    old_debited: row.debited,
-    old_cost: row.cost,
-    old_billed_until: row.billed_until.toISOString(),
-    old_status: row.status,
-    meter_last: plan.meterLast,
-    billed_until: plan.until.toISOString(),
-    cost: plan.cost,
-    delta: plan.delta,
-    power_w: powerW ?? null,
-    reading_at: readingAt?.toISOString() ?? null,
-    hold: plan.implausible !== undefined,
-  }));
-  const { rows } = await sql<{ id: string; hold: boolean }>`${sql.raw(BILL_STATEMENT)}
+  const values = writes.map(({ row, plan, powerW, readingAt, note }) => {
+    if (!Number.isSafeInteger(plan.delta)) throw new RangeError(`billing delta must be a whole number of cents, got ${plan.delta}`);
+    return {
+      id: row.id,
+      old_meter_last: row.meter_last,
+      old_debited: row.debited,
+      old_cost: row.cost,
+      old_billed_until: row.billed_until.toISOString(),
+      old_status: row.status,
+      meter_last: plan.meterLast,
+      billed_until: plan.until.toISOString(),
+      cost: plan.cost,
+      delta: plan.delta,
+      power_w: powerW ?? null,
+      reading_at: readingAt?.toISOString() ?? null,
+      hold: plan.implausible !== undefined,
+      // the ledger entry's id, if this write moves money and is applied
+      entry_id: plan.delta !== 0 ? newId(at) : null,
+      note: note ?? null,
+    };
+  });
+  // The postings (p): one per written session that moves money, from the wallet the session row
+  // holds; a wallet's entries in session id order (byte order, as everywhere in the gateway).
+  const { rows } = await sql<{
+    kind: 'session' | 'entry' | 'moved' | 'declined';
+    id: string | null;
+    hold: boolean | null;
+    wallet_id: string | null;
+    balance_after: string | number | null;
+    before: string | number | null;
+    total: string | number | null;
+  }>`${sql.raw(BILL_STATEMENT)}
     with v as (
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
         id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
         old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint,
-        reading_at timestamptz, hold boolean)
+        reading_at timestamptz, hold boolean, entry_id text, note text)
     ),
-    locked as (
-      select v.* from (select * from v order by id) v
+    locked_sessions as (
+      select v.*, s.wallet_id from (select * from v order by id) v
       cross join lateral (
-        select 1 from sessions s
+        select s.wallet_id from sessions s
         where s.id = v.id and s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
           and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
         for no key update of s
       ) s
+    ),
+    p as (
+      select (row_number() over (order by l.wallet_id collate "C", l.id collate "C"))::int as ord, l.entry_id as id,
+        l.wallet_id, -l.delta as change, l.id as session_id, null::text as top_up_id, l.note
+      from locked_sessions l
+      where l.delta <> 0 and l.wallet_id is not null
+    ),${postingSteps(at, onlyAboveZero)},
+    billed as (
+      update sessions s set
+        meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
+        power_w = coalesce(l.power_w, s.power_w), updated_at = ${at},
+        last_reading_at = greatest(s.last_reading_at, l.reading_at),
+        status = case when l.hold then 'held' else s.status end,
+        termination = case when l.hold then coalesce(s.termination, 'meter_implausible') else s.termination end,
+        stop_requested_at = case when l.hold then ${at} else s.stop_requested_at end
+      from locked_sessions l
+      where s.id = l.id and s.id = any(array(select id from locked_sessions)) and (select go from verdict)
+      returning s.id, l.hold
     )
-    update sessions s set
-      meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
-      power_w = coalesce(l.power_w, s.power_w), updated_at = ${at},
-      last_reading_at = greatest(s.last_reading_at, l.reading_at),
-      status = case when l.hold then 'held' else s.status end,
-      termination = case when l.hold then coalesce(s.termination, 'meter_implausible') else s.termination end,
-      stop_requested_at = case when l.hold then ${at} else s.stop_requested_at end
-    from locked l
-    where s.id = l.id and s.id = any(array(select id from locked))
-    returning s.id, l.hold`.execute(tx);
-  for (const r of rows) {
-    result.applied.add(r.id);
-    if (r.hold) result.held.push(r.id);
-  }
+    select 'session' as kind, id, hold, null::text as wallet_id, null::bigint as balance_after, null::bigint as before, null::bigint as total
+      from billed
+    union all
+    select 'entry', session_id, null, wallet_id, balance_after, null, null from entries
+    union all
+    select 'moved', id, null, id, after, before, total from moved
+    union all
+    select 'declined', null, null, null, null, null, null from verdict where not go`
+    .execute(db)
+    .catch(refuseOutOfRange);
 
-  // One entry per written session that moves money; a wallet's entries in session id order.
-  const moving = writes
-    .filter((w) => result.applied.has(w.row.id) && w.plan.delta !== 0 && w.row.wallet_id)
-    .sort((a, b) => cmp(a.row.wallet_id!, b.row.wallet_id!) || cmp(a.row.id, b.row.id));
-  const postings: Posting[] = moving.map((w) => ({
-    walletId: w.row.wallet_id!,
-    type: w.plan.delta > 0 ? 'debit' : 'credit',
-    amount: Math.abs(w.plan.delta),
-    sessionId: w.row.id,
-    note: w.note,
-  }));
-  const posted = await postEntries(tx, postings, at);
-  moving.forEach((w, i) => result.balanceAfter.set(w.row.id, posted.entries[i]!.balanceAfter));
-  result.walletsAtZero = posted.walletsAtZero;
-  result.moved = posted.moved;
-  return result;
+  if (rows.some((r) => r.kind === 'declined')) return undefined;
+  for (const r of rows) {
+    if (r.kind === 'session') {
+      applied.applied.add(r.id!);
+      if (r.hold) applied.held.push(r.id!);
+    } else if (r.kind === 'entry') {
+      applied.balanceAfter.set(r.id!, Number(r.balance_after));
+    } else if (r.kind === 'moved') {
+      const [before, after, total] = [Number(r.before), Number(r.balance_after), Number(r.total)];
+      applied.moved.push({ walletId: r.wallet_id!, before, after });
+      if (total < 0 && after <= 0) applied.walletsAtZero.push(r.wallet_id!);
+    }
+  }
+  for (const w of writes) {
+    if (!applied.applied.has(w.row.id) || w.plan.delta === 0) continue;
+    // The session row references its wallet, so a written session that moves money has its entry.
+    if (!applied.balanceAfter.has(w.row.id)) throw new Error(`session ${w.row.id} was billed without a ledger entry`);
+    if (w.plan.delta > 0) {
+      debited.entries += 1;
+      debited.cents += w.plan.delta;
+    }
+  }
+  applied.moved.sort((a, b) => cmp(a.walletId, b.walletId));
+  applied.walletsAtZero.sort(cmp);
+  return { applied, debited };
 }
 
 function cmp(a: string, b: string): number {

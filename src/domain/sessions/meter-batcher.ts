@@ -8,7 +8,7 @@ import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionBilled } from '../live.ts';
 import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter-values.ts';
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
-import { applyBilling, isOpen, planBilling, type BillingRow, type BillingWrite } from './billing.ts';
+import { applyBilling, applyBillingUnlessZero, isOpen, planBilling, type AppliedBilling, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { isSettled } from './endings.ts';
 import { markStopping, type StopRelay, type StopTarget } from './stop-marks.ts';
@@ -77,8 +77,8 @@ const MAX_CACHED_SESSIONS = 50_000;
 
 /**
  * Bills MeterValues by group commit: readings that arrive while a batch is being written are
- * billed together by the next one, in one transaction (applyBilling, then the stop marks), and
- * each station's MeterValues is answered when the transaction holding its debit has committed.
+ * billed together by the next one, in one statement (see write), and each station's MeterValues
+ * is answered when the statement or transaction holding its debit has committed.
  * Billing a batch is billing each message alone: cost depends only on the highest register and
  * the latest time, so several readings of a session make one debit of the same total. If a
  * batch fails, its readings are billed again one by one, so one bad reading fails only itself.
@@ -196,18 +196,7 @@ export class MeterBatcher {
       await this.findSessions(pending, sessionOf);
       const plans = planBatch(pending, sessionOf);
       const writes = plans.map((p) => p.write);
-      const { applied, stops, handed } = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
-        const applied = await applyBilling(tx, writes, now);
-        // Marked in the debit's own transaction: a crash after the commit still leaves the stop owed.
-        const stops = applied.walletsAtZero.length
-          ? await markStopping(tx, { walletIds: applied.walletsAtZero, sessionIds: [...applied.applied] }, 'insufficient_balance', now)
-          : [];
-        // The wallets' sessions elsewhere: their nodes stop them at this commit.
-        const handed = applied.walletsAtZero.length && this.deps.stopRelay
-          ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero)
-          : [];
-        return { applied, stops, handed };
-      }));
+      const { applied, stops, handed } = await retryOnDeadlock(() => this.write(db, writes, now));
       relayed.push(...handed);
       for (const w of applied.walletsAtZero) walletsAtZero.add(w);
       moved.push(...applied.moved);
@@ -279,6 +268,28 @@ export class MeterBatcher {
     return batch.map((r) => {
       const id = sessionOf.get(r)?.id;
       return (id && outcome.get(id)) || { ...(id ? { sessionId: id } : {}), charged: 0 };
+    });
+  }
+
+  /**
+   * Writes a batch's plans. Most batches leave every wallet above zero: one statement, committed
+   * on its own. One that takes a wallet to zero writes nothing that way and is written again in a
+   * transaction that also marks the wallet's sessions here `stopping` and hands those elsewhere
+   * to their nodes, so that a crash after the commit still leaves every stop owed.
+   */
+  private async write(db: Db, writes: BillingWrite[], now: Date): Promise<{ applied: AppliedBilling; stops: StopTarget[]; handed: StopTarget[] }> {
+    const alone = await applyBillingUnlessZero(db, writes, now);
+    if (alone) return { applied: alone, stops: [], handed: [] };
+    return db.transaction().execute(async (tx) => {
+      const applied = await applyBilling(tx, writes, now);
+      const stops = applied.walletsAtZero.length
+        ? await markStopping(tx, { walletIds: applied.walletsAtZero, sessionIds: [...applied.applied] }, 'insufficient_balance', now)
+        : [];
+      // The wallets' sessions elsewhere: their nodes stop them at this commit.
+      const handed = applied.walletsAtZero.length && this.deps.stopRelay
+        ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero)
+        : [];
+      return { applied, stops, handed };
     });
   }
 

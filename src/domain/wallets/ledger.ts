@@ -44,8 +44,9 @@ const POST_STATEMENT = preparedStatement('post_entries');
 
 /**
  * The debit entries a committed transaction wrote (how many, how many cents in all). Reported
- * by postEntries, the one writer of the ledger, so every debit is seen (billing, start fees,
- * settlement, the TIME sweep, whatever comes next) and a rolled-back one never is.
+ * by the two statements that write the ledger (postEntries and applyBilling, both through
+ * postingSteps), so every debit is seen (billing, start fees, settlement, the TIME sweep,
+ * whatever comes next) and a rolled-back one never is.
  */
 export const LEDGER_DEBITED = new CommitFact<{ entries: number; cents: number }>('ledger.debited');
 
@@ -95,8 +96,60 @@ const CROSSING_EVENTS = (at: Date) => sql`
     ),`;
 
 /**
- * The one place money moves. Every balance change (top-ups, start fees, meter debits, the TIME
- * sweep, settlement refunds) is posted here, inside the caller's transaction, as one statement:
+ * The steps that post the postings of a CTE named `p` (ord int, id text, wallet_id text, change
+ * bigint — negative for a debit —, session_id text, top_up_id text, note text), for a statement
+ * that starts `with p as (…),` and goes on with these. They define `locked_wallets` (id, total,
+ * balance before), `verdict` (go: whether anything is written), `moved` (the wallets updated:
+ * id, before, after, total, …) and `entries` (the ledger rows written: id, wallet_id,
+ * balance_after, session_id), and write the crossing events.
+ *
+ * `onlyAboveZero`: write nothing at all (verdict.go is false) if a wallet's net debit would leave
+ * it at or below zero; for a caller that commits the statement on its own and must do more in
+ * the same transaction when a wallet reaches zero (the MeterValues batch: its stop marks). The
+ * statement's other writes must be held to `verdict.go` too.
+ */
+export function postingSteps(at: Date, onlyAboveZero: boolean) {
+  return sql`
+    locked_wallets as (
+      select t.wallet_id as id, t.total, w.balance
+      from (select wallet_id, sum(change)::bigint as total from p group by wallet_id order by wallet_id) t
+      cross join lateral (select w.balance from wallets w where w.id = t.wallet_id for no key update of w) w
+    ),
+    verdict as (
+      select not (${onlyAboveZero}::boolean and exists (
+        select 1 from locked_wallets where total < 0 and balance + total <= 0)) as go
+    ),
+    moved as (
+      update wallets w set balance = w.balance + l.total, updated_at = ${at}
+      from locked_wallets l
+      where w.id = l.id and w.id = any(array(select id from locked_wallets)) and (select go from verdict)
+      returning w.id, w.balance - l.total as before, w.balance as after, l.total, w.user_id, w.currency,
+        w.auto_top_up_active, w.auto_top_up_amount, w.auto_top_up_payment_method, w.auto_top_up_threshold
+    ),${CROSSING_EVENTS(at)}
+    entries as (
+      insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, note, created_at)
+      select p.id, p.wallet_id, case when p.change < 0 then 'debit' else 'credit' end, abs(p.change),
+             (m.before + sum(p.change) over (partition by p.wallet_id order by p.ord))::bigint,
+             p.session_id, p.top_up_id, p.note, ${at}
+      from p join moved m on m.id = p.wallet_id
+      order by p.wallet_id, p.ord -- seq follows the running balance
+      returning id, wallet_id, balance_after, session_id
+    )`;
+}
+
+/** The database refuses a balance or amount a JS number cannot hold exactly: nothing is written. */
+export function refuseOutOfRange(err: unknown): never {
+  if (isCheckViolation(err, '_safe')) {
+    throw new ConflictError('amount_out_of_range', 'the amount, or the balance it leads to, is outside the range the ledger holds');
+  }
+  throw err;
+}
+
+/**
+ * Posts balance changes in the caller's transaction, as one statement. Money moves only through
+ * postingSteps: here (top-ups, start fees, the TIME sweep, settlement refunds, operator
+ * settlements) and in the statement that bills a batch of sessions (applyBilling), which posts
+ * its debits with the same steps. What they do:
  *
  * 1. lock the wallets, in id order (callers lock sessions before calling, so the order across
  *    the gateway is always sessions, then wallets by id: no deadlock), with the lock an UPDATE
@@ -107,7 +160,7 @@ const CROSSING_EVENTS = (at: Date) => sql`
  *    of one wallet in the order given, and `seq` in that order too).
  *
  * Wallets (and their users, for the crossing events) are reached through their primary keys, one
- * lookup per wallet, never a scan of the table (see applyBilling for why the plan is forced).
+ * lookup per wallet, never a scan of the table (see applyBilling for why).
  *
  * A debit may take a balance below zero: energy already delivered is owed. A single transfer is
  * a batch of one, as in pgledger. Returns which wallets a net debit left at or below zero.
@@ -132,37 +185,11 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     with p as (
       select * from json_to_recordset(${JSON.stringify(rows)}::json)
         as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text, note text)
-    ),
-    locked as (
-      select t.wallet_id as id, t.total
-      from (select wallet_id, sum(change)::bigint as total from p group by wallet_id order by wallet_id) t
-      cross join lateral (select 1 from wallets w where w.id = t.wallet_id for no key update of w) w
-    ),
-    moved as (
-      update wallets w set balance = w.balance + l.total, updated_at = ${at}
-      from locked l where w.id = l.id and w.id = any(array(select id from locked))
-      returning w.id, w.balance - l.total as before, w.balance as after, l.total, w.user_id, w.currency,
-        w.auto_top_up_active, w.auto_top_up_amount, w.auto_top_up_payment_method, w.auto_top_up_threshold
-    ),${CROSSING_EVENTS(at)}
-    entries as (
-      insert into ledger_entries (id, wallet_id, type, amount, balance_after, session_id, top_up_id, note, created_at)
-      select p.id, p.wallet_id, case when p.change < 0 then 'debit' else 'credit' end, abs(p.change),
-             (m.before + sum(p.change) over (partition by p.wallet_id order by p.ord))::bigint,
-             p.session_id, p.top_up_id, p.note, ${at}
-      from p join moved m on m.id = p.wallet_id
-      order by p.wallet_id, p.ord -- seq follows the running balance
-      returning id, wallet_id, balance_after
-    )
+    ),${postingSteps(at, false)}
     select 'entry' as kind, id, wallet_id, balance_after from entries
     union all
     select 'at_zero', id, id, null from moved where total < 0 and after <= 0`;
-  const { rows: out } = await statement.execute(tx).catch((err: unknown) => {
-    // The database refuses a balance or amount a JS number cannot hold exactly: nothing is written.
-    if (isCheckViolation(err, '_safe')) {
-      throw new ConflictError('amount_out_of_range', 'the amount, or the balance it leads to, is outside the range the ledger holds');
-    }
-    throw err;
-  });
+  const { rows: out } = await statement.execute(tx).catch(refuseOutOfRange);
 
   const byId = new Map<string, PostedEntry>();
   const walletsAtZero: string[] = [];
