@@ -5,6 +5,7 @@ import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-
 import { billingRowsByTransaction } from '../../src/domain/sessions/session-rows.ts';
 import { LEDGER_DEBITED } from '../../src/domain/wallets/ledger.ts';
 import { billingFixture, type FixtureSession } from '../helpers/billing-fixture.ts';
+import { ON_POSTGRES } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
 
 /**
@@ -155,5 +156,61 @@ describe('billing a batch in one statement', () => {
     expect((await rowOf(r1)).status).toBe('active');
     await batcher.drain();
     await assertLedgerConsistent(h.db, [rich.walletId, poor.walletId]);
+  });
+  const meterReading = (s: FixtureSession, wh: number) => ({
+    station: s.station,
+    connectorId: 1,
+    transactionId: s.transactionId,
+    meterValue: [{ timestamp: clock.now().toISOString(), sampledValue: [{ value: String(wh) }] }],
+  });
+  const statusOf = async (s: FixtureSession) =>
+    h.db.selectFrom('sessions').select(['status', 'termination']).where('id', '=', s.sessionId).executeTakeFirstOrThrow();
+
+  it('the debit that takes a wallet to zero marks every running session of the wallet in its own transaction', async () => {
+    const d = await driver(100);
+    const [billed, other] = [await session(d), await session(d)];
+    const results: BatchResult[] = [];
+    const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
+    clock.advance(60_000);
+    expect(await batcher.submit(meterReading(billed, 1_000))).toMatchObject({ charged: 100, balanceAfter: 0 });
+    // Both marked by the debit's commit (a StopTransaction answering either finds its reason), both to stop from here.
+    expect(await statusOf(billed)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    expect(await statusOf(other)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId)).sort()).toEqual([billed.sessionId, other.sessionId].sort());
+    await batcher.drain();
+  });
+
+  it.skipIf(!ON_POSTGRES)('a session of that wallet another transaction holds locked is left to the stopper, not waited for', async () => {
+    const d = await driver(100);
+    const [billed, held] = [await session(d), await session(d)];
+    const results: BatchResult[] = [];
+    const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
+    clock.advance(60_000);
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let locked!: () => void;
+    const isLocked = new Promise<void>((r) => (locked = r));
+    const holder = h.db.transaction().execute(async (tx) => {
+      await tx.selectFrom('sessions').select('id').where('id', '=', held.sessionId).forNoKeyUpdate().execute();
+      locked();
+      await released;
+    });
+    await isLocked;
+    try {
+      // Written while the other session is locked: the batch must not wait for it.
+      const outcome = await Promise.race([
+        batcher.submit(meterReading(billed, 1_000)),
+        new Promise<'waited'>((r) => setTimeout(() => r('waited'), 5_000)),
+      ]);
+      expect(outcome).toMatchObject({ charged: 100, balanceAfter: 0 });
+      expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId))).toEqual([billed.sessionId]);
+      expect(results.flatMap((r) => r.walletsAtZero)).toEqual([d.walletId]);
+    } finally {
+      release();
+      await holder;
+    }
+    expect(await statusOf(billed)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    expect((await statusOf(held)).status).toBe('active'); // the stopper's (stopWallets) to mark, after the commit
+    await batcher.drain();
   });
 });

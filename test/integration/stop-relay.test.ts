@@ -213,14 +213,20 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     let seenInRollback: StopTarget[] = [];
     await expect(
       db().transaction().execute(async (tx) => {
-        seenInRollback = await relay.relayWalletStops(tx, [undone.walletId]);
+        seenInRollback = await relay.relayWalletStops(tx, [undone.walletId], []);
         throw new RolledBack();
       }),
     ).rejects.toBeInstanceOf(RolledBack);
     // The statement did find the session and ran pg_notify for it: only the rollback withheld it.
     expect(seenInRollback.map((t) => t.sessionId)).toEqual([undoneSession.sessionId]);
 
-    const returned = await db().transaction().execute((tx) => relay.relayWalletStops(tx, [w.walletId]));
+    // As the debit's transaction does: mark the wallet's running sessions, then hand over those
+    // marked (or still active) on other nodes.
+    const returned = await db().transaction().execute(async (tx) => {
+      const marked = await markStopping(tx, { walletIds: [w.walletId] }, 'insufficient_balance', new Date(), { skipLocked: true });
+      expect(marked.map((t) => t.sessionId).sort()).toEqual([handed.sessionId, ownNode.sessionId].sort());
+      return relay.relayWalletStops(tx, [w.walletId], marked.map((t) => t.sessionId));
+    });
     expect(returned).toEqual([
       { sessionId: handed.sessionId, transactionId: handed.transactionId, identity: onB.identity, stationId: handed.station.stationId },
     ]);
@@ -242,7 +248,10 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     expect(stopNoticesTo('node-a', before)).toEqual([]);
     expect(onA.calls).toEqual([]);
     expect(alsoOnB.calls).toEqual([]);
-    expect(await sessionRow(ownNode.sessionId)).toMatchObject({ status: 'active', stop_attempts: 0 });
+    // The debit's node marked its own session (the batch sends that stop); the relay did not.
+    expect(await sessionRow(ownNode.sessionId)).toMatchObject({ status: 'stopping', stop_attempts: 0 });
+    // The handed-over session was marked in the same transaction, before its holder heard of it.
+    expect(await sessionRow(handed.sessionId)).toMatchObject({ status: 'stopping', termination: 'insufficient_balance' });
     expect(await sessionRow(alreadyStopping.sessionId)).toMatchObject({ status: 'stopping', stop_attempts: 0 });
     // One notice, one stop: nothing else went to b.
     expect(heard.slice(before).filter((h) => h.notice.t === 'stop')).toHaveLength(1);

@@ -33,9 +33,10 @@ export interface BatchResult {
   /** wallets a debit in this batch left at or below zero */
   walletsAtZero: string[];
   /**
-   * Sessions of this batch to stop: those whose wallet reached zero, already marked `stopping`
-   * in the debit's own transaction, and those held for an implausible reading; their
-   * RemoteStopTransaction can go out with no further query.
+   * Sessions this node stops now, with no further query: those of the wallets at zero that the
+   * debit's own transaction marked `stopping` (this batch's and the wallets' others, unless
+   * another node holds their station: see relayed), and those held for an implausible reading
+   * or billed after their end.
    */
   stopNow: StopTarget[];
   /** the zero wallets' other sessions whose stop the debit's transaction handed to the node holding them (StopRelay) */
@@ -201,7 +202,9 @@ export class MeterBatcher {
       for (const w of applied.walletsAtZero) walletsAtZero.add(w);
       moved.push(...applied.moved);
       stopNow.push(...stops);
-      const stopping = new Set(stops.map((t) => t.sessionId));
+      const stopping = new Set([...stops, ...handed].map((t) => t.sessionId));
+      // Sessions of these wallets outside this batch were marked too: their next reading is planned from that.
+      for (const t of stops) this.noteStopping(t.transactionId);
 
       const held = new Set(applied.held);
       for (const { write, backwardsWh, identity } of plans) {
@@ -274,22 +277,27 @@ export class MeterBatcher {
   /**
    * Writes a batch's plans. Most batches leave every wallet above zero: one statement, committed
    * on its own. One that takes a wallet to zero writes nothing that way and is written again in a
-   * transaction that also marks the wallet's sessions here `stopping` and hands those elsewhere
-   * to their nodes, so that a crash after the commit still leaves every stop owed.
+   * transaction that also marks the wallet's running sessions `stopping`, on this node and any
+   * other, and hands those on other nodes to the nodes holding them: a crash after the commit
+   * still leaves every stop owed, and a station that answers its stop at once finds its session
+   * already marked. A session another transaction holds locked is skipped, not waited for (this
+   * transaction holds the wallet, which that one may be waiting for): it is handed over if it is
+   * elsewhere, and marked after the commit (RemoteStopper.stopWallets); a batch billing it meanwhile
+   * finds the wallet at zero and marks it itself.
    */
   private async write(db: Db, writes: BillingWrite[], now: Date): Promise<{ applied: AppliedBilling; stops: StopTarget[]; handed: StopTarget[] }> {
     const alone = await applyBillingUnlessZero(db, writes, now);
     if (alone) return { applied: alone, stops: [], handed: [] };
     return db.transaction().execute(async (tx) => {
       const applied = await applyBilling(tx, writes, now);
-      const stops = applied.walletsAtZero.length
-        ? await markStopping(tx, { walletIds: applied.walletsAtZero, sessionIds: [...applied.applied] }, 'insufficient_balance', now)
-        : [];
+      if (!applied.walletsAtZero.length) return { applied, stops: [], handed: [] };
+      const marked = await markStopping(tx, { walletIds: applied.walletsAtZero }, 'insufficient_balance', now, { skipLocked: true });
       // The wallets' sessions elsewhere: their nodes stop them at this commit.
-      const handed = applied.walletsAtZero.length && this.deps.stopRelay
-        ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero)
+      const handed = this.deps.stopRelay
+        ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero, marked.map((t) => t.sessionId))
         : [];
-      return { applied, stops, handed };
+      const elsewhere = new Set(handed.map((t) => t.sessionId));
+      return { applied, stops: marked.filter((t) => !elsewhere.has(t.sessionId)), handed };
     });
   }
 

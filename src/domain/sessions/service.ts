@@ -105,10 +105,11 @@ export class SessionService {
         )
       : undefined;
     this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, relayed, moved }) => {
-      // The batch's own sessions first: marked stopping in the debit's transaction, sent now.
+      // Marked stopping in the debit's transaction (the zero wallets' sessions, but those another
+      // node holds: that node was told at the commit and sends their stops), sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
-      // Then the wallet's sessions on other stations (one query), but those whose node was told
-      // at the commit (StopRelay): that node sends their stops.
+      // Then any session of those wallets the transaction could not mark (another writer held
+      // it): read, stopped and marked now, but those handed over.
       this.walletsAtZero(walletsAtZero, new Set(relayed.map((t) => t.sessionId)));
       // Watchers of balances (the local list sync) queue their own work; nothing waits here.
       if (moved.length) options.onBalancesMoved?.(moved);

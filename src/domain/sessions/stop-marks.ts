@@ -26,11 +26,16 @@ export function stopReason(termination: string | null, stoppedBy: string | null)
  * Hands a zero wallet's running sessions on stations other processes hold to those processes
  * from inside the debit's transaction (a cluster: the nodes holding them are told at its commit
  * and send the RemoteStopTransaction themselves, with no query or round trip after the commit).
- * Returns the sessions handed over; the caller stops the others itself, and marks them all
- * stopping as before (markStopping), which is what makes the stop durable.
+ * Returns the sessions handed over; the caller stops the others itself. The marks (markStopping,
+ * in the same transaction) are what make each stop durable.
  */
 export interface StopRelay {
-  relayWalletStops(tx: Tx, walletIds: readonly string[]): Promise<StopTarget[]>;
+  /**
+   * `marked`: the sessions the caller's transaction has just marked stopping (markStopping);
+   * they are handed over as well as the wallets' sessions still `active` (those it could not
+   * mark because another transaction held them).
+   */
+  relayWalletStops(tx: Tx, walletIds: readonly string[], marked: readonly string[]): Promise<StopTarget[]>;
 }
 
 /**
@@ -47,7 +52,16 @@ export async function markStopping(
   which: { walletIds?: readonly string[]; sessionIds?: readonly string[] },
   termination: string,
   now: Date,
-  options: { alsoUnconfirmed?: boolean; /** who decided the stop (sessions.stopped_by), e.g. 'prediction' */ stoppedBy?: string } = {},
+  options: {
+    alsoUnconfirmed?: boolean;
+    /** who decided the stop (sessions.stopped_by), e.g. 'prediction' */
+    stoppedBy?: string;
+    /**
+     * Leave alone a session another transaction holds locked (SKIP LOCKED) instead of waiting
+     * for it: for a caller that already holds wallet locks, which that holder may be waiting for.
+     */
+    skipLocked?: boolean;
+  } = {},
 ): Promise<StopTarget[]> {
   if ((which.walletIds && !which.walletIds.length) || (which.sessionIds && !which.sessionIds.length)) return [];
   let q = db
@@ -65,6 +79,14 @@ export async function markStopping(
     .where('s.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
   if (which.walletIds) q = q.where('s.wallet_id', 'in', [...which.walletIds]);
   if (which.sessionIds) q = q.where('s.id', 'in', [...which.sessionIds]);
+  if (options.skipLocked) {
+    q = q.where('s.id', 'in', (eb) => {
+      let free = eb.selectFrom('sessions as f').select('f.id').where('f.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
+      if (which.walletIds) free = free.where('f.wallet_id', 'in', [...which.walletIds]);
+      if (which.sessionIds) free = free.where('f.id', 'in', [...which.sessionIds]);
+      return free.forNoKeyUpdate().skipLocked();
+    });
+  }
   const rows = await q
     .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId', 's.stopped_by'])
     .execute();

@@ -60,7 +60,9 @@ export class RemoteStopper {
    * node may hold for a while. The mark follows at once; a crash before it is covered by the
    * next debit of each session, which finds the wallet at zero and marks it itself. Sessions in
    * `relayed` are marked but not sent: the debit's transaction handed them to the node holding
-   * their station (StopRelay), which sends their stops.
+   * their station (StopRelay), which sends their stops. After a MeterValues batch took a wallet to
+   * zero, its transaction has marked and the batch sends every session it could lock; what is
+   * left here is those another writer held at that moment.
    */
   async stopWallets(walletIds: readonly string[], termination: string, relayed?: ReadonlySet<string>): Promise<void> {
     const running = (await runningSessionsOf(this.deps.urgentDb ?? this.deps.db, walletIds)).filter((t) => !relayed?.has(t.sessionId));
