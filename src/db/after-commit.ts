@@ -97,14 +97,16 @@ export async function reportOnCommit<T>(tx: Tx, fact: CommitFact<T>, value: T): 
 }
 
 /**
- * Reports `value` to the listeners of `fact` now: for a statement that ran on `db` outside any
- * transaction, which committed when it returned.
+ * For a statement about to run on `db` outside any transaction (it commits when it returns): the
+ * way to report `fact` values it wrote, to call once it has returned. Asked for before the
+ * statement, so that a handle that is a transaction, or not opened by createDb, fails before
+ * anything is written rather than after.
  */
-export function reportCommitted<T>(db: Kysely<any>, fact: CommitFact<T>, value: T): void {
+export function committedReporter<T>(db: Kysely<any>, fact: CommitFact<T>): (value: T) => void {
   if (db.isTransaction) throw new Error(`${fact.name}: inside a transaction, report it with reportOnCommit`);
   const tracker = trackerOfDb.get(db);
   if (!tracker) throw new Error('the database was not opened by createDb: its commits are not tracked');
-  tracker.notify(fact as CommitFact<unknown>, value);
+  return (value) => tracker.notify(fact as CommitFact<unknown>, value);
 }
 
 /**

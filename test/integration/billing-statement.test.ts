@@ -3,7 +3,8 @@ import { onCommitted } from '../../src/db/after-commit.ts';
 import { applyBilling, applyBillingUnlessZero, planBilling, type BillingRow, type BillingWrite } from '../../src/domain/sessions/billing.ts';
 import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-batcher.ts';
 import { billingRowsByTransaction } from '../../src/domain/sessions/session-rows.ts';
-import { LEDGER_DEBITED } from '../../src/domain/wallets/ledger.ts';
+import { LEDGER_DEBITED, postEntries } from '../../src/domain/wallets/ledger.ts';
+import { markStopping } from '../../src/domain/sessions/stop-marks.ts';
 import { billingFixture, type FixtureSession } from '../helpers/billing-fixture.ts';
 import { ON_POSTGRES } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
@@ -89,12 +90,13 @@ describe('billing a batch in one statement', () => {
     }
   });
 
-  it('declines a debit on a wallet already below zero, and not a batch that only moves wallets above it', async () => {
+  it('declines a running session\'s debit on a wallet already below zero, not a stopping one\'s, nor one that moves no money', async () => {
     const owing = await driver(50);
     const s = await session(owing);
     clock.advance(60_000);
     const owe = await writeTo(s, 800); // 50 − 80 = −30
     await h.db.transaction().execute((tx) => applyBilling(tx, [owe], clock.now()));
+    // Still active on a wallet below zero (a stop never marked): the transaction path marks it.
     clock.advance(10_000);
     expect(await applyBillingUnlessZero(h.db, [await writeTo(s, 900)], clock.now())).toBeUndefined();
     expect((await rowOf(s)).meter_last).toBe(800);
@@ -104,7 +106,53 @@ describe('billing a batch in one statement', () => {
     const idle = await applyBillingUnlessZero(h.db, [await writeTo(s, 800)], clock.now());
     expect(idle?.applied.has(s.sessionId)).toBe(true);
     expect(idle?.balanceAfter.size).toBe(0);
+
+    // Once it is stopping, its last readings are billed on their own too (nothing more to mark).
+    await markStopping(h.db, { sessionIds: [s.sessionId] }, 'insufficient_balance', clock.now());
+    clock.advance(10_000);
+    const last = await applyBillingUnlessZero(h.db, [await writeTo(s, 900)], clock.now());
+    expect(last?.applied.has(s.sessionId)).toBe(true);
+    expect(last?.balanceAfter.get(s.sessionId)).toBe(-40);
+    expect(last?.walletsAtZero).toEqual([owing.walletId]);
     await assertLedgerConsistent(h.db, [owing.walletId]);
+  });
+
+  it.skipIf(!ON_POSTGRES)('decides on the balance as it is once the wallet\'s lock is free, not as its snapshot had it', async () => {
+    const d = await driver(1_000);
+    const s = await session(d);
+    clock.advance(60_000);
+    const write = await writeTo(s, 5_000); // 500 cents: fine on 1,000, zero on 400
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let debited!: () => void;
+    const isDebited = new Promise<void>((r) => (debited = r));
+    // Another writer takes 600 and holds the wallet until released.
+    const other = h.db.transaction().execute(async (tx) => {
+      await postEntries(tx, [{ walletId: d.walletId, type: 'debit', amount: 600 }], clock.now());
+      debited();
+      await released;
+    });
+    await isDebited;
+    const attempt = applyBillingUnlessZero(h.db, [write], clock.now());
+    await new Promise((r) => setTimeout(r, 200)); // the statement is waiting for the wallet
+    release();
+    await other;
+    expect(await attempt).toBeUndefined();
+    expect((await rowOf(s)).meter_last).toBe(0);
+    expect((await h.db.selectFrom('wallets').select('balance').where('id', '=', d.walletId).executeTakeFirstOrThrow()).balance).toBe(400);
+    await assertLedgerConsistent(h.db, [d.walletId]);
+  });
+
+  it('writes a session only if its wallet is the one its plan was made for', async () => {
+    const d = await driver(1_000);
+    const s = await session(d);
+    clock.advance(60_000);
+    const write = await writeTo(s, 500);
+    const elsewhere = { ...write, row: { ...write.row, wallet_id: null } };
+    const applied = await applyBillingUnlessZero(h.db, [elsewhere], clock.now());
+    expect(applied?.applied.size).toBe(0);
+    expect((await rowOf(s)).debited).toBe(0);
+    await assertLedgerConsistent(h.db, [d.walletId]);
   });
 
   it('leaves a session another writer changed alone (compare-and-set), and posts nothing for it', async () => {

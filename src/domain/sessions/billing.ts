@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
-import { reportCommitted, reportOnCommit } from '../../db/after-commit.ts';
+import { committedReporter, reportOnCommit } from '../../db/after-commit.ts';
 import { newId } from '../../shared/ids.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
@@ -158,17 +158,30 @@ export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: 
 
 /**
  * applyBilling as a statement committed on its own (no transaction around it: one round trip
- * instead of four), unless a wallet it debits would be left at or below zero. Then it writes
- * nothing and returns undefined: the caller bills the batch again with applyBilling, in a
- * transaction that also holds what a wallet at zero needs (the stop marks of its sessions).
+ * instead of four), unless it would take a wallet to zero, or debit a wallet already there from
+ * a running session (REACHES_ZERO). Then it writes nothing and returns undefined: the caller
+ * bills the batch again with applyBilling, in a transaction that also holds what a wallet at zero
+ * needs (the stop marks of its sessions). Its walletsAtZero are the wallets already at zero that
+ * only stopping sessions debited.
  */
 export async function applyBillingUnlessZero(db: Db, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling | undefined> {
-  if (db.isTransaction) throw new Error('applyBillingUnlessZero commits on its own: call applyBilling inside a transaction');
+  // Checked before the statement: nothing may fail once it has committed.
+  const reportDebited = committedReporter(db, LEDGER_DEBITED);
   const written = await billStatement(db, writes, at, true);
   if (!written) return undefined;
-  if (written.debited.entries) reportCommitted(db, LEDGER_DEBITED, written.debited);
+  if (written.debited.entries) reportDebited(written.debited);
   return written.applied;
 }
+
+/**
+ * A wallet this batch leaves at or below zero that needs the stop marks: one it takes there from
+ * above zero, or one already there that a running (`active`) session is still debiting (a stop
+ * that was never marked: this debit marks it). Debits of sessions already stopping, on a wallet
+ * already at zero, need nothing more and are written on their own.
+ */
+const REACHES_ZERO = sql`select 1 from locked_wallets w
+  where w.total < 0 and w.balance + w.total <= 0
+    and (w.balance > 0 or exists (select 1 from p where p.wallet_id = w.id and p.active))`;
 
 async function billStatement(
   db: Db | Tx,
@@ -197,6 +210,7 @@ async function billStatement(
       power_w: powerW ?? null,
       reading_at: readingAt?.toISOString() ?? null,
       hold: plan.implausible !== undefined,
+      wallet_id: row.wallet_id,
       // the ledger entry's id, if this write moves money and is applied
       entry_id: plan.delta !== 0 ? newId(at) : null,
       note: note ?? null,
@@ -217,23 +231,24 @@ async function billStatement(
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
         id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
         old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint,
-        reading_at timestamptz, hold boolean, entry_id text, note text)
+        reading_at timestamptz, hold boolean, wallet_id text, entry_id text, note text)
     ),
     locked_sessions as (
-      select v.*, s.wallet_id from (select * from v order by id) v
+      select v.* from (select * from v order by id) v
       cross join lateral (
-        select s.wallet_id from sessions s
+        select 1 from sessions s
         where s.id = v.id and s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
           and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
+          and s.wallet_id is not distinct from v.wallet_id
         for no key update of s
       ) s
     ),
     p as (
       select (row_number() over (order by l.wallet_id collate "C", l.id collate "C"))::int as ord, l.entry_id as id,
-        l.wallet_id, -l.delta as change, l.id as session_id, null::text as top_up_id, l.note
+        l.wallet_id, -l.delta as change, l.id as session_id, null::text as top_up_id, l.note, l.old_status = 'active' as active
       from locked_sessions l
       where l.delta <> 0 and l.wallet_id is not null
-    ),${postingSteps(at, onlyAboveZero)},
+    ),${postingSteps(at, sql`select not (${onlyAboveZero}::boolean and exists (${REACHES_ZERO})) as go`)},
     billed as (
       update sessions s set
         meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
@@ -272,13 +287,15 @@ async function billStatement(
   }
   for (const w of writes) {
     if (!applied.applied.has(w.row.id) || w.plan.delta === 0) continue;
-    // The session row references its wallet, so a written session that moves money has its entry.
-    if (!applied.balanceAfter.has(w.row.id)) throw new Error(`session ${w.row.id} was billed without a ledger entry`);
-    if (w.plan.delta > 0) {
+    if (w.plan.delta > 0 && applied.balanceAfter.has(w.row.id)) {
       debited.entries += 1;
       debited.cents += w.plan.delta;
     }
   }
+  // planBilling moves no money for a session without a wallet, and the statement writes a session
+  // only if its wallet is the one planned for: a written session that moves money has its entry.
+  const unposted = writes.find((w) => applied.applied.has(w.row.id) && w.plan.delta !== 0 && !applied.balanceAfter.has(w.row.id));
+  if (unposted) throw new Error(`session ${unposted.row.id} was billed without a ledger entry`);
   applied.moved.sort((a, b) => cmp(a.walletId, b.walletId));
   applied.walletsAtZero.sort(cmp);
   return { applied, debited };

@@ -276,7 +276,8 @@ export class MeterBatcher {
 
   /**
    * Writes a batch's plans. Most batches leave every wallet above zero: one statement, committed
-   * on its own. One that takes a wallet to zero writes nothing that way and is written again in a
+   * on its own. One that takes a wallet to zero (or debits one already there from a session still
+   * running) writes nothing that way and is written again in a
    * transaction that also marks the wallet's running sessions `stopping`, on this node and any
    * other, and hands those on other nodes to the nodes holding them: a crash after the commit
    * still leaves every stop owed, and a station that answers its stop at once finds its session

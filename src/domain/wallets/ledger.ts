@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
 import type { LedgerEntry } from '../../db/tables/wallets.ts';
 import { isCheckViolation } from '../../db/errors.ts';
@@ -97,28 +97,24 @@ const CROSSING_EVENTS = (at: Date) => sql`
 
 /**
  * The steps that post the postings of a CTE named `p` (ord int, id text, wallet_id text, change
- * bigint — negative for a debit —, session_id text, top_up_id text, note text), for a statement
- * that starts `with p as (…),` and goes on with these. They define `locked_wallets` (id, total,
- * balance before), `verdict` (go: whether anything is written), `moved` (the wallets updated:
- * id, before, after, total, …) and `entries` (the ledger rows written: id, wallet_id,
- * balance_after, session_id), and write the crossing events.
+ * bigint — negative for a debit —, session_id text, top_up_id text, note text; other columns are
+ * ignored), for a statement that starts `with p as (…),` and goes on with these. They define
+ * `locked_wallets` (id, total, balance before), `verdict` (go: whether anything is written),
+ * `moved` (the wallets updated: id, before, after, total, …) and `entries` (the ledger rows
+ * written: id, wallet_id, balance_after, session_id), and write the crossing events.
  *
- * `onlyAboveZero`: write nothing at all (verdict.go is false) if a wallet's net debit would leave
- * it at or below zero; for a caller that commits the statement on its own and must do more in
- * the same transaction when a wallet reaches zero (the MeterValues batch: its stop marks). The
- * statement's other writes must be held to `verdict.go` too.
+ * `verdict`: a query of one row with a boolean `go`, which may read `locked_wallets` and `p`;
+ * when it is false nothing is posted (the statement's other writes must be held to it too).
+ * Default: always go. It must not vary between calls of a prepared statement (use parameters).
  */
-export function postingSteps(at: Date, onlyAboveZero: boolean) {
+export function postingSteps(at: Date, verdict: RawBuilder<unknown> = sql`select true as go`) {
   return sql`
     locked_wallets as (
       select t.wallet_id as id, t.total, w.balance
       from (select wallet_id, sum(change)::bigint as total from p group by wallet_id order by wallet_id) t
       cross join lateral (select w.balance from wallets w where w.id = t.wallet_id for no key update of w) w
     ),
-    verdict as (
-      select not (${onlyAboveZero}::boolean and exists (
-        select 1 from locked_wallets where total < 0 and balance + total <= 0)) as go
-    ),
+    verdict as (${verdict}),
     moved as (
       update wallets w set balance = w.balance + l.total, updated_at = ${at}
       from locked_wallets l
@@ -185,7 +181,7 @@ export async function postEntries(tx: Tx, postings: readonly Posting[], at: Date
     with p as (
       select * from json_to_recordset(${JSON.stringify(rows)}::json)
         as p(ord int, id text, wallet_id text, change bigint, session_id text, top_up_id text, note text)
-    ),${postingSteps(at, false)}
+    ),${postingSteps(at)}
     select 'entry' as kind, id, wallet_id, balance_after from entries
     union all
     select 'at_zero', id, id, null from moved where total < 0 and after <= 0`;
