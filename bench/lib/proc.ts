@@ -46,18 +46,38 @@ export function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_S; // utime, stime
 }
 
-/** CPU seconds of every process whose name is `comm` (e.g. the PostgreSQL server's backends). */
+/** What cpuSecondsOf has seen of each process name: a running total, and each process's CPU at the last look. */
+const seenCpu = new Map<string, { total: number; byPid: Map<number, number> }>();
+
+/**
+ * CPU seconds used by the processes named `comm` (e.g. the PostgreSQL server's backends), as a
+ * counter that only grows, for the difference of two calls: a sum over the processes alive at
+ * each call would drop when one exits (a closed connection's backend) and make a window's CPU
+ * negative. A process seen for the first time after the first call counts from its start (it
+ * was born since); what one used between the last call and its exit is not counted.
+ */
 export function cpuSecondsOf(comm: string): number {
-  let total = 0;
-  for (const pid of execFileSync('bash', ['-c', `pgrep -x ${comm} || true`]).toString().split('\n')) {
-    if (!pid.trim()) continue;
+  let seen = seenCpu.get(comm);
+  const first = !seen;
+  if (!seen) seenCpu.set(comm, (seen = { total: 0, byPid: new Map() }));
+  const now = new Map<number, number>();
+  for (const line of execFileSync('bash', ['-c', `pgrep -x ${comm} || true`]).toString().split('\n')) {
+    const pid = Number(line.trim());
+    if (!pid) continue;
     try {
-      total += cpuSeconds(Number(pid));
+      now.set(pid, cpuSeconds(pid));
     } catch {
       /* exited meanwhile */
     }
   }
-  return total;
+  if (!first) {
+    for (const [pid, cpu] of now) {
+      const before = seen.byPid.get(pid) ?? 0;
+      seen.total += cpu >= before ? cpu - before : cpu; // less than before: the pid was reused
+    }
+  }
+  seen.byPid = now;
+  return seen.total;
 }
 
 /** File descriptors a process holds open right now (sockets included). */
