@@ -26,6 +26,8 @@ describe('billing a batch in one statement', () => {
     const row = await rowOf(s);
     return { row, plan: planBilling(row, { registersWh: [wh], at: clock.now() }), readingAt: clock.now() };
   };
+  const balanceOf = async (walletId: string) =>
+    (await h.db.selectFrom('wallets').select('balance').where('id', '=', walletId).executeTakeFirstOrThrow()).balance;
   const snapshot = async (walletIds: string[], sessionIds: string[]) => ({
     wallets: await h.db.selectFrom('wallets').select(['id', 'balance']).where('id', 'in', walletIds).orderBy('id').execute(),
     sessions: await h.db.selectFrom('sessions').select(['id', 'meter_last', 'cost', 'debited', 'status', 'billed_until']).where('id', 'in', sessionIds).orderBy('id').execute(),
@@ -139,7 +141,7 @@ describe('billing a batch in one statement', () => {
     await other;
     expect(await attempt).toBeUndefined();
     expect((await rowOf(s)).meter_last).toBe(0);
-    expect((await h.db.selectFrom('wallets').select('balance').where('id', '=', d.walletId).executeTakeFirstOrThrow()).balance).toBe(400);
+    expect(await balanceOf(d.walletId)).toBe(400);
     await assertLedgerConsistent(h.db, [d.walletId]);
   });
 
@@ -167,7 +169,7 @@ describe('billing a batch in one statement', () => {
     expect([...applied!.applied]).toEqual([s2.sessionId]);
     expect(applied!.balanceAfter.has(s1.sessionId)).toBe(false);
     expect(await rowOf(s1)).toMatchObject({ meter_last: 600, debited: 60 });
-    expect((await h.db.selectFrom('wallets').select('balance').where('id', '=', d.walletId).executeTakeFirstOrThrow()).balance).toBe(10_000 - 60 - 30);
+    expect(await balanceOf(d.walletId)).toBe(10_000 - 60 - 30);
     await assertLedgerConsistent(h.db, [d.walletId]);
   });
 
