@@ -195,9 +195,7 @@ export function buildContext(
     },
   );
   // Sessions of ours whose wallet another node's debit took to zero: sent as our own.
-  cluster?.onStops((targets) => {
-    for (const t of targets) void sessions.stopper.stopMarked(t);
-  });
+  cluster?.onStops((targets) => sessions.stopsHandedHere(targets));
   // A stop handed over while this node was not listening: its station is ours, so send it now.
   cluster?.onResync((identities) => {
     sessions.stopper.resendOwed(identities).catch((err: unknown) => log.warn({ err }, 'could not re-send owed stops after a resync'));

@@ -8,17 +8,17 @@ const STOPS_PER_NOTICE = 40;
 
 /**
  * A zero wallet's sessions on stations other live nodes hold, handed to those nodes in the
- * debit's own transaction: the ones that transaction has just marked `stopping`, and any still
- * `active` (another writer held them locked, so they could not be marked without waiting). One
- * statement reads them (no row locks) and NOTIFYs each holder, delivered when the debit commits
- * and never if it rolls back. The holder sends the RemoteStopTransaction as for a session of its
- * own, with no further query, round trip or pool connection on the way: a cross-node stop costs
- * what a same-node one does plus one notification. The mark, committed with the debit before the
- * holder hears of it, is what makes each stop durable (a holder that dies, or misses the
- * notification, leaves a stopping session whose retry is overdue, which the stop takeover sends;
- * a station that reconnects is sent its pending stops) and what a StopTransaction answering it
- * finds (its termination: insufficient_balance). A session that was still `active` is marked by
- * the debit's node right after the commit (RemoteStopper.stopWallets).
+ * debit's own transaction: the ones that transaction has just marked `stopping`. One statement
+ * reads them (no row locks) and NOTIFYs each holder, delivered when the debit commits and never
+ * if it rolls back. The holder sends the RemoteStopTransaction as for a session of its own, with
+ * no further query, round trip or pool connection on the way: a cross-node stop costs what a
+ * same-node one does plus one notification. The mark, committed with the debit before the holder
+ * hears of it, is what makes each stop durable (a holder that dies, or misses the notification,
+ * leaves a stopping session whose retry is overdue, which the stop takeover sends; a station that
+ * reconnects is sent its pending stops) and what a StopTransaction answering it finds (its
+ * termination: insufficient_balance). A session the mark skipped (another writer held it) is not
+ * handed over: whoever marks it sends its stop (its own batch, which finds the wallet at zero, or
+ * RemoteStopper.stopWallets after the commit).
  */
 export function stopRelay(nodeId: string): StopRelay {
   return {
@@ -32,8 +32,7 @@ export function stopRelay(nodeId: string): StopRelay {
           join charge_stations c on c.id = s.station_id
           join station_presence p on p.identity = c.ocpp_id and p.node_id <> ${nodeId}
           join cluster_nodes n on n.id = p.node_id and n.lease_until > now()
-          where s.wallet_id in (${sql.join([...walletIds])})
-            and (s.status = 'active' or s.id = any(${[...marked]}::text[]))
+          where s.wallet_id in (${sql.join([...walletIds])}) and s.id = any(${[...marked]}::text[])
         ), told as (
           select pg_notify(${channelOf('')} || node, json_build_object('t', 'stop',
             's', json_agg(json_build_array(session_id, transaction_id, identity, station_id)))::text)

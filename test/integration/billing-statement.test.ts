@@ -5,6 +5,8 @@ import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-
 import { billingRowsByTransaction } from '../../src/domain/sessions/session-rows.ts';
 import { LEDGER_DEBITED, postEntries } from '../../src/domain/wallets/ledger.ts';
 import { markStopping } from '../../src/domain/sessions/stop-marks.ts';
+import { RemoteStopper } from '../../src/domain/sessions/stopper.ts';
+import type { StationPort } from '../../src/domain/chargers/station-port.ts';
 import { billingFixture, type FixtureSession } from '../helpers/billing-fixture.ts';
 import { ON_POSTGRES } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
@@ -261,6 +263,50 @@ describe('billing a batch in one statement', () => {
     }
     expect(await statusOf(billed)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
     expect((await statusOf(held)).status).toBe('active'); // the stopper's (stopWallets) to mark, after the commit
+    await batcher.drain();
+  });
+  it.skipIf(!ON_POSTGRES)('after the commit, the stopper marks what the debit skipped, waiting for its holder, and sends only what it marked', async () => {
+    const d = await driver(100);
+    const [billed, markedByHolder, releasedByHolder] = [await session(d), await session(d), await session(d)];
+    const results: BatchResult[] = [];
+    const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
+    const sent: number[] = [];
+    const stations = {
+      call: async (_identity: string, _action: string, payload: { transactionId: number }) => {
+        sent.push(payload.transactionId);
+        return { status: 'Accepted' };
+      },
+    } as unknown as StationPort;
+    const stopper = new RemoteStopper({ db: h.db, clock, log: h.log, stations });
+    clock.advance(60_000);
+    // Two other writers hold the wallet's other sessions, as batches of other nodes would.
+    const hold = (s: FixtureSession, markIt: boolean) => {
+      let release!: () => void;
+      const released = new Promise<void>((r) => (release = r));
+      let locked!: () => void;
+      const isLocked = new Promise<void>((r) => (locked = r));
+      const done = h.db.transaction().execute(async (tx) => {
+        await tx.selectFrom('sessions').select('id').where('id', '=', s.sessionId).forNoKeyUpdate().execute();
+        locked();
+        await released;
+        if (markIt) await markStopping(tx, { sessionIds: [s.sessionId] }, 'insufficient_balance', clock.now());
+      });
+      return { isLocked, release: async () => { release(); await done; } };
+    };
+    const holders = [hold(markedByHolder, true), hold(releasedByHolder, false)];
+    await Promise.all(holders.map((x) => x.isLocked));
+    await batcher.submit(meterReading(billed, 1_000)); // the wallet reaches zero; both others skipped
+    expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId))).toEqual([billed.sessionId]);
+
+    const stopping = stopper.stopWallets([d.walletId], 'insufficient_balance');
+    await new Promise((r) => setTimeout(r, 200));
+    expect(sent).toEqual([]); // waiting for the holders: nothing is sent before its mark
+    for (const x of holders) await x.release();
+    await stopping;
+    // The session its holder marked is that holder's to stop; the other one is marked and stopped here, once.
+    expect(sent).toEqual([releasedByHolder.transactionId]);
+    for (const s of [markedByHolder, releasedByHolder]) expect(await statusOf(s)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    stopper.close();
     await batcher.drain();
   });
 });

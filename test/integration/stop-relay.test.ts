@@ -213,7 +213,8 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     let seenInRollback: StopTarget[] = [];
     await expect(
       db().transaction().execute(async (tx) => {
-        seenInRollback = await relay.relayWalletStops(tx, [undone.walletId], []);
+        const marked = await markStopping(tx, { walletIds: [undone.walletId] }, 'insufficient_balance', new Date(), { skipLocked: true });
+        seenInRollback = await relay.relayWalletStops(tx, [undone.walletId], marked.map((t) => t.sessionId));
         throw new RolledBack();
       }),
     ).rejects.toBeInstanceOf(RolledBack);

@@ -191,53 +191,63 @@ export class MeterBatcher {
 
     // Rows come from memory or an unlocked read; applyBilling writes a session only if it still
     // holds them. One someone else changed meanwhile is read and planned again.
+    const dispatch = () => {
+      if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, relayed, moved });
+    };
     let pending = batch;
-    for (let attempt = 1; pending.length; attempt++) {
-      if (attempt > MAX_ATTEMPTS) throw new Error(`sessions kept changing while being billed (${pending.length} readings)`);
-      await this.findSessions(pending, sessionOf);
-      const plans = planBatch(pending, sessionOf);
-      const writes = plans.map((p) => p.write);
-      const { applied, stops, handed } = await retryOnDeadlock(() => this.write(db, writes, now));
-      relayed.push(...handed);
-      for (const w of applied.walletsAtZero) walletsAtZero.add(w);
-      moved.push(...applied.moved);
-      stopNow.push(...stops);
-      const stopping = new Set([...stops, ...handed].map((t) => t.sessionId));
-      // Sessions of these wallets outside this batch were marked too: their next reading is planned from that.
-      for (const t of stops) this.noteStopping(t.transactionId);
+    try {
+      for (let attempt = 1; pending.length; attempt++) {
+        if (attempt > MAX_ATTEMPTS) throw new Error(`sessions kept changing while being billed (${pending.length} readings)`);
+        await this.findSessions(pending, sessionOf);
+        const plans = planBatch(pending, sessionOf);
+        const writes = plans.map((p) => p.write);
+        const { applied, stops, handed } = await retryOnDeadlock(() => this.write(db, writes, now));
+        relayed.push(...handed);
+        for (const w of applied.walletsAtZero) walletsAtZero.add(w);
+        moved.push(...applied.moved);
+        stopNow.push(...stops);
+        const stopping = new Set([...stops, ...handed].map((t) => t.sessionId));
+        // Sessions of these wallets outside this batch were marked too: their next reading is planned from that.
+        for (const t of stops) this.noteStopping(t.transactionId);
 
-      const held = new Set(applied.held);
-      for (const { write, backwardsWh, identity } of plans) {
-        const { row, plan } = write;
-        if (!applied.applied.has(row.id)) continue;
-        if (held.has(row.id)) {
-          stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity, stationId: row.station_id, reason: 'implausible_reading' });
-          alerts.push(implausibleAlert(row, plan.implausible!));
+        const held = new Set(applied.held);
+        for (const { write, backwardsWh, identity } of plans) {
+          const { row, plan } = write;
+          if (!applied.applied.has(row.id)) continue;
+          if (held.has(row.id)) {
+            stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity, stationId: row.station_id, reason: 'implausible_reading' });
+            alerts.push(implausibleAlert(row, plan.implausible!));
+          }
+          const balanceAfter = applied.balanceAfter.get(row.id);
+          outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
+          const after: BillingRow = {
+            ...row,
+            meter_last: plan.meterLast,
+            billed_until: plan.until,
+            cost: plan.cost,
+            debited: row.debited + plan.delta,
+            status: held.has(row.id) ? 'held' : stopping.has(row.id) ? 'stopping' : row.status,
+            last_reading_at: write.readingAt && (!row.last_reading_at || write.readingAt > row.last_reading_at) ? write.readingAt : row.last_reading_at,
+          };
+          this.rows.set(after);
+          observed?.set(row.id, { row: after, identity, balanceAfter, readings: [] });
+          for (const wh of backwardsWh) alerts.push(backwardsAlert(row, wh));
+          if (this.deps.events?.watched) this.deps.events.publish(sessionBilled(row, plan, balanceAfter, [write]));
         }
-        const balanceAfter = applied.balanceAfter.get(row.id);
-        outcome.set(row.id, { sessionId: row.id, charged: plan.delta, ...(balanceAfter !== undefined ? { balanceAfter } : {}) });
-        const after: BillingRow = {
-          ...row,
-          meter_last: plan.meterLast,
-          billed_until: plan.until,
-          cost: plan.cost,
-          debited: row.debited + plan.delta,
-          status: held.has(row.id) ? 'held' : stopping.has(row.id) ? 'stopping' : row.status,
-          last_reading_at: write.readingAt && (!row.last_reading_at || write.readingAt > row.last_reading_at) ? write.readingAt : row.last_reading_at,
-        };
-        this.rows.set(after);
-        observed?.set(row.id, { row: after, identity, balanceAfter, readings: [] });
-        for (const wh of backwardsWh) alerts.push(backwardsAlert(row, wh));
-        if (this.deps.events?.watched) this.deps.events.publish(sessionBilled(row, plan, balanceAfter, [write]));
+        const planned = new Set(writes.map((w) => w.row.id));
+        pending = pending.filter((r) => {
+          const row = sessionOf.get(r);
+          if (!row || applied.applied.has(row.id) || !planned.has(row.id)) return false;
+          this.rows.delete(row.transaction_id);
+          sessionOf.delete(r);
+          return true;
+        });
       }
-      const planned = new Set(writes.map((w) => w.row.id));
-      pending = pending.filter((r) => {
-        const row = sessionOf.get(r);
-        if (!row || applied.applied.has(row.id) || !planned.has(row.id)) return false;
-        this.rows.delete(row.transaction_id);
-        sessionOf.delete(r);
-        return true;
-      });
+    } catch (err) {
+      // The attempts before this one committed: their stops must go out all the same (the
+      // readings are billed again one by one, and find those sessions already marked).
+      dispatch();
+      throw err;
     }
 
     // Energy on a transaction that has ended is never free and never billed: alert and stop it.
@@ -245,7 +255,7 @@ export class MeterBatcher {
       alerts.push(afterEndAlert(row, r));
       stopNow.push({ sessionId: row.id, transactionId: row.transaction_id, identity: r.sub.station.identity, stationId: row.station_id, reason: 'energy_after_end' });
     }
-    if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, relayed, moved });
+    dispatch();
     if (observed?.size) {
       for (const r of batch) {
         const seen = observed.get(sessionOf.get(r)?.id ?? '');

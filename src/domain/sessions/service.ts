@@ -17,7 +17,7 @@ import { closeByOperator, endOpenOnConnector } from './endings.ts';
 import { connectorBusy } from './session-rows.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { durationS, energyOf, isOpen, OPEN_STATUSES } from './billing.ts';
-import type { StopRelay } from './stop-marks.ts';
+import type { StopRelay, StopTarget } from './stop-marks.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
 import { PredictiveStops, type PredictiveStopOptions } from './predictive-stop.ts';
@@ -104,22 +104,32 @@ export class SessionService {
           options.predictive,
         )
       : undefined;
-    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, relayed, moved }) => {
+    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, moved }) => {
       // Marked stopping in the debit's transaction (the zero wallets' sessions, but those another
       // node holds: that node was told at the commit and sends their stops), sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
-      // Then any session of those wallets the transaction could not mark (another writer held
-      // it): read, stopped and marked now, but those handed over.
-      this.walletsAtZero(walletsAtZero, new Set(relayed.map((t) => t.sessionId)));
+      // Then any session of those wallets the transaction could not mark (another writer held it).
+      this.walletsAtZero(walletsAtZero);
       // Watchers of balances (the local list sync) queue their own work; nothing waits here.
       if (moved.length) options.onBalancesMoved?.(moved);
     });
   }
 
-  private walletsAtZero(walletIds: readonly (string | undefined)[], relayed?: ReadonlySet<string>): void {
+  /**
+   * Sessions of this node's stations that another node's debit marked stopping (StopRelay): sent
+   * as this node's own, and remembered as stopping so that their next reading is planned from it.
+   */
+  stopsHandedHere(targets: readonly StopTarget[]): void {
+    for (const t of targets) {
+      this.meter.noteStopping(t.transactionId);
+      void this.stopper.stopMarked(t);
+    }
+  }
+
+  private walletsAtZero(walletIds: readonly (string | undefined)[]): void {
     const ids = walletIds.filter((w): w is string => w !== undefined);
     if (!ids.length) return;
-    this.stopper.stopWallets(ids, 'insufficient_balance', relayed).catch((err) => {
+    this.stopper.stopWallets(ids, 'insufficient_balance').catch((err) => {
       this.deps.log.error({ err, walletIds: ids }, 'could not stop the sessions of a wallet at zero');
     });
   }

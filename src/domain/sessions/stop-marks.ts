@@ -30,11 +30,7 @@ export function stopReason(termination: string | null, stoppedBy: string | null)
  * in the same transaction) are what make each stop durable.
  */
 export interface StopRelay {
-  /**
-   * `marked`: the sessions the caller's transaction has just marked stopping (markStopping);
-   * they are handed over as well as the wallets' sessions still `active` (those it could not
-   * mark because another transaction held them).
-   */
+  /** `marked`: the sessions the caller's transaction has just marked stopping (markStopping): those elsewhere are handed over. */
   relayWalletStops(tx: Tx, walletIds: readonly string[], marked: readonly string[]): Promise<StopTarget[]>;
 }
 
@@ -64,7 +60,21 @@ export async function markStopping(
   } = {},
 ): Promise<StopTarget[]> {
   if ((which.walletIds && !which.walletIds.length) || (which.sessionIds && !which.sessionIds.length)) return [];
+  const statuses: SessionStatus[] = options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active'];
+  // The sessions are locked first, in id order as every writer of sessions locks them (a batch
+  // holding some of them waits for their wallets, never for another session: no cycle), or
+  // skipped if another transaction holds them (skipLocked).
   let q = db
+    .with(
+      (cte) => cte('locked').materialized(),
+      (qb) => {
+        let l = qb.selectFrom('sessions as f').select('f.id').where('f.status', 'in', statuses);
+        if (which.walletIds) l = l.where('f.wallet_id', 'in', [...which.walletIds]);
+        if (which.sessionIds) l = l.where('f.id', 'in', [...which.sessionIds]);
+        l = l.orderBy('f.id').forNoKeyUpdate();
+        return options.skipLocked ? l.skipLocked() : l;
+      },
+    )
     .updateTable('sessions as s')
     .from('charge_stations as c')
     .set((eb) => ({
@@ -76,17 +86,8 @@ export async function markStopping(
       ...(options.stoppedBy ? { stopped_by: options.stoppedBy } : {}),
     }))
     .whereRef('c.id', '=', 's.station_id')
-    .where('s.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
-  if (which.walletIds) q = q.where('s.wallet_id', 'in', [...which.walletIds]);
-  if (which.sessionIds) q = q.where('s.id', 'in', [...which.sessionIds]);
-  if (options.skipLocked) {
-    q = q.where('s.id', 'in', (eb) => {
-      let free = eb.selectFrom('sessions as f').select('f.id').where('f.status', 'in', options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active']);
-      if (which.walletIds) free = free.where('f.wallet_id', 'in', [...which.walletIds]);
-      if (which.sessionIds) free = free.where('f.id', 'in', [...which.sessionIds]);
-      return free.forNoKeyUpdate().skipLocked();
-    });
-  }
+    .where('s.status', 'in', statuses)
+    .where('s.id', 'in', (eb) => eb.selectFrom('locked').select('locked.id'));
   const rows = await q
     .returning(['s.id as sessionId', 's.transaction_id as transactionId', 'c.ocpp_id as identity', 'c.id as stationId', 's.stopped_by'])
     .execute();
@@ -110,12 +111,6 @@ export async function pendingStops(db: Db, identity: string | readonly string[])
   const ids = typeof identity === 'string' ? [identity] : [...identity];
   if (!ids.length) return [];
   return withReasons(stopTargets(db).where('c.ocpp_id', 'in', ids).where(OWES_STOP).execute());
-}
-
-/** The running (`active`) sessions these wallets pay for, read without taking their row locks. */
-export async function runningSessionsOf(db: Db, walletIds: readonly string[]): Promise<StopTarget[]> {
-  if (!walletIds.length) return [];
-  return withReasons(stopTargets(db).where('s.wallet_id', 'in', [...walletIds]).where('s.status', '=', 'active').execute());
 }
 
 /**

@@ -7,7 +7,7 @@ import type { Clock } from '../../shared/clock.ts';
 import { StationOfflineError, StationTimeoutError } from '../../shared/errors.ts';
 import type { StationPort } from '../chargers/station-port.ts';
 import { recordAlert } from './alerts.ts';
-import { markStopping, pendingStops, runningSessionsOf, stopReason, type StopTarget } from './stop-marks.ts';
+import { markStopping, pendingStops, type StopTarget } from './stop-marks.ts';
 import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionChanged } from '../live.ts';
 
@@ -41,8 +41,8 @@ export class RemoteStopper {
     private readonly deps: {
       db: Db;
       /**
-       * Connections apart from the main pool for the read that decides which sessions to stop
-       * (a wallet's at zero), so that it does not queue behind billing under a burst; default db.
+       * Connections apart from the main pool for the mark that decides which sessions of a wallet
+       * at zero to stop, so that it does not queue behind billing under a burst; default db.
        */
       urgentDb?: Db | undefined;
       clock: Clock;
@@ -55,25 +55,21 @@ export class RemoteStopper {
   ) {}
 
   /**
-   * Marks every running session these wallets pay for as stopping, and stops them. The stops go
-   * out from a plain read first: the mark takes the sessions' row locks, which a batch on another
-   * node may hold for a while. The mark follows at once; a crash before it is covered by the
-   * next debit of each session, which finds the wallet at zero and marks it itself. Sessions in
-   * `relayed` are marked but not sent: the debit's transaction handed them to the node holding
-   * their station (StopRelay), which sends their stops. After a MeterValues batch took a wallet to
-   * zero, its transaction has marked and the batch sends every session it could lock; what is
-   * left here is those another writer held at that moment.
+   * Marks every running session these wallets pay for as stopping, and stops the ones it marked:
+   * whoever turns a session from active to stopping sends its stop, so a session is sent one stop
+   * and never before its mark (a station answering at once finds its reason). The mark waits for
+   * a session another transaction holds; if that is a MeterValues batch, the batch finds the wallet
+   * at zero, marks and stops the session itself, and this mark finds nothing left to do. After a
+   * batch took a wallet to zero its own transaction marked every session it could lock, so what is
+   * left here is those another writer held at that moment; a crash before this mark is covered by
+   * each session's next debit, which finds the wallet at zero and marks it itself.
    */
-  async stopWallets(walletIds: readonly string[], termination: string, relayed?: ReadonlySet<string>): Promise<void> {
-    const running = (await runningSessionsOf(this.deps.urgentDb ?? this.deps.db, walletIds)).filter((t) => !relayed?.has(t.sessionId));
-    // Still `active` when read: the reason is this stop's, not the session's (it has none yet).
-    const sent = running.map((t) => this.request({ ...t, reason: stopReason(termination, null) }));
-    const targets = await markStopping(this.deps.db, { walletIds }, termination, this.deps.clock.now());
+  async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {
+    const targets = await markStopping(this.deps.urgentDb ?? this.deps.db, { walletIds }, termination, this.deps.clock.now());
     if (targets.length) {
       this.deps.log.info({ walletIds, sessions: targets.length, termination }, 'wallet at zero: stopping its sessions');
     }
-    const early = new Set([...running.map((t) => t.sessionId), ...(relayed ?? [])]);
-    await Promise.all([...sent, ...targets.filter((t) => !early.has(t.sessionId)).map((t) => this.request(t))]);
+    await Promise.all(targets.map((t) => this.request(t)));
   }
 
   /**
