@@ -127,17 +127,19 @@ export async function endOpenOnConnector(
 ): Promise<{ session: Session; ended: Ended }[]> {
   let q = tx
     .selectFrom('sessions')
-    .select('id')
+    .selectAll()
     .where('station_id', '=', where.stationId)
     .where('connector_id', '=', where.connectorId)
     .where('status', 'in', [...ENDABLE])
     .where('stop_timestamp', 'is', null)
     .where('start_timestamp', '<', where.startedBefore);
   if (where.exceptSessionId) q = q.where('id', '<>', where.exceptSessionId);
-  const open = await q.orderBy('id').execute();
+  // All of them locked first, in id order, before any wallet is touched: sessions before wallets,
+  // as every writer takes them (ending one posts to its wallet; locking the next after that could
+  // wait for a batch that holds the next session and waits for that wallet).
+  const open = await q.orderBy('id').forNoKeyUpdate().execute();
   const out: { session: Session; ended: Ended }[] = [];
-  for (const { id } of open) {
-    const locked = await lockSession(tx, id);
+  for (const locked of open) {
     if (locked.stop_timestamp !== null) continue;
     const ended = await endSession(
       tx,
