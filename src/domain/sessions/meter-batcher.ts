@@ -35,12 +35,10 @@ export interface BatchResult {
   /**
    * Sessions this node stops now, with no further query: those of the wallets at zero that the
    * debit's own transaction marked `stopping` (this batch's and the wallets' others, unless
-   * another node holds their station: see relayed), and those held for an implausible reading
-   * or billed after their end.
+   * another node holds their station: that node was told at the commit, StopRelay), and those
+   * held for an implausible reading or billed after their end.
    */
   stopNow: StopTarget[];
-  /** the zero wallets' other sessions whose stop the debit's transaction handed to the node holding them (StopRelay) */
-  relayed: StopTarget[];
   /** wallets the batch's debits moved (before, after): for watchers of balance crossings */
   moved: WalletMove[];
 }
@@ -185,14 +183,13 @@ export class MeterBatcher {
     const alerts: NewAlert[] = [];
     const walletsAtZero = new Set<string>();
     const stopNow: StopTarget[] = [];
-    const relayed: StopTarget[] = [];
     const observed = this.deps.observer ? new Map<string, MeterObservation>() : undefined;
     const moved: WalletMove[] = [];
 
     // Rows come from memory or an unlocked read; applyBilling writes a session only if it still
     // holds them. One someone else changed meanwhile is read and planned again.
     const dispatch = () => {
-      if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, relayed, moved });
+      if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, moved });
     };
     let pending = batch;
     try {
@@ -202,7 +199,6 @@ export class MeterBatcher {
         const plans = planBatch(pending, sessionOf);
         const writes = plans.map((p) => p.write);
         const { applied, stops, handed } = await retryOnDeadlock(() => this.write(db, writes, now));
-        relayed.push(...handed);
         for (const w of applied.walletsAtZero) walletsAtZero.add(w);
         moved.push(...applied.moved);
         stopNow.push(...stops);
@@ -292,9 +288,9 @@ export class MeterBatcher {
    * other, and hands those on other nodes to the nodes holding them: a crash after the commit
    * still leaves every stop owed, and a station that answers its stop at once finds its session
    * already marked. A session another transaction holds locked is skipped, not waited for (this
-   * transaction holds the wallet, which that one may be waiting for): it is handed over if it is
-   * elsewhere, and marked after the commit (RemoteStopper.stopWallets); a batch billing it meanwhile
-   * finds the wallet at zero and marks it itself.
+   * transaction holds the wallet, which that one may be waiting for) and not handed over: a batch
+   * billing it finds the wallet at zero and marks and stops it itself, and RemoteStopper.stopWallets
+   * marks and stops after the commit whatever is still running.
    */
   private async write(db: Db, writes: BillingWrite[], now: Date): Promise<{ applied: AppliedBilling; stops: StopTarget[]; handed: StopTarget[] }> {
     const alone = await applyBillingUnlessZero(db, writes, now);
