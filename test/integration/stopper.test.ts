@@ -131,6 +131,37 @@ describe('RemoteStopper', () => {
     }
   });
 
+  // PostgreSQL only, as above.
+  it.runIf(ON_POSTGRES)('a stop asked for while an accepted one is still being recorded is sent once that is done; one asked for before the answer shares it', async () => {
+    const { sessionId } = await openSession();
+    const plugin = new HoldAttemptCount();
+    const station = new ScriptedStation();
+    const stopper = new RemoteStopper({ db: h.db.withPlugin(plugin), clock, log, stations: station }, [20]);
+    try {
+      plugin.hold();
+      const first = stopper.stopSession(sessionId, 'remote');
+      await eventually(() => station.calls === 1);
+      const target = { sessionId, transactionId: 1, identity: 'RS', stationId: 'x', reason: 'energy_after_end' };
+      // before the answer: the stop on its way is this request's stop too
+      const sharing = stopper.stopMarked(target);
+      station.answer('Accepted');
+      await sharing;
+      expect(station.calls).toBe(1);
+      // answered, its record held: the station reports energy on the transaction again
+      await eventually(() => plugin.held === 1);
+      const again = stopper.stopMarked(target);
+      plugin.open();
+      expect(await first).toBe('Accepted');
+      await eventually(() => station.calls === 2);
+      station.answer('Accepted');
+      await again;
+      expect(station.maxInFlight).toBe(1);
+    } finally {
+      plugin.open();
+      stopper.close();
+    }
+  });
+
   it('a stop that runs out of retries marks the session stop_failed and records its alert together', async () => {
     const { sessionId } = await openSession();
     const station = new ScriptedStation();

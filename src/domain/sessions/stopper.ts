@@ -21,6 +21,12 @@ interface InFlight {
   running: boolean;
   /** set when a reconnect asked for another attempt while one was running */
   again: boolean;
+  /** the running attempt's station has answered (its attempt is being recorded) */
+  answered: boolean;
+  /** the running attempt's answer */
+  sent: Promise<StopOutcome> | undefined;
+  /** settles once the running attempt is recorded and `running` is false again */
+  recorded: Promise<void> | undefined;
 }
 
 export type StopOutcome = 'Accepted' | 'Rejected' | 'offline' | 'timeout' | 'error' | 'already_stopped';
@@ -126,9 +132,15 @@ export class RemoteStopper {
   private async request(target: StopTarget): Promise<StopOutcome> {
     this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     let state = this.inFlight.get(target.sessionId);
-    if (state?.running) return 'Accepted';
+    if (state?.running) {
+      // A stop on its way to the station covers this request: its answer is this one's. One the
+      // station has answered does not (energy after an accepted stop means the station went on),
+      // so this request goes out once that attempt is recorded.
+      if (!state.answered && state.sent) return state.sent;
+      return (state.recorded ?? Promise.resolve()).then(() => this.request(target));
+    }
     if (state?.timer) clearTimeout(state.timer);
-    state = { attempts: state?.attempts ?? 0, timer: undefined, running: false, again: false };
+    state = { attempts: state?.attempts ?? 0, timer: undefined, running: false, again: false, answered: false, sent: undefined, recorded: undefined };
     this.inFlight.set(target.sessionId, state);
     return this.attempt(target, state);
   }
@@ -159,7 +171,12 @@ export class RemoteStopper {
       }
     }
     state.running = true;
+    state.answered = false;
     state.attempts += 1;
+    let answer!: (o: StopOutcome) => void;
+    let recorded!: () => void;
+    state.sent = new Promise((r) => (answer = r));
+    state.recorded = new Promise((r) => (recorded = r));
     let outcome: StopOutcome;
     const sentAt = this.deps.clock.now();
     try {
@@ -175,6 +192,8 @@ export class RemoteStopper {
       outcome = err instanceof StationOfflineError ? 'offline' : err instanceof StationTimeoutError ? 'timeout' : 'error';
       if (outcome === 'error') this.deps.log.warn({ err, identity: target.identity }, 'RemoteStopTransaction failed');
     }
+    state.answered = true;
+    answer(outcome);
     this.deps.metrics?.remoteStop(outcome);
     // When the next attempt is due, durably: if this process dies, another node takes over.
     const delay = outcome === 'Accepted' ? undefined : this.retryDelaysMs[state.attempts - 1];
@@ -191,6 +210,7 @@ export class RemoteStopper {
     // Running until here: a reconnect meanwhile asks this chain for another attempt (`again`)
     // rather than starting a second one.
     state.running = false;
+    recorded();
     this.deps.log.info(
       { identity: target.identity, transactionId: target.transactionId, outcome, attempt: state.attempts },
       'RemoteStopTransaction',
