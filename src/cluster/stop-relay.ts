@@ -1,5 +1,4 @@
 import { sql } from 'kysely';
-import type { Tx } from '../db/index.ts';
 import type { StopRelay, StopTarget } from '../domain/sessions/stop-marks.ts';
 import { channelOf } from './node.ts';
 
@@ -7,41 +6,42 @@ import { channelOf } from './node.ts';
 const STOPS_PER_NOTICE = 40;
 
 /**
- * A zero wallet's sessions on stations other live nodes hold, handed to those nodes in the
- * debit's own transaction: the ones that transaction has just marked `stopping`. One statement
- * reads them (no row locks) and NOTIFYs each holder, delivered when the debit commits and never
- * if it rolls back. The holder sends the RemoteStopTransaction as for a session of its own, with
- * no further query, round trip or pool connection on the way: a cross-node stop costs what a
- * same-node one does plus one notification. The mark, committed with the debit before the holder
+ * A zero wallet's sessions on stations other live nodes hold, handed to those nodes by the
+ * statement that marked them `stopping` (billAndMark): these steps read where each marked
+ * session's station is (no row locks) and NOTIFY each holder, delivered when the statement
+ * commits and never if it fails. The holder sends the RemoteStopTransaction as for a session of
+ * its own, with no further query, round trip or pool connection on the way: a cross-node stop
+ * costs what a same-node one does plus one notification. The mark, committed before the holder
  * hears of it, is what makes each stop durable (a holder that dies, or misses the notification,
  * leaves a stopping session whose retry is overdue, which the stop takeover sends; a station that
  * reconnects is sent its pending stops) and what a StopTransaction answering it finds (its
- * termination: insufficient_balance). A session the mark skipped (another writer held it) is not
- * handed over: whoever marks it sends its stop (its own batch, which finds the wallet at zero, or
- * RemoteStopper.stopWallets after the commit).
+ * termination: insufficient_balance). A session the statement could not mark (another writer
+ * held it) is not handed over: whoever marks it sends its stop (its own batch, which finds the
+ * wallet at zero, or RemoteStopper.stopWallets after the commit).
+ *
+ * Presence and leases are found through their primary keys, one lookup per marked session, so
+ * the steps cost nothing in the statements (nearly all) that mark nothing.
  */
 export function stopRelay(nodeId: string): StopRelay {
   return {
-    async relayWalletStops(tx: Tx, walletIds: readonly string[], marked: readonly string[]): Promise<StopTarget[]> {
-      if (!walletIds.length) return [];
-      const { rows } = await sql<StopTarget & { node: string }>`
-        with elsewhere as (
-          select s.id as session_id, s.transaction_id, c.ocpp_id as identity, c.id as station_id, p.node_id as node,
-            (row_number() over (partition by p.node_id order by s.id) - 1) / ${STOPS_PER_NOTICE} as part
-          from sessions s
-          join charge_stations c on c.id = s.station_id
-          join station_presence p on p.identity = c.ocpp_id and p.node_id <> ${nodeId}
-          join cluster_nodes n on n.id = p.node_id and n.lease_until > now()
-          where s.wallet_id in (${sql.join([...walletIds])}) and s.id = any(${[...marked]}::text[])
-        ), told as (
-          select pg_notify(${channelOf('')} || node, json_build_object('t', 'stop',
-            's', json_agg(json_build_array(session_id, transaction_id, identity, station_id)))::text)
+    handOverSteps: () => sql`
+      elsewhere as (
+        select m.session_id, m.transaction_id, m.identity, m.station_id, p.node_id as node,
+          (row_number() over (partition by p.node_id order by m.session_id) - 1) / ${STOPS_PER_NOTICE} as part
+        from stop_marked m
+        cross join lateral (
+          select p.node_id from station_presence p where p.identity = m.identity and p.node_id <> ${nodeId} offset 0
+        ) p
+        cross join lateral (select 1 from cluster_nodes n where n.id = p.node_id and n.lease_until > now() offset 0) n
+      ),
+      told as (
+        select count(pg_notify(${channelOf('')} || node, json_build_object('t', 'stop', 's', s)::text)) as n
+        from (
+          select node, json_agg(json_build_array(session_id, transaction_id, identity, station_id)) as s
           from elsewhere group by node, part
-        )
-        select e.session_id as "sessionId", e.transaction_id as "transactionId", e.identity, e.station_id as "stationId", e.node
-        from elsewhere e where (select count(*) from told) >= 0`.execute(tx);
-      return rows.map(({ node: _node, ...t }) => t);
-    },
+        ) g
+      ),
+      handed as (select session_id from elsewhere where (select n from told) >= 0)`,
   };
 }
 

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
+import { sql } from 'kysely';
 import { onCommitted } from '../../src/db/after-commit.ts';
-import { applyBilling, applyBillingUnlessZero, planBilling, type BillingRow, type BillingWrite } from '../../src/domain/sessions/billing.ts';
+import { applyBilling, billAndMark, planBilling, type BillingRow, type BillingWrite } from '../../src/domain/sessions/billing.ts';
 import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-batcher.ts';
 import { billingRowsByTransaction } from '../../src/domain/sessions/session-rows.ts';
 import { LEDGER_DEBITED, postEntries } from '../../src/domain/wallets/ledger.ts';
@@ -12,10 +13,9 @@ import { ON_POSTGRES } from '../helpers/db.ts';
 import { assertLedgerConsistent } from '../helpers/ledger.ts';
 
 /**
- * A MeterValues batch that leaves every wallet above zero is written by one statement committed
- * on its own (applyBillingUnlessZero); one that would take a wallet to zero writes nothing that
- * way and is written in a transaction with its stop marks. These tests hold the statement to
- * all or nothing, and to the same results as the transactional path.
+ * A MeterValues batch is written by one statement committed on its own (billAndMark), which also
+ * marks the running sessions of every wallet it leaves at or below zero. These tests hold the
+ * statement to all or nothing, marks included, and to what the stop at zero needs.
  */
 describe('billing a batch in one statement', () => {
   const h = billingFixture('BS'); // 100 c/kWh: 1 cent per 10 Wh
@@ -36,6 +36,10 @@ describe('billing a batch in one statement', () => {
     entries: Number((await h.db.selectFrom('ledger_entries').select((eb) => eb.fn.countAll().as('n')).where('wallet_id', 'in', walletIds).executeTakeFirstOrThrow()).n),
     events: Number((await h.db.selectFrom('outbox_events').select((eb) => eb.fn.countAll().as('n')).executeTakeFirstOrThrow()).n),
   });
+  const statusOf = async (s: FixtureSession) =>
+    h.db.selectFrom('sessions').select(['status', 'termination']).where('id', '=', s.sessionId).executeTakeFirstOrThrow();
+  const ids = (targets: { sessionId: string }[]) => targets.map((t) => t.sessionId).sort();
+  const sorted = (xs: string[]) => [...xs].sort();
 
   it('writes the sessions, the wallets and the entries, and reports the debits as committed', async () => {
     const a = await driver(10_000);
@@ -46,78 +50,86 @@ describe('billing a batch in one statement', () => {
     const stop = onCommitted(h.db, LEDGER_DEBITED, (d) => seen.push(d), (err) => { throw err; });
     try {
       const writes = [await writeTo(a1, 1_000), await writeTo(a2, 500), await writeTo(b1, 2_000)];
-      const applied = await applyBillingUnlessZero(h.db, writes, clock.now());
-      expect(applied).toBeDefined();
-      expect([...applied!.applied].sort()).toEqual([a1.sessionId, a2.sessionId, b1.sessionId].sort());
+      const { applied, stops, handed, unmarked } = await billAndMark(h.db, writes, clock.now());
+      expect(sorted([...applied.applied])).toEqual(sorted([a1.sessionId, a2.sessionId, b1.sessionId]));
       // A wallet's entries run in session id order; each session gets the balance after its own entry.
       const [first, second] = [a1, a2].sort((x, y) => (x.sessionId < y.sessionId ? -1 : 1));
       const firstCents = first === a1 ? 100 : 50;
-      expect(applied!.balanceAfter.get(first!.sessionId)).toBe(10_000 - firstCents);
-      expect(applied!.balanceAfter.get(second!.sessionId)).toBe(10_000 - 150);
-      expect(applied!.balanceAfter.get(b1.sessionId)).toBe(9_800);
-      expect(applied!.walletsAtZero).toEqual([]);
-      expect(applied!.moved).toEqual(
+      expect(applied.balanceAfter.get(first!.sessionId)).toBe(10_000 - firstCents);
+      expect(applied.balanceAfter.get(second!.sessionId)).toBe(10_000 - 150);
+      expect(applied.balanceAfter.get(b1.sessionId)).toBe(9_800);
+      expect(applied.walletsAtZero).toEqual([]);
+      expect(applied.moved).toEqual(
         [{ walletId: a.walletId, before: 10_000, after: 9_850 }, { walletId: b.walletId, before: 10_000, after: 9_800 }].sort((x, y) => (x.walletId < y.walletId ? -1 : 1)),
       );
+      expect({ stops, handed, unmarked }).toEqual({ stops: [], handed: [], unmarked: [] });
       expect(seen).toEqual([{ entries: 3, cents: 350 }]);
       expect((await rowOf(a1)).debited).toBe(100);
       expect((await rowOf(b1)).meter_last).toBe(2_000);
+      for (const s of [a1, a2, b1]) expect((await statusOf(s)).status).toBe('active');
       await assertLedgerConsistent(h.db, [a.walletId, b.walletId]);
     } finally {
       stop();
     }
   });
 
-  it('writes nothing at all when one wallet of the batch would reach zero, and the transaction path then bills it', async () => {
+  it('marks the running sessions of a wallet it takes to zero, in the batch and out of it, with the debit that took it there', async () => {
     const rich = await driver(10_000);
     const poor = await driver(150);
-    const [r1, p1] = [await session(rich), await session(poor)];
+    const [r1, p1, p2] = [await session(rich), await session(poor), await session(poor)];
     clock.advance(60_000);
     const writes = [await writeTo(r1, 1_000), await writeTo(p1, 1_500)]; // the poor wallet: 150 − 150 = 0
-    const before = await snapshot([rich.walletId, poor.walletId], [r1.sessionId, p1.sessionId]);
-    const seen: unknown[] = [];
-    const stop = onCommitted(h.db, LEDGER_DEBITED, (d) => seen.push(d), (err) => { throw err; });
-    try {
-      expect(await applyBillingUnlessZero(h.db, writes, clock.now())).toBeUndefined();
-      expect(await snapshot([rich.walletId, poor.walletId], [r1.sessionId, p1.sessionId])).toEqual(before);
-      expect(seen).toEqual([]);
-
-      // The same writes (their rows are still current) go through applyBilling in a transaction.
-      const applied = await h.db.transaction().execute((tx) => applyBilling(tx, writes, clock.now()));
-      expect(applied.applied.size).toBe(2);
-      expect(applied.walletsAtZero).toEqual([poor.walletId]);
-      expect(applied.balanceAfter.get(p1.sessionId)).toBe(0);
-      expect(seen).toEqual([{ entries: 2, cents: 250 }]);
-      await assertLedgerConsistent(h.db, [rich.walletId, poor.walletId]);
-    } finally {
-      stop();
-    }
+    const { applied, stops, handed, unmarked } = await billAndMark(h.db, writes, clock.now());
+    expect(applied.applied.size).toBe(2);
+    expect(applied.walletsAtZero).toEqual([poor.walletId]);
+    expect(applied.balanceAfter.get(p1.sessionId)).toBe(0);
+    expect(ids(stops)).toEqual(sorted([p1.sessionId, p2.sessionId]));
+    expect(stops.every((t) => t.reason === 'wallet_at_zero')).toBe(true);
+    expect(stops.find((t) => t.sessionId === p2.sessionId)).toMatchObject({ transactionId: p2.transactionId, identity: p2.station.identity, stationId: p2.station.stationId });
+    // A wallet taken to zero is marked once more after the commit: a session started while the
+    // statement waited for the wallet is not in its snapshot.
+    expect({ handed, unmarked }).toEqual({ handed: [], unmarked: [poor.walletId] });
+    for (const s of [p1, p2]) expect(await statusOf(s)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    expect((await statusOf(r1)).status).toBe('active');
+    // The crossing's event is written by the same statement.
+    const depleted = await h.db.selectFrom('outbox_events').select('data').where('type', '=', 'wallet.depleted').execute();
+    expect(depleted.some((e) => (e.data as { wallet: string }).wallet === poor.walletId)).toBe(true);
+    await assertLedgerConsistent(h.db, [rich.walletId, poor.walletId]);
   });
 
-  it('declines a running session\'s debit on a wallet already below zero, not a stopping one\'s, nor one that moves no money', async () => {
+  it('is all or nothing, marks included: a batch the ledger refuses writes no debit and marks no session', async () => {
+    const poor = await driver(100);
+    const edge = await driver(1);
+    const [p1, p2, e1] = [await session(poor), await session(poor), await session(edge)];
+    // Bring a wallet to the edge of the exact range behind the ledger's back (the test's only way there).
+    await sql`update wallets set balance = ${-(Number.MAX_SAFE_INTEGER - 10)} where id = ${edge.walletId}`.execute(h.db);
+    clock.advance(60_000);
+    const writes = [await writeTo(p1, 1_000), await writeTo(e1, 1_000)]; // poor to 0; edge past −(2^53−1)
+    const before = await snapshot([poor.walletId, edge.walletId], [p1.sessionId, p2.sessionId, e1.sessionId]);
+    await expect(billAndMark(h.db, writes, clock.now())).rejects.toMatchObject({ code: 'amount_out_of_range' });
+    expect(await snapshot([poor.walletId, edge.walletId], [p1.sessionId, p2.sessionId, e1.sessionId])).toEqual(before);
+    for (const s of [p1, p2]) expect((await statusOf(s)).status).toBe('active');
+  });
+
+  it('marks a running session debiting a wallet already below zero; a stopping one\'s last readings mark nothing more', async () => {
     const owing = await driver(50);
     const s = await session(owing);
     clock.advance(60_000);
     const owe = await writeTo(s, 800); // 50 − 80 = −30
     await h.db.transaction().execute((tx) => applyBilling(tx, [owe], clock.now()));
-    // Still active on a wallet below zero (a stop never marked): the transaction path marks it.
+    // Still active on a wallet below zero (a stop never marked): this debit marks it.
     clock.advance(10_000);
-    expect(await applyBillingUnlessZero(h.db, [await writeTo(s, 900)], clock.now())).toBeUndefined();
-    expect((await rowOf(s)).meter_last).toBe(800);
+    const next = await billAndMark(h.db, [await writeTo(s, 900)], clock.now());
+    expect(ids(next.stops)).toEqual([s.sessionId]);
+    expect(next.applied.balanceAfter.get(s.sessionId)).toBe(-40);
+    expect(await statusOf(s)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
 
-    // A write that bills no money (no new energy) is written on its own whatever the balance.
+    // Its last readings are billed and mark nothing (nothing is running on the wallet).
     clock.advance(10_000);
-    const idle = await applyBillingUnlessZero(h.db, [await writeTo(s, 800)], clock.now());
-    expect(idle?.applied.has(s.sessionId)).toBe(true);
-    expect(idle?.balanceAfter.size).toBe(0);
-
-    // Once it is stopping, its last readings are billed on their own too (nothing more to mark).
-    await markStopping(h.db, { sessionIds: [s.sessionId] }, 'insufficient_balance', clock.now());
-    clock.advance(10_000);
-    const last = await applyBillingUnlessZero(h.db, [await writeTo(s, 900)], clock.now());
-    expect(last?.applied.has(s.sessionId)).toBe(true);
-    expect(last?.balanceAfter.get(s.sessionId)).toBe(-40);
-    expect(last?.walletsAtZero).toEqual([owing.walletId]);
+    const last = await billAndMark(h.db, [await writeTo(s, 1_000)], clock.now());
+    expect(last.applied.balanceAfter.get(s.sessionId)).toBe(-50);
+    expect(last.applied.walletsAtZero).toEqual([owing.walletId]);
+    expect({ stops: last.stops, unmarked: last.unmarked }).toEqual({ stops: [], unmarked: [] });
     await assertLedgerConsistent(h.db, [owing.walletId]);
   });
 
@@ -125,7 +137,7 @@ describe('billing a batch in one statement', () => {
     const d = await driver(1_000);
     const s = await session(d);
     clock.advance(60_000);
-    const write = await writeTo(s, 5_000); // 500 cents: fine on 1,000, zero on 400
+    const write = await writeTo(s, 5_000); // 500 cents: fine on 1,000, below zero on 400
     let release!: () => void;
     const released = new Promise<void>((r) => (release = r));
     let debited!: () => void;
@@ -137,14 +149,54 @@ describe('billing a batch in one statement', () => {
       await released;
     });
     await isDebited;
-    const attempt = applyBillingUnlessZero(h.db, [write], clock.now());
+    const attempt = billAndMark(h.db, [write], clock.now());
     await new Promise((r) => setTimeout(r, 200)); // the statement is waiting for the wallet
     release();
     await other;
-    expect(await attempt).toBeUndefined();
-    expect((await rowOf(s)).meter_last).toBe(0);
-    expect(await balanceOf(d.walletId)).toBe(400);
+    const { applied, stops } = await attempt;
+    expect(applied.balanceAfter.get(s.sessionId)).toBe(-100);
+    expect(ids(stops)).toEqual([s.sessionId]);
+    expect(await statusOf(s)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
+    expect(await balanceOf(d.walletId)).toBe(-100);
     await assertLedgerConsistent(h.db, [d.walletId]);
+  });
+
+  it.skipIf(!ON_POSTGRES)('a session that starts while the statement waits for the wallet is left to the mark after the commit, which stops it', async () => {
+    const d = await driver(100);
+    const [billed, template] = [await session(d), await session(d)];
+    await markStopping(h.db, { sessionIds: [template.sessionId] }, 'remote', clock.now());
+    clock.advance(60_000);
+    const write = await writeTo(billed, 1_000); // 100 cents: the wallet to zero
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let started!: () => void;
+    const isStarted = new Promise<void>((r) => (started = r));
+    // A start on the same wallet (a start fee holds the wallet): its session commits after the
+    // statement's snapshot, while the statement waits for the wallet.
+    const late = `${template.sessionId}-late`;
+    const starter = h.db.transaction().execute(async (tx) => {
+      await postEntries(tx, [{ walletId: d.walletId, type: 'debit', amount: 1 }], clock.now());
+      await sql`insert into sessions select (jsonb_populate_record(null::sessions, to_jsonb(s)
+          || jsonb_build_object('id', ${late}::text, 'transaction_id', s.transaction_id + 1000000, 'meter_start', s.meter_start + 1,
+          'status', 'active', 'termination', null))).*
+        from sessions s where s.id = ${template.sessionId}`.execute(tx);
+      started();
+      await released;
+    });
+    await isStarted;
+    const results: BatchResult[] = [];
+    const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
+    const outcome = batcher.submit(meterReading(billed, 1_000));
+    await new Promise((r) => setTimeout(r, 200)); // the statement is waiting for the wallet
+    release();
+    await starter;
+    expect(await outcome).toMatchObject({ charged: 100, balanceAfter: -1 });
+    expect((await h.db.selectFrom('sessions').select('status').where('id', '=', late).executeTakeFirstOrThrow()).status).toBe('active');
+    // Not in the statement's snapshot: the wallet is handed to the mark after the commit, which finds it.
+    expect(results.flatMap((r) => r.walletsToMark)).toEqual([d.walletId]);
+    const marked = await markStopping(h.db, { walletIds: [d.walletId] }, 'insufficient_balance', clock.now());
+    expect(marked.map((t) => t.sessionId)).toEqual([late]);
+    await batcher.drain();
   });
 
   it('writes a session only if its wallet is the one its plan was made for', async () => {
@@ -153,8 +205,8 @@ describe('billing a batch in one statement', () => {
     clock.advance(60_000);
     const write = await writeTo(s, 500);
     const elsewhere = { ...write, row: { ...write.row, wallet_id: null } };
-    const applied = await applyBillingUnlessZero(h.db, [elsewhere], clock.now());
-    expect(applied?.applied.size).toBe(0);
+    const { applied } = await billAndMark(h.db, [elsewhere], clock.now());
+    expect(applied.applied.size).toBe(0);
     expect((await rowOf(s)).debited).toBe(0);
     await assertLedgerConsistent(h.db, [d.walletId]);
   });
@@ -167,9 +219,9 @@ describe('billing a batch in one statement', () => {
     // Another writer bills s1 first.
     const first = await writeTo(s1, 600);
     await h.db.transaction().execute((tx) => applyBilling(tx, [first], clock.now()));
-    const applied = await applyBillingUnlessZero(h.db, [stale, await writeTo(s2, 300)], clock.now());
-    expect([...applied!.applied]).toEqual([s2.sessionId]);
-    expect(applied!.balanceAfter.has(s1.sessionId)).toBe(false);
+    const { applied } = await billAndMark(h.db, [stale, await writeTo(s2, 300)], clock.now());
+    expect([...applied.applied]).toEqual([s2.sessionId]);
+    expect(applied.balanceAfter.has(s1.sessionId)).toBe(false);
     expect(await rowOf(s1)).toMatchObject({ meter_last: 600, debited: 60 });
     expect(await balanceOf(d.walletId)).toBe(10_000 - 60 - 30);
     await assertLedgerConsistent(h.db, [d.walletId]);
@@ -180,7 +232,7 @@ describe('billing a batch in one statement', () => {
     const s = await session(d);
     clock.advance(10_000);
     const write = await writeTo(s, 100);
-    await expect(h.db.transaction().execute((tx) => applyBillingUnlessZero(tx, [write], clock.now()))).rejects.toThrow(/inside a transaction/);
+    await expect(h.db.transaction().execute((tx) => billAndMark(tx, [write], clock.now()))).rejects.toThrow(/inside a transaction/);
     expect((await rowOf(s)).meter_last).toBe(0);
   });
 
@@ -202,7 +254,7 @@ describe('billing a batch in one statement', () => {
     expect(p).toMatchObject({ charged: 120, balanceAfter: -20 });
     const stopped = results.flatMap((x) => x.stopNow.map((t) => t.sessionId));
     expect(stopped).toEqual([p1.sessionId]);
-    expect(results.flatMap((x) => x.walletsAtZero)).toEqual([poor.walletId]);
+    expect(results.flatMap((x) => x.walletsToMark)).toEqual([poor.walletId]);
     expect((await h.db.selectFrom('sessions').select(['status', 'termination']).where('id', '=', p1.sessionId).executeTakeFirstOrThrow()))
       .toEqual({ status: 'stopping', termination: 'insufficient_balance' });
     expect((await rowOf(r1)).status).toBe('active');
@@ -215,10 +267,7 @@ describe('billing a batch in one statement', () => {
     transactionId: s.transactionId,
     meterValue: [{ timestamp: clock.now().toISOString(), sampledValue: [{ value: String(wh) }] }],
   });
-  const statusOf = async (s: FixtureSession) =>
-    h.db.selectFrom('sessions').select(['status', 'termination']).where('id', '=', s.sessionId).executeTakeFirstOrThrow();
-
-  it('the debit that takes a wallet to zero marks every running session of the wallet in its own transaction', async () => {
+  it('the debit that takes a wallet to zero marks every running session of the wallet in its own statement', async () => {
     const d = await driver(100);
     const [billed, other] = [await session(d), await session(d)];
     const results: BatchResult[] = [];
@@ -256,7 +305,7 @@ describe('billing a batch in one statement', () => {
       ]);
       expect(outcome).toMatchObject({ charged: 100, balanceAfter: 0 });
       expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId))).toEqual([billed.sessionId]);
-      expect(results.flatMap((r) => r.walletsAtZero)).toEqual([d.walletId]);
+      expect(results.flatMap((r) => r.walletsToMark)).toEqual([d.walletId]);
     } finally {
       release();
       await holder;

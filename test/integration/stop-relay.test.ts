@@ -14,7 +14,9 @@ import { getOrCreateWallet } from '../../src/domain/wallets/wallets.ts';
 import { createManualTopUp } from '../../src/domain/wallets/top-ups.ts';
 import { updateOrganization, defaultOrganizationId } from '../../src/domain/organizations/organizations.ts';
 import { startTransaction, type StationRef } from '../../src/domain/sessions/transactions.ts';
-import { markStopping, pendingStops, type StopTarget } from '../../src/domain/sessions/stop-marks.ts';
+import { markStopping, pendingStops } from '../../src/domain/sessions/stop-marks.ts';
+import { billAndMark, planBilling } from '../../src/domain/sessions/billing.ts';
+import { billingRowsByTransaction } from '../../src/domain/sessions/session-rows.ts';
 import { createPostgresDatabase, ON_POSTGRES, type TestDatabase } from '../helpers/db.ts';
 import { startGateway, uniqueIdentity, type TestGateway } from '../helpers/gateway.ts';
 import { eventually } from '../helpers/station.ts';
@@ -210,26 +212,33 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
 
     const before = heard.length;
     class RolledBack extends Error {}
-    let seenInRollback: StopTarget[] = [];
+    let seenInRollback: unknown[] = [];
+    // The relay's steps over a session marked in a transaction that then rolls back.
     await expect(
       db().transaction().execute(async (tx) => {
-        const marked = await markStopping(tx, { walletIds: [undone.walletId] }, 'insufficient_balance', new Date(), { skipLocked: true });
-        seenInRollback = await relay.relayWalletStops(tx, [undone.walletId], marked.map((t) => t.sessionId));
+        const { rows } = await sql<{ session_id: string }>`
+          with stop_marked as (
+            select s.id as session_id, s.transaction_id, c.ocpp_id as identity, c.id as station_id
+            from sessions s join charge_stations c on c.id = s.station_id where s.id = ${undoneSession.sessionId}
+          ), ${relay.handOverSteps()}
+          select session_id from handed`.execute(tx);
+        seenInRollback = rows.map((r) => r.session_id);
         throw new RolledBack();
       }),
     ).rejects.toBeInstanceOf(RolledBack);
     // The statement did find the session and ran pg_notify for it: only the rollback withheld it.
-    expect(seenInRollback.map((t) => t.sessionId)).toEqual([undoneSession.sessionId]);
+    expect(seenInRollback).toEqual([undoneSession.sessionId]);
 
-    // As the debit's transaction does: mark the wallet's running sessions, then hand over those
-    // marked (or still active) on other nodes.
-    const returned = await db().transaction().execute(async (tx) => {
-      const marked = await markStopping(tx, { walletIds: [w.walletId] }, 'insufficient_balance', new Date(), { skipLocked: true });
-      expect(marked.map((t) => t.sessionId).sort()).toEqual([handed.sessionId, ownNode.sessionId].sort());
-      return relay.relayWalletStops(tx, [w.walletId], marked.map((t) => t.sessionId));
-    });
+    // The debit on node a's session takes the wallet to zero (1,000 cents): the statement marks
+    // the wallet's running sessions and hands over those on other nodes.
+    const [row] = await billingRowsByTransaction(db(), [ownNode.transactionId]);
+    const at = new Date();
+    const debit = { row: row!, plan: planBilling(row!, { registersWh: [10_000], at }), readingAt: at };
+    const { stops, handed: returned, unmarked } = await billAndMark(db(), [debit], at, relay);
+    expect(stops.map((t) => t.sessionId)).toEqual([ownNode.sessionId]);
+    expect(unmarked).toEqual([w.walletId]); // marked once more after the commit (RemoteStopper.stopWallets): nothing left
     expect(returned).toEqual([
-      { sessionId: handed.sessionId, transactionId: handed.transactionId, identity: onB.identity, stationId: handed.station.stationId },
+      { sessionId: handed.sessionId, transactionId: handed.transactionId, identity: onB.identity, stationId: handed.station.stationId, reason: 'wallet_at_zero' },
     ]);
 
     // The holder sends the stop as its own, on its own socket to the station.
@@ -249,9 +258,9 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     expect(stopNoticesTo('node-a', before)).toEqual([]);
     expect(onA.calls).toEqual([]);
     expect(alsoOnB.calls).toEqual([]);
-    // The debit's node marked its own session (the batch sends that stop); the relay did not.
+    // The debit's node marked its own session (its batch would send that stop); the relay did not.
     expect(await sessionRow(ownNode.sessionId)).toMatchObject({ status: 'stopping', stop_attempts: 0 });
-    // The handed-over session was marked in the same transaction, before its holder heard of it.
+    // The handed-over session was marked by the same statement, before its holder heard of it.
     expect(await sessionRow(handed.sessionId)).toMatchObject({ status: 'stopping', termination: 'insufficient_balance' });
     expect(await sessionRow(alreadyStopping.sessionId)).toMatchObject({ status: 'stopping', stop_attempts: 0 });
     // One notice, one stop: nothing else went to b.

@@ -5,6 +5,7 @@ import { newId } from '../../shared/ids.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
 import { LEDGER_DEBITED, postingSteps, refuseOutOfRange, type WalletMove } from '../wallets/ledger.ts';
+import { stopReason, type StopRelay, type StopTarget } from './stop-marks.ts';
 
 /** Statuses in which a session still draws energy and is billed. */
 export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
@@ -133,6 +134,8 @@ export interface AppliedBilling {
 }
 
 const BILL_STATEMENT = preparedStatement('bill_sessions');
+const BILL_AND_MARK_STATEMENT = preparedStatement('bill_sessions_marking');
+const BILL_AND_MARK_RELAY_STATEMENT = preparedStatement('bill_sessions_marking_relay');
 
 /**
  * Writes billing plans, and posts the money they move, in one statement inside the caller's
@@ -149,49 +152,111 @@ const BILL_STATEMENT = preparedStatement('bill_sessions');
  * subquery, in id order), and the UPDATE is held to those ids: the planner's fixed guess for
  * json_to_recordset (100 rows) would otherwise pick a hash join over the whole sessions table,
  * a scan per batch that grows with every session ever billed.
+ *
+ * A wallet it leaves at or below zero is the caller's to stop (walletsAtZero).
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
-  const { applied, debited } = (await billStatement(tx, writes, at, false))!;
+  const { applied, debited } = await billStatement(tx, writes, at, undefined);
   if (debited.entries) await reportOnCommit(tx, LEDGER_DEBITED, debited);
   return applied;
 }
 
-/**
- * applyBilling as a statement committed on its own (no transaction around it: one round trip
- * instead of four), unless it would take a wallet to zero, or debit a wallet already there from
- * a running session (REACHES_ZERO). Then it writes nothing and returns undefined: the caller
- * bills the batch again with applyBilling, in a transaction that also holds what a wallet at zero
- * needs (the stop marks of its sessions). Its walletsAtZero are the wallets already at zero that
- * only stopping sessions debited.
- */
-export async function applyBillingUnlessZero(db: Db, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling | undefined> {
-  // Checked before the statement: nothing may fail once it has committed.
-  const reportDebited = committedReporter(db, LEDGER_DEBITED);
-  const written = await billStatement(db, writes, at, true);
-  if (!written) return undefined;
-  if (written.debited.entries) reportDebited(written.debited);
-  return written.applied;
+/** What billAndMark wrote, and the stops it owes. */
+export interface BilledAndMarked {
+  applied: AppliedBilling;
+  /**
+   * Sessions it marked `stopping` because their wallet is at or below zero, to be stopped by the
+   * caller: the batch's own and the wallets' other running sessions, but those handed over.
+   */
+  stops: StopTarget[];
+  /** sessions it marked and handed to the nodes holding their stations (StopRelay): told at its commit */
+  handed: StopTarget[];
+  /**
+   * Wallets to mark again after it (RemoteStopper.stopWallets): those at or below zero with a
+   * running session it could not mark (another writer held it locked), and every wallet it took
+   * from above zero to zero or below, since a session committed while it waited for the wallet
+   * (a start) is not in its snapshot. The mark after usually finds nothing, or a session whose
+   * writer has since ended it.
+   */
+  unmarked: string[];
 }
 
 /**
- * A wallet this batch leaves at or below zero that needs the stop marks: one it takes there from
- * above zero, or one already there that a running (`active`) session is still debiting (a stop
- * that was never marked: this debit marks it). Debits of sessions already stopping, on a wallet
- * already at zero, need nothing more and are written on their own.
+ * applyBilling as one statement committed on its own (no transaction around it: one round trip),
+ * that also does what a wallet at or below zero needs: every running (`active`) session it pays
+ * for is marked `stopping` (termination insufficient_balance) in the same statement — the batch's
+ * own sessions as they are written, the wallet's others (on this node or any other) locked with
+ * SKIP LOCKED — and those on stations another live node holds are handed to that node (the
+ * relay's NOTIFY, delivered at the commit). A crash after the commit leaves every stop owed, and
+ * a station answering its stop at once finds its session marked.
+ *
+ * SKIP LOCKED: the statement holds wallet locks when it looks for the other sessions, and the
+ * writer holding one of them (another node's batch) may be waiting for one of those wallets;
+ * such a session is left to whoever marks it (its own batch, which finds the wallet at zero, or
+ * the caller after the commit: `unmarked`). Never inside a transaction: its debits are reported
+ * as committed when it returns.
  */
-const REACHES_ZERO = sql`select 1 from locked_wallets w
-  where w.total < 0 and w.balance + w.total <= 0
-    and (w.balance > 0 or exists (select 1 from p where p.wallet_id = w.id and p.active))`;
+export async function billAndMark(db: Db, writes: readonly BillingWrite[], at: Date, relay?: StopRelay): Promise<BilledAndMarked> {
+  // Checked before the statement: nothing may fail once it has committed.
+  const reportDebited = committedReporter(db, LEDGER_DEBITED);
+  const { applied, debited, marks } = await billStatement(db, writes, at, { relay });
+  if (debited.entries) reportDebited(debited);
+  return { applied, ...marks! };
+}
+
+/**
+ * The steps of the marking statement after `billed` (see billAndMark): `zero` (wallets these
+ * debits leave at or below zero), `others` / `marked_others` (their other running sessions, locked
+ * SKIP LOCKED, marked), `stop_marked` (every session marked, with its station), `unmarked`
+ * (wallets to mark again after the commit: see BilledAndMarked), then the relay's `handed`.
+ */
+function markingSteps(at: Date, relay: StopRelay | undefined) {
+  return sql`
+    others as materialized (
+      select s.id from sessions s
+      where s.wallet_id = any(array(select id from zero)) and s.status = 'active'
+        and not s.id = any(array(select id from locked_sessions))
+      order by s.id
+      for no key update of s skip locked
+    ),
+    marked_others as (
+      update sessions s set status = 'stopping', termination = coalesce(s.termination, 'insufficient_balance'),
+        stop_requested_at = ${at}, stop_retry_at = ${at}, updated_at = ${at}
+      from others o
+      where s.id = o.id and s.status = 'active'
+      returning s.id, s.transaction_id, s.station_id, s.termination, s.stopped_by
+    ),
+    unmarked as (
+      select s.wallet_id as id from sessions s
+      where s.wallet_id = any(array(select id from zero)) and s.status = 'active'
+        and not s.id = any(array(select id from locked_sessions))
+        and not s.id = any(array(select id from others))
+      union
+      select id from moved where before > 0 and after <= 0
+    ),
+    stop_marked as (
+      select m.id as session_id, m.transaction_id, c.ocpp_id as identity, c.id as station_id, m.termination, m.stopped_by
+      from (
+        select id, transaction_id, station_id, termination, stopped_by from billed where stop
+        union all
+        select id, transaction_id, station_id, termination, stopped_by from marked_others
+      ) m
+      cross join lateral (select c.ocpp_id, c.id from charge_stations c where c.id = m.station_id offset 0) c
+    ),
+    ${relay ? relay.handOverSteps() : sql`handed as (select null::text as session_id where false)`}`;
+}
 
 async function billStatement(
   db: Db | Tx,
   writes: readonly BillingWrite[],
   at: Date,
-  onlyAboveZero: boolean,
-): Promise<{ applied: AppliedBilling; debited: { entries: number; cents: number } } | undefined> {
+  /** set: mark the sessions of wallets at zero (billAndMark) */
+  marking: { relay: StopRelay | undefined } | undefined,
+): Promise<{ applied: AppliedBilling; debited: { entries: number; cents: number }; marks?: Omit<BilledAndMarked, 'applied'> }> {
   const applied: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
   const debited = { entries: 0, cents: 0 };
-  if (!writes.length) return { applied, debited };
+  const marks = marking ? { stops: [] as StopTarget[], handed: [] as StopTarget[], unmarked: [] as string[] } : undefined;
+  if (!writes.length) return { applied, debited, ...(marks ? { marks } : {}) };
   // One write per session: one session, one compare-and-set, one ledger entry.
   if (new Set(writes.map((w) => w.row.id)).size !== writes.length) throw new Error('applyBilling: a session appears twice in one batch');
   const values = writes.map(({ row, plan, powerW, readingAt, note }) => {
@@ -218,15 +283,23 @@ async function billStatement(
   });
   // The postings (p): one per written session that moves money, from the wallet the session row
   // holds; a wallet's entries in session id order (byte order, as everywhere in the gateway).
+  const name = !marking ? BILL_STATEMENT : marking.relay ? BILL_AND_MARK_RELAY_STATEMENT : BILL_AND_MARK_STATEMENT;
+  // Whether a written session is marked stopping here: running, on a wallet left at or below zero.
+  const stops = marking ? sql`(not l.hold and l.old_status = 'active' and l.wallet_id = any(array(select id from zero)))` : sql`false`;
   const { rows } = await sql<{
-    kind: 'session' | 'entry' | 'moved' | 'declined';
+    kind: 'session' | 'entry' | 'moved' | 'stop' | 'handed' | 'unmarked';
     id: string | null;
     hold: boolean | null;
     wallet_id: string | null;
     balance_after: string | number | null;
     before: string | number | null;
     total: string | number | null;
-  }>`${sql.raw(BILL_STATEMENT)}
+    transaction_id: number | null;
+    identity: string | null;
+    station_id: string | null;
+    termination: string | null;
+    stopped_by: string | null;
+  }>`${sql.raw(name)}
     with v as (
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
         id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
@@ -245,34 +318,47 @@ async function billStatement(
     ),
     p as (
       select (row_number() over (order by l.wallet_id collate "C", l.id collate "C"))::int as ord, l.entry_id as id,
-        l.wallet_id, -l.delta as change, l.id as session_id, null::text as top_up_id, l.note, l.old_status = 'active' as active
+        l.wallet_id, -l.delta as change, l.id as session_id, null::text as top_up_id, l.note
       from locked_sessions l
       where l.delta <> 0 and l.wallet_id is not null
-    ),${postingSteps(at, sql`select not (${onlyAboveZero}::boolean and exists (${REACHES_ZERO})) as go`)},
+    ),${postingSteps(at)},
+    zero as (select id from moved where total < 0 and after <= 0),
     billed as (
       update sessions s set
         meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
         power_w = coalesce(l.power_w, s.power_w), updated_at = ${at},
         last_reading_at = greatest(s.last_reading_at, l.reading_at),
-        status = case when l.hold then 'held' else s.status end,
-        termination = case when l.hold then coalesce(s.termination, 'meter_implausible') else s.termination end,
-        stop_requested_at = case when l.hold then ${at} else s.stop_requested_at end
-      from locked_sessions l
-      where s.id = l.id and s.id = any(array(select id from locked_sessions)) and (select go from verdict)
-      returning s.id, l.hold
+        status = case when l.hold then 'held' when l.stop then 'stopping' else s.status end,
+        termination = case when l.hold then coalesce(s.termination, 'meter_implausible')
+          when l.stop then coalesce(s.termination, 'insufficient_balance') else s.termination end,
+        stop_requested_at = case when l.hold or l.stop then ${at} else s.stop_requested_at end,
+        stop_retry_at = case when l.stop then ${at} else s.stop_retry_at end
+      from (select l.*, ${stops} as stop from locked_sessions l) l
+      where s.id = l.id and s.id = any(array(select id from locked_sessions))
+      returning s.id, l.hold, l.stop, s.transaction_id, s.station_id, s.termination, s.stopped_by
+    ),${marking ? sql`${markingSteps(at, marking.relay)},` : sql``}
+    out as (
+      select 'session' as kind, id, hold, null::text as wallet_id, null::bigint as balance_after, null::bigint as before,
+        null::bigint as total, null::int as transaction_id, null::text as identity, null::text as station_id,
+        null::text as termination, null::text as stopped_by
+        from billed
+      union all
+      select 'entry', session_id, null, wallet_id, balance_after, null, null, null, null, null, null, null from entries
+      union all
+      select 'moved', id, null, id, after, before, total, null, null, null, null, null from moved
     )
-    select 'session' as kind, id, hold, null::text as wallet_id, null::bigint as balance_after, null::bigint as before, null::bigint as total
-      from billed
+    select * from out${marking ? sql`
     union all
-    select 'entry', session_id, null, wallet_id, balance_after, null, null from entries
+    select 'stop', session_id, null, null, null, null, null, transaction_id, identity, station_id, termination, stopped_by from stop_marked
     union all
-    select 'moved', id, null, id, after, before, total from moved
+    select 'handed', session_id, null, null, null, null, null, null, null, null, null, null from handed
     union all
-    select 'declined', null, null, null, null, null, null from verdict where not go`
+    select 'unmarked', null, null, id, null, null, null, null, null, null, null, null from unmarked` : sql``}`
     .execute(db)
     .catch(refuseOutOfRange);
 
-  if (rows.some((r) => r.kind === 'declined')) return undefined;
+  const marked: StopTarget[] = [];
+  const handed = new Set<string>();
   for (const r of rows) {
     if (r.kind === 'session') {
       applied.applied.add(r.id!);
@@ -283,7 +369,23 @@ async function billStatement(
       const [before, after, total] = [Number(r.before), Number(r.balance_after), Number(r.total)];
       applied.moved.push({ walletId: r.wallet_id!, before, after });
       if (total < 0 && after <= 0) applied.walletsAtZero.push(r.wallet_id!);
+    } else if (r.kind === 'stop') {
+      marked.push({
+        sessionId: r.id!,
+        transactionId: Number(r.transaction_id),
+        identity: r.identity!,
+        stationId: r.station_id!,
+        reason: stopReason(r.termination, r.stopped_by),
+      });
+    } else if (r.kind === 'handed') {
+      handed.add(r.id!);
+    } else if (r.kind === 'unmarked') {
+      marks!.unmarked.push(r.wallet_id!);
     }
+  }
+  if (marks) {
+    for (const t of marked) (handed.has(t.sessionId) ? marks.handed : marks.stops).push(t);
+    marks.unmarked.sort(cmp);
   }
   for (const w of writes) {
     if (!applied.applied.has(w.row.id) || w.plan.delta === 0) continue;
@@ -298,7 +400,7 @@ async function billStatement(
   if (unposted) throw new Error(`session ${unposted.row.id} was billed without a ledger entry`);
   applied.moved.sort((a, b) => cmp(a.walletId, b.walletId));
   applied.walletsAtZero.sort(cmp);
-  return { applied, debited };
+  return { applied, debited, ...(marks ? { marks } : {}) };
 }
 
 function cmp(a: string, b: string): number {

@@ -8,10 +8,10 @@ import type { LiveEvents } from '../../shared/events.ts';
 import { alertRaised, sessionBilled } from '../live.ts';
 import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter-values.ts';
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
-import { applyBilling, applyBillingUnlessZero, isOpen, planBilling, type AppliedBilling, type BillingRow, type BillingWrite } from './billing.ts';
+import { billAndMark, isOpen, planBilling, type BilledAndMarked, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
 import { isSettled } from './endings.ts';
-import { markStopping, type StopRelay, type StopTarget } from './stop-marks.ts';
+import type { StopRelay, StopTarget } from './stop-marks.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationRef } from './transactions.ts';
 
@@ -30,13 +30,16 @@ export interface MeterOutcome {
 }
 
 export interface BatchResult {
-  /** wallets a debit in this batch left at or below zero */
-  walletsAtZero: string[];
+  /**
+   * Wallets a debit in this batch left at or below zero with a running session the batch could
+   * not mark (another writer held it): RemoteStopper.stopWallets marks and stops them now.
+   */
+  walletsToMark: string[];
   /**
    * Sessions this node stops now, with no further query: those of the wallets at zero that the
-   * debit's own transaction marked `stopping` (this batch's and the wallets' others, unless
-   * another node holds their station: that node was told at the commit, StopRelay), and those
-   * held for an implausible reading or billed after their end.
+   * debit's own statement marked `stopping` (this batch's and the wallets' others, unless another
+   * node holds their station: that node was told at the commit, StopRelay), and those held for an
+   * implausible reading or billed after their end.
    */
   stopNow: StopTarget[];
   /** wallets the batch's debits moved (before, after): for watchers of balance crossings */
@@ -181,15 +184,15 @@ export class MeterBatcher {
     const sessionOf = new Map<Reading, BillingRow>();
     const outcome = new Map<string, MeterOutcome>();
     const alerts: NewAlert[] = [];
-    const walletsAtZero = new Set<string>();
+    const walletsToMark = new Set<string>();
     const stopNow: StopTarget[] = [];
     const observed = this.deps.observer ? new Map<string, MeterObservation>() : undefined;
     const moved: WalletMove[] = [];
 
-    // Rows come from memory or an unlocked read; applyBilling writes a session only if it still
+    // Rows come from memory or an unlocked read; billAndMark writes a session only if it still
     // holds them. One someone else changed meanwhile is read and planned again.
     const dispatch = () => {
-      if (walletsAtZero.size || stopNow.length || moved.length) this.onCommitted({ walletsAtZero: [...walletsAtZero], stopNow, moved });
+      if (walletsToMark.size || stopNow.length || moved.length) this.onCommitted({ walletsToMark: [...walletsToMark], stopNow, moved });
     };
     let pending = batch;
     try {
@@ -198,8 +201,8 @@ export class MeterBatcher {
         await this.findSessions(pending, sessionOf);
         const plans = planBatch(pending, sessionOf);
         const writes = plans.map((p) => p.write);
-        const { applied, stops, handed } = await retryOnDeadlock(() => this.write(db, writes, now));
-        for (const w of applied.walletsAtZero) walletsAtZero.add(w);
+        const { applied, stops, handed, unmarked } = await retryOnDeadlock(() => this.write(db, writes, now));
+        for (const w of unmarked) walletsToMark.add(w);
         moved.push(...applied.moved);
         stopNow.push(...stops);
         const stopping = new Set([...stops, ...handed].map((t) => t.sessionId));
@@ -281,31 +284,18 @@ export class MeterBatcher {
   }
 
   /**
-   * Writes a batch's plans. Most batches leave every wallet above zero: one statement, committed
-   * on its own. One that takes a wallet to zero (or debits one already there from a session still
-   * running) writes nothing that way and is written again in a
-   * transaction that also marks the wallet's running sessions `stopping`, on this node and any
-   * other, and hands those on other nodes to the nodes holding them: a crash after the commit
-   * still leaves every stop owed, and a station that answers its stop at once finds its session
-   * already marked. A session another transaction holds locked is skipped, not waited for (this
-   * transaction holds the wallet, which that one may be waiting for) and not handed over: a batch
-   * billing it finds the wallet at zero and marks and stops it itself, and RemoteStopper.stopWallets
-   * marks and stops after the commit whatever is still running.
+   * Writes a batch's plans in one statement committed on its own (billAndMark). A wallet it
+   * leaves at or below zero has its running sessions, on this node and any other, marked
+   * `stopping` by the same statement, and those on other nodes handed to the nodes holding them:
+   * a crash after the commit still leaves every stop owed, and a station that answers its stop at
+   * once finds its session already marked. A session another writer holds locked is skipped, not
+   * waited for (the statement holds the wallet, which that writer may be waiting for) and not
+   * handed over: a batch billing it finds the wallet at zero and marks and stops it itself, and
+   * RemoteStopper.stopWallets marks and stops after the commit whatever is still running
+   * (`unmarked`).
    */
-  private async write(db: Db, writes: BillingWrite[], now: Date): Promise<{ applied: AppliedBilling; stops: StopTarget[]; handed: StopTarget[] }> {
-    const alone = await applyBillingUnlessZero(db, writes, now);
-    if (alone) return { applied: alone, stops: [], handed: [] };
-    return db.transaction().execute(async (tx) => {
-      const applied = await applyBilling(tx, writes, now);
-      if (!applied.walletsAtZero.length) return { applied, stops: [], handed: [] };
-      const marked = await markStopping(tx, { walletIds: applied.walletsAtZero }, 'insufficient_balance', now, { skipLocked: true });
-      // The wallets' sessions elsewhere: their nodes stop them at this commit.
-      const handed = this.deps.stopRelay
-        ? await this.deps.stopRelay.relayWalletStops(tx, applied.walletsAtZero, marked.map((t) => t.sessionId))
-        : [];
-      const elsewhere = new Set(handed.map((t) => t.sessionId));
-      return { applied, stops: marked.filter((t) => !elsewhere.has(t.sessionId)), handed };
-    });
+  private async write(db: Db, writes: BillingWrite[], now: Date): Promise<BilledAndMarked> {
+    return billAndMark(db, writes, now, this.deps.stopRelay);
   }
 
   /** Finds each reading's session: by transactionId (remembered or read), or the open session on its connector. */

@@ -104,12 +104,12 @@ export class SessionService {
           options.predictive,
         )
       : undefined;
-    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsAtZero, stopNow, moved }) => {
-      // Marked stopping in the debit's transaction (the zero wallets' sessions, but those another
+    this.meter = new MeterBatcher({ ...deps, observer: this.predictor }, ({ walletsToMark, stopNow, moved }) => {
+      // Marked stopping by the debit's statement (the zero wallets' sessions, but those another
       // node holds: that node was told at the commit and sends their stops), sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
-      // Then any session of those wallets the transaction could not mark (another writer held it).
-      this.walletsAtZero(walletsAtZero);
+      // Then any session of those wallets the statement could not mark (another writer held it).
+      this.walletsAtZero(walletsToMark);
       // Watchers of balances (the local list sync) queue their own work; nothing waits here.
       if (moved.length) options.onBalancesMoved?.(moved);
     });

@@ -1,5 +1,5 @@
-import { sql, type Expression } from 'kysely';
-import type { Db, Tx } from '../../db/index.ts';
+import { sql, type Expression, type RawBuilder } from 'kysely';
+import type { Db } from '../../db/index.ts';
 import type { SessionStatus } from '../../db/tables/sessions.ts';
 
 /** A session that must be sent RemoteStopTransaction, and where. */
@@ -23,22 +23,27 @@ export function stopReason(termination: string | null, stoppedBy: string | null)
 }
 
 /**
- * Hands a zero wallet's running sessions on stations other processes hold to those processes
- * from inside the debit's transaction (a cluster: the nodes holding them are told at its commit
- * and send the RemoteStopTransaction themselves, with no query or round trip after the commit).
- * Returns the sessions handed over; the caller stops the others itself. The marks (markStopping,
- * in the same transaction) are what make each stop durable.
+ * Hands a zero wallet's running sessions on stations other processes hold to those processes,
+ * from inside the statement that marked them (billAndMark): the nodes holding them are told at
+ * its commit and send the RemoteStopTransaction themselves, with no query or round trip after
+ * the commit. The marks, committed by that statement, are what make each stop durable.
  */
 export interface StopRelay {
-  /** `marked`: the sessions the caller's transaction has just marked stopping (markStopping): those elsewhere are handed over. */
-  relayWalletStops(tx: Tx, walletIds: readonly string[], marked: readonly string[]): Promise<StopTarget[]>;
+  /**
+   * Steps for a statement that has a CTE `stop_marked` (session_id, transaction_id, identity,
+   * station_id: sessions it has just marked stopping): they define `handed` (session_id), those
+   * whose station another live node holds, and tell each such node of its sessions (delivered at
+   * commit, never on rollback). The text must not vary between calls (a prepared statement).
+   */
+  handOverSteps(): RawBuilder<unknown>;
 }
 
 /**
  * Records the intent to stop sessions: a running session becomes `stopping` with its
  * termination (kept if one was set) and the time the stop was asked for. The one writer of that
- * intent, for every reason: a wallet at zero (its sessions, or only those the caller's
- * transaction holds), an operator's stop. Sessions already stopping or stop_failed are matched
+ * intent, for every reason but one: a wallet at zero (its sessions), an operator's stop. The
+ * exception is the MeterValues statement (billAndMark), which marks the sessions of the wallets
+ * it takes to zero itself, with the same values. Sessions already stopping or stop_failed are matched
  * too when `alsoUnconfirmed` is set (an operator asking again). Returns where to send the stops.
  * Runs on the pool or in the caller's transaction; a stop marked in the same transaction as
  * the debit that caused it survives a crash (a reconnecting station is sent it again).
@@ -52,27 +57,21 @@ export async function markStopping(
     alsoUnconfirmed?: boolean;
     /** who decided the stop (sessions.stopped_by), e.g. 'prediction' */
     stoppedBy?: string;
-    /**
-     * Leave alone a session another transaction holds locked (SKIP LOCKED) instead of waiting
-     * for it: for a caller that already holds wallet locks, which that holder may be waiting for.
-     */
-    skipLocked?: boolean;
   } = {},
 ): Promise<StopTarget[]> {
   if ((which.walletIds && !which.walletIds.length) || (which.sessionIds && !which.sessionIds.length)) return [];
   const statuses: SessionStatus[] = options.alsoUnconfirmed ? ['active', 'stopping', 'stop_failed'] : ['active'];
   // The sessions are locked first, in id order as every writer of sessions locks them (a batch
-  // holding some of them waits for their wallets, never for another session: no cycle), or
-  // skipped if another transaction holds them (skipLocked).
-  let q = db
+  // holding some of them waits for their wallets, never for another session: no cycle). A writer
+  // that holds wallets must not wait here: the billing statement marks with SKIP LOCKED itself.
+  const q = db
     .with(
       (cte) => cte('locked').materialized(),
       (qb) => {
         let l = qb.selectFrom('sessions as f').select('f.id').where('f.status', 'in', statuses);
         if (which.walletIds) l = l.where('f.wallet_id', 'in', [...which.walletIds]);
         if (which.sessionIds) l = l.where('f.id', 'in', [...which.sessionIds]);
-        l = l.orderBy('f.id').forNoKeyUpdate();
-        return options.skipLocked ? l.skipLocked() : l;
+        return l.orderBy('f.id').forNoKeyUpdate();
       },
     )
     .updateTable('sessions as s')

@@ -66,8 +66,9 @@ export class RemoteStopper {
    * and never before its mark (a station answering at once finds its reason). The mark waits for
    * a session another transaction holds; if that is a MeterValues batch, the batch finds the wallet
    * at zero, marks and stops the session itself, and this mark finds nothing left to do. After a
-   * batch took a wallet to zero its own transaction marked every session it could lock, so what is
-   * left here is those another writer held at that moment; a crash before this mark is covered by
+   * batch took a wallet to zero its own statement marked every session it could lock, so what is
+   * left here is those another writer held at that moment, or that started while it waited for the
+   * wallet; a crash before this mark is covered by
    * each session's next debit, which finds the wallet at zero and marks it itself.
    */
   async stopWallets(walletIds: readonly string[], termination: string): Promise<void> {

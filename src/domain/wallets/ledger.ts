@@ -1,4 +1,4 @@
-import { sql, type RawBuilder } from 'kysely';
+import { sql } from 'kysely';
 import { preparedStatement, type Db, type Tx } from '../../db/index.ts';
 import type { LedgerEntry } from '../../db/tables/wallets.ts';
 import { isCheckViolation } from '../../db/errors.ts';
@@ -99,26 +99,21 @@ const CROSSING_EVENTS = (at: Date) => sql`
  * The steps that post the postings of a CTE named `p` (ord int, id text, wallet_id text, change
  * bigint — negative for a debit —, session_id text, top_up_id text, note text; other columns are
  * ignored), for a statement that starts `with p as (…),` and goes on with these. They define
- * `locked_wallets` (id, total, balance before), `verdict` (go: whether anything is written),
+ * `locked_wallets` (id, total, balance before),
  * `moved` (the wallets updated: id, before, after, total, …) and `entries` (the ledger rows
  * written: id, wallet_id, balance_after, session_id), and write the crossing events.
- *
- * `verdict`: a query of one row with a boolean `go`, which may read `locked_wallets` and `p`;
- * when it is false nothing is posted (the statement's other writes must be held to it too).
- * Default: always go. It must not vary between calls of a prepared statement (use parameters).
  */
-export function postingSteps(at: Date, verdict: RawBuilder<unknown> = sql`select true as go`) {
+export function postingSteps(at: Date) {
   return sql`
     locked_wallets as (
       select t.wallet_id as id, t.total, w.balance
       from (select wallet_id, sum(change)::bigint as total from p group by wallet_id order by wallet_id) t
       cross join lateral (select w.balance from wallets w where w.id = t.wallet_id for no key update of w) w
     ),
-    verdict as (${verdict}),
     moved as (
       update wallets w set balance = w.balance + l.total, updated_at = ${at}
       from locked_wallets l
-      where w.id = l.id and w.id = any(array(select id from locked_wallets)) and (select go from verdict)
+      where w.id = l.id and w.id = any(array(select id from locked_wallets))
       returning w.id, w.balance - l.total as before, w.balance as after, l.total, w.user_id, w.currency,
         w.auto_top_up_active, w.auto_top_up_amount, w.auto_top_up_payment_method, w.auto_top_up_threshold
     ),${CROSSING_EVENTS(at)}
