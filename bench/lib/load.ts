@@ -23,6 +23,8 @@ export interface LoadResult {
   latency: Percentiles;
   /** open loop: ms from the CALL actually sent to its CALLRESULT (no queueing) */
   serviceLatency?: Percentiles;
+  /** open loop: latency (as `latency`) of the sends scheduled in each second of the run, in order */
+  bySecond?: (Percentiles & { second: number })[];
   errorSamples: string[];
   cpu?: Record<string, number>;
 }
@@ -35,6 +37,8 @@ interface Tally {
   timeouts: number;
   latencies: number[];
   serviceLatencies: number[];
+  /** open loop: latencies by the second (from the start) their send was scheduled in */
+  perSecond: number[][];
   errorSamples: string[];
 }
 
@@ -46,6 +50,7 @@ const newTally = (): Tally => ({
   timeouts: 0,
   latencies: [],
   serviceLatencies: [],
+  perSecond: [],
   errorSamples: [],
 });
 
@@ -143,6 +148,7 @@ async function runOpenLoop(o: OpenLoopOptions): Promise<LoadResult> {
         if (sched >= tWarm) {
           t.latencies.push(r.end - sched);
           t.serviceLatencies.push(r.end - sentAt);
+          (t.perSecond[Math.floor((sched - t0) / 1000)] ??= []).push(r.end - sched);
         }
         if (r.end >= tWarm && r.end <= tEnd) t.answeredInWindow++;
         o.onAnswer?.(s, r.end);
@@ -188,6 +194,7 @@ async function runOpenLoop(o: OpenLoopOptions): Promise<LoadResult> {
     throughput: Math.round(t.answeredInWindow / ((o.durationMs - warmupMs) / 1000)),
     latency: percentiles(t.latencies),
     serviceLatency: percentiles(t.serviceLatencies),
+    bySecond: Array.from(t.perSecond, (l, second) => ({ second, ...percentiles(l ?? []) })),
     errorSamples: t.errorSamples,
   };
 }

@@ -143,15 +143,20 @@ function batchStats(before: BatchTotals[], after: BatchTotals[]): BatchStats {
   return { batches, meanSize: round(d('readings') / Math.max(1, batches), 1), meanMs: round((1000 * d('seconds')) / Math.max(1, batches), 1) };
 }
 
-/** (iv) Closed-loop MeterValues/s: the same number of stations on node 1 alone, then over every node. */
-async function runThroughput({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
-  const c = cfg.cluster;
-  const { nodes } = prep.cluster;
-  const cpu = Object.fromEntries([
+/** CPU seconds used so far by each gateway node, PostgreSQL and this process (the load generator). */
+function cpuSources(nodes: readonly Gateway[]): Record<string, () => number> {
+  return Object.fromEntries([
     ...nodes.map((n, i) => [`node${i + 1}`, () => cpuSeconds(n.child.pid)] as const),
     ['postgres', () => cpuSecondsOf('postgres')] as const,
     ['generator', selfCpuSeconds] as const,
   ]);
+}
+
+/** (iv) Closed-loop MeterValues/s: the same number of stations on node 1 alone, then over every node. */
+async function runThroughput({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
+  const c = cfg.cluster;
+  const { nodes } = prep.cluster;
+  const cpu = cpuSources(nodes);
   type Side = 'one' | 'all' | 'two';
   const batches: Record<Side, BatchStats[]> = { one: [], all: [], two: [] };
   const results: Record<Side, LoadResult[]> = { one: [], all: [], two: [] };
@@ -228,6 +233,14 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   const mvsPerStation = Math.ceil(c.zeroBalance / perMv / 2);
   const durationMs = Math.ceil(((mvsPerStation + 3) * c.zeroSessions * 1000) / c.zeroRatePerS);
   log(`${S6}: (i) ${c.zeroRatePerS} MV/s over ${c.zeroSessions} sessions; each wallet (two sessions, two nodes) at zero after ~${mvsPerStation * 2} MeterValues`);
+  // CPU of each process, second by second: the seconds in which wallets reach zero are the busy ones.
+  const cpuBySecond: Record<string, number>[] = [];
+  let window = cpuWindow(cpuSources(nodes));
+  const sampler = setInterval(() => {
+    cpuBySecond.push(window());
+    window = cpuWindow(cpuSources(nodes));
+  }, 1_000);
+  const started = now();
   const load = await openLoop({
     stations, ratePerS: c.zeroRatePerS, durationMs, deltaWh: ZERO_DELTA_WH,
     skip: (s) => s.stopping || s.remoteStopAt !== undefined,
@@ -237,15 +250,23 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
     },
   });
   await waitUntil(() => stations.every((s) => s.stopAnswered || (s.remoteStopAt === undefined && !crossed.has(walletOf.get(s)!))), 20_000, 50);
+  clearInterval(sampler);
 
   const local: number[] = [];
   const remote: number[] = [];
+  /** the cross-node stops by the second of the run their wallet crossed zero in */
+  const remoteBySecond: number[][] = [];
   let early = 0;
   for (const [w, x] of crossed) {
     for (const s of pairs.get(w)!) {
       if (s.remoteStopAt === undefined) continue;
       if (s.remoteStopAt < x.at) early++;
-      (nodeOf(nodes, s) === nodeOf(nodes, x.by) ? local : remote).push(Math.max(0, s.remoteStopAt - x.at));
+      const delay = Math.max(0, s.remoteStopAt - x.at);
+      if (nodeOf(nodes, s) === nodeOf(nodes, x.by)) local.push(delay);
+      else {
+        remote.push(delay);
+        (remoteBySecond[Math.floor((x.at - started) / 1000)] ??= []).push(delay);
+      }
     }
   }
   const stopped = stations.filter((s) => s.remoteStopAt !== undefined).length;
@@ -260,7 +281,11 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered (${fmtLatency(load)}); ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
   const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
   report.ledger(`${S6} (i)`, ledger);
-  report.details[`${S6} (i)`] = { load, remote: pr, local: pl, stopped, crossed: crossed.size, early, stopErrors: stopErrors.slice(0, 5) };
+  report.details[`${S6} (i)`] = {
+    load, remote: pr, local: pl, stopped, crossed: crossed.size, early, stopErrors: stopErrors.slice(0, 5),
+    remoteBySecond: Array.from(remoteBySecond, (l, second) => ({ second, ...percentiles(l ?? []) })),
+    cpuBySecond,
+  };
 }
 
 /**
