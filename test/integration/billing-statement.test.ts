@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { sql } from 'kysely';
+import type { Tx } from '../../src/db/index.ts';
 import { onCommitted } from '../../src/db/after-commit.ts';
 import { applyBilling, billAndMark, planBilling, type BillingRow, type BillingWrite } from '../../src/domain/sessions/billing.ts';
 import { MeterBatcher, type BatchResult } from '../../src/domain/sessions/meter-batcher.ts';
@@ -40,6 +41,25 @@ describe('billing a batch in one statement', () => {
     h.db.selectFrom('sessions').select(['status', 'termination']).where('id', '=', s.sessionId).executeTakeFirstOrThrow();
   const ids = (targets: { sessionId: string }[]) => targets.map((t) => t.sessionId).sort();
   const sorted = (xs: string[]) => [...xs].sort();
+  /**
+   * Another writer: runs `before` in a transaction, then keeps it open (its locks held) until
+   * `release`, then runs `after` and commits. `ready` settles once `before` has run.
+   */
+  const holdOpen = (before: (tx: Tx) => Promise<unknown>, after?: (tx: Tx) => Promise<unknown>) => {
+    let release!: () => void;
+    const released = new Promise<void>((r) => (release = r));
+    let isReady!: () => void;
+    const ready = new Promise<void>((r) => (isReady = r));
+    const done = h.db.transaction().execute(async (tx) => {
+      await before(tx);
+      isReady();
+      await released;
+      await after?.(tx);
+    });
+    return { ready: Promise.race([ready, done]), release: async () => { release(); await done; } };
+  };
+  const lockSessionOf = (s: FixtureSession) => (tx: Tx) =>
+    tx.selectFrom('sessions').select('id').where('id', '=', s.sessionId).forNoKeyUpdate().execute();
 
   it('writes the sessions, the wallets and the entries, and reports the debits as committed', async () => {
     const a = await driver(10_000);
@@ -138,21 +158,12 @@ describe('billing a batch in one statement', () => {
     const s = await session(d);
     clock.advance(60_000);
     const write = await writeTo(s, 5_000); // 500 cents: fine on 1,000, below zero on 400
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let debited!: () => void;
-    const isDebited = new Promise<void>((r) => (debited = r));
     // Another writer takes 600 and holds the wallet until released.
-    const other = h.db.transaction().execute(async (tx) => {
-      await postEntries(tx, [{ walletId: d.walletId, type: 'debit', amount: 600 }], clock.now());
-      debited();
-      await released;
-    });
-    await isDebited;
+    const other = holdOpen((tx) => postEntries(tx, [{ walletId: d.walletId, type: 'debit', amount: 600 }], clock.now()));
+    await other.ready;
     const attempt = billAndMark(h.db, [write], clock.now());
     await new Promise((r) => setTimeout(r, 200)); // the statement is waiting for the wallet
-    release();
-    await other;
+    await other.release();
     const { applied, stops } = await attempt;
     expect(applied.balanceAfter.get(s.sessionId)).toBe(-100);
     expect(ids(stops)).toEqual([s.sessionId]);
@@ -167,29 +178,22 @@ describe('billing a batch in one statement', () => {
     await markStopping(h.db, { sessionIds: [template.sessionId] }, 'remote', clock.now());
     clock.advance(60_000);
     const write = await writeTo(billed, 1_000); // 100 cents: the wallet to zero
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let started!: () => void;
-    const isStarted = new Promise<void>((r) => (started = r));
     // A start on the same wallet (a start fee holds the wallet): its session commits after the
     // statement's snapshot, while the statement waits for the wallet.
     const late = `${template.sessionId}-late`;
-    const starter = h.db.transaction().execute(async (tx) => {
+    const starter = holdOpen(async (tx) => {
       await postEntries(tx, [{ walletId: d.walletId, type: 'debit', amount: 1 }], clock.now());
       await sql`insert into sessions select (jsonb_populate_record(null::sessions, to_jsonb(s)
           || jsonb_build_object('id', ${late}::text, 'transaction_id', s.transaction_id + 1000000, 'meter_start', s.meter_start + 1,
           'status', 'active', 'termination', null))).*
         from sessions s where s.id = ${template.sessionId}`.execute(tx);
-      started();
-      await released;
     });
-    await isStarted;
+    await starter.ready;
     const results: BatchResult[] = [];
     const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
     const outcome = batcher.submit(meterReading(billed, 1_000));
     await new Promise((r) => setTimeout(r, 200)); // the statement is waiting for the wallet
-    release();
-    await starter;
+    await starter.release();
     expect(await outcome).toMatchObject({ charged: 100, balanceAfter: -1 });
     expect((await h.db.selectFrom('sessions').select('status').where('id', '=', late).executeTakeFirstOrThrow()).status).toBe('active');
     // Not in the statement's snapshot: the wallet is handed to the mark after the commit, which finds it.
@@ -287,16 +291,8 @@ describe('billing a batch in one statement', () => {
     const results: BatchResult[] = [];
     const batcher = new MeterBatcher({ db: h.db, clock, log: h.log }, (r) => results.push(r));
     clock.advance(60_000);
-    let release!: () => void;
-    const released = new Promise<void>((r) => (release = r));
-    let locked!: () => void;
-    const isLocked = new Promise<void>((r) => (locked = r));
-    const holder = h.db.transaction().execute(async (tx) => {
-      await tx.selectFrom('sessions').select('id').where('id', '=', held.sessionId).forNoKeyUpdate().execute();
-      locked();
-      await released;
-    });
-    await isLocked;
+    const holder = holdOpen(lockSessionOf(held));
+    await holder.ready;
     try {
       // Written while the other session is locked: the batch must not wait for it.
       const outcome = await Promise.race([
@@ -307,8 +303,7 @@ describe('billing a batch in one statement', () => {
       expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId))).toEqual([billed.sessionId]);
       expect(results.flatMap((r) => r.walletsToMark)).toEqual([d.walletId]);
     } finally {
-      release();
-      await holder;
+      await holder.release();
     }
     expect(await statusOf(billed)).toEqual({ status: 'stopping', termination: 'insufficient_balance' });
     expect((await statusOf(held)).status).toBe('active'); // the stopper's (stopWallets) to mark, after the commit
@@ -329,21 +324,11 @@ describe('billing a batch in one statement', () => {
     const stopper = new RemoteStopper({ db: h.db, clock, log: h.log, stations });
     clock.advance(60_000);
     // Two other writers hold the wallet's other sessions, as batches of other nodes would.
-    const hold = (s: FixtureSession, markIt: boolean) => {
-      let release!: () => void;
-      const released = new Promise<void>((r) => (release = r));
-      let locked!: () => void;
-      const isLocked = new Promise<void>((r) => (locked = r));
-      const done = h.db.transaction().execute(async (tx) => {
-        await tx.selectFrom('sessions').select('id').where('id', '=', s.sessionId).forNoKeyUpdate().execute();
-        locked();
-        await released;
-        if (markIt) await markStopping(tx, { sessionIds: [s.sessionId] }, 'insufficient_balance', clock.now());
-      });
-      return { isLocked, release: async () => { release(); await done; } };
-    };
-    const holders = [hold(markedByHolder, true), hold(releasedByHolder, false)];
-    await Promise.all(holders.map((x) => x.isLocked));
+    const holders = [
+      holdOpen(lockSessionOf(markedByHolder), (tx) => markStopping(tx, { sessionIds: [markedByHolder.sessionId] }, 'insufficient_balance', clock.now())),
+      holdOpen(lockSessionOf(releasedByHolder)),
+    ];
+    await Promise.all(holders.map((x) => x.ready));
     await batcher.submit(meterReading(billed, 1_000)); // the wallet reaches zero; both others skipped
     expect(results.flatMap((r) => r.stopNow.map((t) => t.sessionId))).toEqual([billed.sessionId]);
 

@@ -31,8 +31,9 @@ export interface MeterOutcome {
 
 export interface BatchResult {
   /**
-   * Wallets a debit in this batch left at or below zero with a running session the batch could
-   * not mark (another writer held it): RemoteStopper.stopWallets marks and stops them now.
+   * Wallets to mark again now (RemoteStopper.stopWallets): those a debit in this batch left at or
+   * below zero with a running session the batch could not mark (another writer held it), and
+   * those it took from above zero to zero (a session started meanwhile is not in its snapshot).
    */
   walletsToMark: string[];
   /**

@@ -108,7 +108,8 @@ export class SessionService {
       // Marked stopping by the debit's statement (the zero wallets' sessions, but those another
       // node holds: that node was told at the commit and sends their stops), sent now.
       for (const target of stopNow) void this.stopper.stopMarked(target);
-      // Then any session of those wallets the statement could not mark (another writer held it).
+      // Then those wallets again: sessions the statement could not mark (another writer held them)
+      // or could not see (started while it waited for the wallet).
       this.walletsAtZero(walletsToMark);
       // Watchers of balances (the local list sync) queue their own work; nothing waits here.
       if (moved.length) options.onBalancesMoved?.(moved);
