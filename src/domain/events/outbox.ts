@@ -1,4 +1,4 @@
-import { sql } from 'kysely';
+import { sql, type RawBuilder } from 'kysely';
 import type { Db, Tx } from '../../db/index.ts';
 import { newId } from '../../shared/ids.ts';
 import type { NewEvent } from './types.ts';
@@ -11,7 +11,17 @@ import type { NewEvent } from './types.ts';
  */
 export async function emitEvents(db: Db | Tx, events: readonly NewEvent[], at: Date): Promise<void> {
   if (!events.length) return;
-  const rows = events.map((e, n) => ({
+  await insertEvents(events.map((event) => ({ event })), at).execute(db);
+}
+
+/**
+ * The INSERT that writes events to the outbox, for emitEvents or as a step of a larger statement
+ * (billing writes a session's events in the statement that changes it). Each event may carry a
+ * `sessionId`; `where` (over `e`, with `e.session_id`) keeps only some of them, e.g. those of the
+ * sessions the statement wrote.
+ */
+export function insertEvents(events: readonly { event: NewEvent; sessionId?: string | undefined }[], at: Date, where?: RawBuilder<boolean>) {
+  const rows = events.map(({ event: e, sessionId }, n) => ({
     n,
     id: newId(at),
     type: e.type,
@@ -19,9 +29,10 @@ export async function emitEvents(db: Db | Tx, events: readonly NewEvent[], at: D
     station_id: e.stationId ?? null,
     wallet_id: e.walletId ?? null,
     organization_id: e.organizationId ?? null,
+    session_id: sessionId ?? null,
     data: e.data,
   }));
-  await sql`
+  return sql`
     insert into outbox_events (id, type, ordering_key, organizations, data, created_at)
     select e.id, e.type, e.key,
       array_remove(array[
@@ -31,8 +42,9 @@ export async function emitEvents(db: Db | Tx, events: readonly NewEvent[], at: D
       ], null),
       e.data::jsonb, ${at}
     from json_to_recordset(${JSON.stringify(rows)}::json)
-      as e(n int, id text, type text, key text, station_id text, wallet_id text, organization_id text, data json)
-    order by e.n`.execute(db);
+      as e(n int, id text, type text, key text, station_id text, wallet_id text, organization_id text, session_id text, data json)
+    ${where ? sql`where ${where}` : sql``}
+    order by e.n`;
 }
 
 export function emitEvent(db: Db | Tx, event: NewEvent, at: Date): Promise<void> {

@@ -6,6 +6,8 @@ import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
 import { LEDGER_DEBITED, postingSteps, refuseOutOfRange, type WalletMove } from '../wallets/ledger.ts';
 import { stopReason, type StopRelay, type StopTarget } from './stop-marks.ts';
+import { insertEvents } from '../events/outbox.ts';
+import type { NewEvent } from '../events/types.ts';
 
 /** Statuses in which a session still draws energy and is billed. */
 export const OPEN_STATUSES = ['active', 'stopping', 'stop_failed'] as const;
@@ -118,7 +120,18 @@ export interface BillingWrite {
   readingAt?: Date | undefined;
   /** a note for the ledger entry this write makes, if it moves money */
   note?: string | undefined;
+  /**
+   * The write also ends the session (endings.ts): these columns are recorded with the billing,
+   * and the status becomes `completed` (a refused start stays `rejected`; an implausible
+   * register makes it `held`, plan.implausible).
+   */
+  end?: SessionEndColumns | undefined;
+  /** events to write to the outbox with this write, if (and only if) it is applied */
+  events?: readonly NewEvent[] | undefined;
 }
+
+/** What ending a session records on it (endings.ts). */
+export type SessionEndColumns = Pick<Session, 'meter_stop' | 'stop_timestamp' | 'stop_reason' | 'termination' | 'ended_by' | 'closed_by'>;
 
 export interface AppliedBilling {
   /** sessions written; the others changed since their row was read (see applyBilling) */
@@ -158,6 +171,20 @@ const BILL_AND_MARK_RELAY_STATEMENT = preparedStatement('bill_sessions_marking_r
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
   const { applied, debited } = await billStatement(tx, writes, at, undefined);
   if (debited.entries) await reportOnCommit(tx, LEDGER_DEBITED, debited);
+  return applied;
+}
+
+/**
+ * applyBilling as one statement committed on its own (no transaction around it: one round trip,
+ * and no row stays locked while the gateway waits), for writes planned from rows read without a
+ * lock: a write whose session changed since is not applied (compare-and-set), to be read and
+ * planned again. Never inside a transaction: its debits are reported as committed when it returns.
+ */
+export async function billCommitted(db: Db, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
+  // Checked before the statement: nothing may fail once it has committed.
+  const reportDebited = committedReporter(db, LEDGER_DEBITED);
+  const { applied, debited } = await billStatement(db, writes, at, undefined);
+  if (debited.entries) reportDebited(debited);
   return applied;
 }
 
@@ -259,7 +286,7 @@ async function billStatement(
   if (!writes.length) return { applied, debited, ...(marks ? { marks } : {}) };
   // One write per session: one session, one compare-and-set, one ledger entry.
   if (new Set(writes.map((w) => w.row.id)).size !== writes.length) throw new Error('applyBilling: a session appears twice in one batch');
-  const values = writes.map(({ row, plan, powerW, readingAt, note }) => {
+  const values = writes.map(({ row, plan, powerW, readingAt, note, end }) => {
     if (!Number.isSafeInteger(plan.delta)) throw new RangeError(`billing delta must be a whole number of cents, got ${plan.delta}`);
     return {
       id: row.id,
@@ -279,8 +306,18 @@ async function billStatement(
       // the ledger entry's id, if this write moves money and is applied
       entry_id: plan.delta !== 0 ? newId(at) : null,
       note: note ?? null,
+      old_last_reading_at: row.last_reading_at?.toISOString() ?? null,
+      old_ended_by: row.ended_by,
+      ending: end !== undefined,
+      end_meter_stop: end?.meter_stop ?? null,
+      end_stop_timestamp: end?.stop_timestamp?.toISOString() ?? null,
+      end_stop_reason: end?.stop_reason ?? null,
+      end_termination: end?.termination ?? null,
+      end_ended_by: end?.ended_by ?? null,
+      end_closed_by: end?.closed_by ?? null,
     };
   });
+  const events = writes.flatMap((w) => (w.events ?? []).map((event) => ({ event, sessionId: w.row.id })));
   // The postings (p): one per written session that moves money, from the wallet the session row
   // holds; a wallet's entries in session id order (byte order, as everywhere in the gateway).
   const name = !marking ? BILL_STATEMENT : marking.relay ? BILL_AND_MARK_RELAY_STATEMENT : BILL_AND_MARK_STATEMENT;
@@ -304,7 +341,9 @@ async function billStatement(
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
         id text, old_meter_last bigint, old_debited bigint, old_cost bigint, old_billed_until timestamptz,
         old_status text, meter_last bigint, billed_until timestamptz, cost bigint, delta bigint, power_w bigint,
-        reading_at timestamptz, hold boolean, wallet_id text, entry_id text, note text)
+        reading_at timestamptz, hold boolean, wallet_id text, entry_id text, note text,
+        old_last_reading_at timestamptz, old_ended_by text, ending boolean, end_meter_stop bigint,
+        end_stop_timestamp timestamptz, end_stop_reason text, end_termination text, end_ended_by text, end_closed_by text)
     ),
     locked_sessions as (
       select v.* from (select * from v order by id) v
@@ -312,7 +351,8 @@ async function billStatement(
         select 1 from sessions s
         where s.id = v.id and s.meter_last = v.old_meter_last and s.debited = v.old_debited and s.cost = v.old_cost
           and date_trunc('milliseconds', s.billed_until) = v.old_billed_until and s.status = v.old_status
-          and s.wallet_id is not distinct from v.wallet_id
+          and s.wallet_id is not distinct from v.wallet_id and s.ended_by is not distinct from v.old_ended_by
+          and date_trunc('milliseconds', s.last_reading_at) is not distinct from v.old_last_reading_at
         for no key update of s
       ) s
     ),
@@ -328,15 +368,22 @@ async function billStatement(
         meter_last = l.meter_last, billed_until = l.billed_until, cost = l.cost, debited = s.debited + l.delta,
         power_w = coalesce(l.power_w, s.power_w), updated_at = ${at},
         last_reading_at = greatest(s.last_reading_at, l.reading_at),
-        status = case when l.hold then 'held' when l.stop then 'stopping' else s.status end,
-        termination = case when l.hold then coalesce(s.termination, 'meter_implausible')
+        status = case when l.hold then 'held' when l.ending then (case when s.status = 'rejected' then s.status else 'completed' end)
+          when l.stop then 'stopping' else s.status end,
+        termination = case when l.ending then l.end_termination when l.hold then coalesce(s.termination, 'meter_implausible')
           when l.stop then coalesce(s.termination, 'insufficient_balance') else s.termination end,
+        meter_stop = case when l.ending then l.end_meter_stop else s.meter_stop end,
+        stop_timestamp = case when l.ending then l.end_stop_timestamp else s.stop_timestamp end,
+        stop_reason = case when l.ending then l.end_stop_reason else s.stop_reason end,
+        ended_by = case when l.ending then l.end_ended_by else s.ended_by end,
+        closed_by = case when l.ending then l.end_closed_by else s.closed_by end,
         stop_requested_at = case when l.hold or l.stop then ${at} else s.stop_requested_at end,
         stop_retry_at = case when l.stop then ${at} else s.stop_retry_at end
       from (select l.*, ${stops} as stop from locked_sessions l) l
       where s.id = l.id and s.id = any(array(select id from locked_sessions))
       returning s.id, l.hold, l.stop, s.transaction_id, s.station_id, s.termination, s.stopped_by
-    ),${marking ? sql`${markingSteps(at, marking.relay)},` : sql``}
+    ),
+    emitted as (${insertEvents(events, at, sql<boolean>`e.session_id = any(array(select id from billed))`)}),${marking ? sql`${markingSteps(at, marking.relay)},` : sql``}
     out as (
       select 'session' as kind, id, hold, null::text as wallet_id, null::bigint as balance_after, null::bigint as before,
         null::bigint as total, null::int as transaction_id, null::text as identity, null::text as station_id,

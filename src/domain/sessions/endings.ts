@@ -1,10 +1,11 @@
-import { sql } from 'kysely';
 import type { Db, Tx } from '../../db/index.ts';
 import type { Session, SessionEnd } from '../../db/tables/sessions.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
-import { implausibleAlert, recordAlert, sessionAlert } from './alerts.ts';
-import { billLocked, lockSession, type BillingResult } from './billing.ts';
-import { emitEvent } from '../events/outbox.ts';
+import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
+import {
+  applyBilling, billCommitted, lockSession, planBilling,
+  type AppliedBilling, type BillingPlan, type BillingResult, type BillingWrite,
+} from './billing.ts';
 import { sessionStopped } from '../events/payloads.ts';
 
 /**
@@ -48,70 +49,125 @@ export interface Ended {
   held: boolean;
 }
 
-/**
- * Ends a session the caller's transaction has locked: settles it (step sizes apply, TIME billed
- * past the end is refunded) and records how it ended. A held session is settled only by an
- * operator; a station's stop on it is recorded and nothing more. The settlement time is never
- * before the start nor before the latest reading the station sent (an operator's is now).
- */
-export async function endSession(tx: Tx, locked: Session, end: SessionEnding, now: Date): Promise<Ended> {
+/** What ending a session writes, planned from its row as read (or locked). */
+interface EndingPlan {
+  /** the billing write that settles it, records the end and carries its session.stopped event */
+  write: BillingWrite;
+  plan: BillingPlan;
+  /** alerts to record with it (a meterStop below the highest reading, an implausible register) */
+  alerts: NewAlert[];
+}
+
+function planEnding(row: Session, end: SessionEnding, now: Date): EndingPlan {
   // A termination the gateway set before (insufficient_balance, …) stays; one an implicit end
   // wrote gives way to the real end.
-  const keep = locked.termination !== null && !IMPLICIT_TERMINATIONS.has(locked.termination);
-  const stopped = {
-    meter_stop: end.meterStop,
-    stop_timestamp: end.at,
-    stop_reason: end.stopReason,
-    termination: keep ? locked.termination : end.termination,
-    ended_by: end.endedBy,
-    closed_by: end.closedBy ?? null,
-    updated_at: now,
-  };
-  if (locked.status === 'held' && end.endedBy !== 'operator') {
-    await tx.updateTable('sessions').set(stopped).where('id', '=', locked.id).execute();
-    return { held: true };
-  }
-  const floor = Math.max(locked.start_timestamp.getTime(), locked.last_reading_at?.getTime() ?? 0);
+  const keep = row.termination !== null && !IMPLICIT_TERMINATIONS.has(row.termination);
+  const termination = keep ? row.termination : end.termination;
+  const floor = Math.max(row.start_timestamp.getTime(), row.last_reading_at?.getTime() ?? 0);
   const settleAt = end.at.getTime() < floor ? new Date(floor) : end.at;
   const operator = end.endedBy === 'operator';
-  const billing = await billLocked(tx, locked, {
-    registerWh: end.registerWh,
+  const plan = planBilling(row, {
+    registersWh: [end.registerWh],
     at: settleAt,
     settle: true,
-    ...(operator
-      ? { trusted: true, note: `closed by an operator (API key ${end.closedBy ?? 'unknown'}), settled on ${Math.max(end.registerWh, locked.meter_start)} Wh` }
-      : {}),
+    ...(operator ? { trusted: true } : {}),
   });
-  await tx
+  const events =
+    row.status !== 'rejected' && !plan.implausible
+      ? [sessionStopped(row, { ...end, at: settleAt, termination }, { energyWh: plan.energyWh, cost: plan.cost })]
+      : [];
+  const alerts: NewAlert[] = [];
+  if (plan.backwardsWh.length && end.endedBy === 'station') {
+    alerts.push(
+      sessionAlert(
+        row,
+        'meter_stop_below_reading',
+        `meterStop ${end.registerWh} Wh is below the ${row.meter_last} Wh already reported: settled on ${row.meter_last} Wh`,
+        { meter_stop: end.meterStop, highest_wh: row.meter_last },
+      ),
+    );
+  }
+  if (plan.implausible) alerts.push(implausibleAlert(row, plan.implausible));
+  const write: BillingWrite = {
+    row,
+    plan,
+    ...(operator ? { note: `closed by an operator (API key ${end.closedBy ?? 'unknown'}), settled on ${Math.max(end.registerWh, row.meter_start)} Wh` } : {}),
+    end: {
+      meter_stop: end.meterStop,
+      stop_timestamp: end.at,
+      stop_reason: end.stopReason,
+      termination,
+      ended_by: end.endedBy,
+      closed_by: end.closedBy ?? null,
+    },
+    events,
+  };
+  return { write, plan, alerts };
+}
+
+function endedOf(p: EndingPlan, applied: AppliedBilling): Ended {
+  const balanceAfter = applied.balanceAfter.get(p.write.row.id);
+  const billing: BillingResult = {
+    charged: p.plan.delta,
+    ...(balanceAfter !== undefined ? { balanceAfter } : {}),
+    ...(applied.walletsAtZero.length ? { walletAtZero: applied.walletsAtZero[0]! } : {}),
+    meterWentBackwards: p.plan.backwardsWh.length > 0,
+    ...(p.plan.implausible ? { implausible: p.plan.implausible } : {}),
+    cost: p.plan.cost,
+    energyWh: p.plan.energyWh,
+  };
+  return { billing, held: p.plan.implausible !== undefined };
+}
+
+/** A station's stop on a held session: recorded, nothing settled (an operator settles it). */
+function recordHeldStop(ex: Db | Tx, row: Session, end: SessionEnding, now: Date) {
+  const keep = row.termination !== null && !IMPLICIT_TERMINATIONS.has(row.termination);
+  return ex
     .updateTable('sessions')
     .set({
-      ...stopped,
-      // A refused start stays refused; a held session closed by an operator is completed.
-      status: sql`case when status = 'rejected' or (status = 'held' and ${!operator}) then status else 'completed' end`,
+      meter_stop: end.meterStop,
+      stop_timestamp: end.at,
+      stop_reason: end.stopReason,
+      termination: keep ? row.termination : end.termination,
+      ended_by: end.endedBy,
+      closed_by: end.closedBy ?? null,
+      updated_at: now,
     })
-    .where('id', '=', locked.id)
-    .execute();
-  if (locked.status !== 'rejected' && !billing.implausible) {
-    await emitEvent(
-      tx,
-      sessionStopped(locked, { ...end, at: settleAt, termination: stopped.termination }, { energyWh: billing.energyWh, cost: billing.cost }),
-      now,
-    );
+    .where('id', '=', row.id);
+}
+
+/**
+ * Ends a session the caller's transaction has locked: settles it (step sizes apply, TIME billed
+ * past the end is refunded) and records how it ended, in one statement with its session.stopped
+ * event (then its alerts, if any). A held session is settled only by an operator; a station's
+ * stop on it is recorded and nothing more. The settlement time is never before the start nor
+ * before the latest reading the station sent (an operator's is now).
+ */
+export async function endSession(tx: Tx, locked: Session, end: SessionEnding, now: Date): Promise<Ended> {
+  if (locked.status === 'held' && end.endedBy !== 'operator') {
+    await recordHeldStop(tx, locked, end, now).execute();
+    return { held: true };
   }
-  if (billing.meterWentBackwards && end.endedBy === 'station') {
-    await recordAlert(
-      tx,
-      sessionAlert(
-        locked,
-        'meter_stop_below_reading',
-        `meterStop ${end.registerWh} Wh is below the ${locked.meter_last} Wh already reported: settled on ${locked.meter_last} Wh`,
-        { meter_stop: end.meterStop, highest_wh: locked.meter_last },
-      ),
-      now,
-    );
-  }
-  if (billing.implausible) await recordAlert(tx, implausibleAlert(locked, billing.implausible), now);
-  return { billing, held: billing.implausible !== undefined };
+  const p = planEnding(locked, end, now);
+  const applied = await applyBilling(tx, [p.write], now);
+  if (!applied.applied.has(locked.id)) throw new Error(`session ${locked.id} is locked but its settlement did not apply`);
+  await recordAlerts(tx, p.alerts, now);
+  return endedOf(p, applied);
+}
+
+/**
+ * endSession without a transaction, for a session read without a lock (a StopTransaction): one
+ * statement, committed on its own, that applies only if the session still is as it was read
+ * (billStatement's compare-and-set), so no row stays locked between round trips. Returns
+ * `changed` when another writer got there first (read it again), and `lock` for an ending that
+ * needs endSession in a transaction (a held session, or one that raises an alert).
+ */
+export async function endSessionAsRead(db: Db, row: Session, end: SessionEnding, now: Date): Promise<Ended | 'changed' | 'lock'> {
+  if (row.status === 'held') return 'lock';
+  const p = planEnding(row, end, now);
+  if (p.alerts.length) return 'lock';
+  const applied = await billCommitted(db, [p.write], now);
+  return applied.applied.has(row.id) ? endedOf(p, applied) : 'changed';
 }
 
 /**

@@ -8,7 +8,7 @@ import { newId } from '../../shared/ids.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
 import { recordAlert } from './alerts.ts';
-import { endOpenOnConnector, endSession, isSettled } from './endings.ts';
+import { endOpenOnConnector, endSession, endSessionAsRead, isSettled, type Ended, type SessionEnding } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 import { emitEvent } from '../events/outbox.ts';
@@ -193,6 +193,9 @@ export function terminationFor(reason: string | undefined): string {
   return r.replace(/([a-z0-9])([A-Z])/g, '$1_$2').replace(/([A-Z])([A-Z][a-z])/g, '$1_$2').toLowerCase();
 }
 
+/** How often a StopTransaction tries to end its session as read before it takes a lock. */
+const AS_READ_ATTEMPTS = 3;
+
 /**
  * StopTransaction: settles the session with meterStop (and transactionData), applying step
  * sizes, and closes it; the answer goes out after the commit. A replay settles nothing more.
@@ -242,24 +245,35 @@ export async function stopTransaction(
     const last = latestEnergy(extractReadings(input.transactionData));
     if (last && last.wh > register && last.timestamp.getTime() <= input.timestamp.getTime()) register = last.wh;
   }
-  const result = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
-    const locked = await lockSession(tx, session.id);
-    if (isSettled(locked)) return undefined;
-    return endSession(
-      tx,
-      locked,
-      {
-        endedBy: 'station',
-        registerWh: register,
-        meterStop: input.meterStop,
-        at: clampToNow(input.timestamp, now),
-        stopReason: input.reason ?? 'Local',
-        termination: terminationFor(input.reason),
-      },
-      now,
-    );
-  }));
-  if (!result) return { session, settled: false };
+  const end: SessionEnding = {
+    endedBy: 'station',
+    registerWh: register,
+    meterStop: input.meterStop,
+    at: clampToNow(input.timestamp, now),
+    stopReason: input.reason ?? 'Local',
+    termination: terminationFor(input.reason),
+  };
+  // One statement on the session as read (no transaction, no lock held between round trips);
+  // if a batch or another node wrote the session meanwhile, read it again and re-plan. Endings
+  // that need a transaction (a held session, an alert), and a session that keeps changing, are
+  // ended under a lock.
+  let result: Ended | undefined;
+  let row: Session | undefined = session;
+  for (let attempt = 0; !result; attempt++) {
+    if (!row || isSettled(row)) return { session, settled: false };
+    const ended = attempt < AS_READ_ATTEMPTS ? await retryOnDeadlock(() => endSessionAsRead(db, row!, end, now)) : 'lock';
+    if (ended === 'lock') {
+      result = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
+        const locked = await lockSession(tx, session.id);
+        return isSettled(locked) ? undefined : endSession(tx, locked, end, now);
+      }));
+      if (!result) return { session, settled: false };
+    } else if (ended === 'changed') {
+      row = await db.selectFrom('sessions').selectAll().where('id', '=', session.id).executeTakeFirst();
+    } else {
+      result = ended;
+    }
+  }
   if (result.billing?.meterWentBackwards) {
     log.warn({ transactionId: session.transaction_id, meterStop: input.meterStop }, 'meterStop below the highest register billed');
   }
