@@ -130,6 +130,26 @@ describe('settling a StopTransaction in one statement', () => {
     await assertLedgerConsistent(h.db, [d.walletId]);
   });
 
+  it('a connector that moved on ends every session still open on it in one statement, each with its own event', async () => {
+    const [d1, d2] = [await driver(10_000), await driver(10_000)];
+    const [s1, s2] = [await session(d1), await session(d2)];
+    // Two sessions open on one connector (the station lost the first one's StopTransaction).
+    await h.db.updateTable('sessions').set({ station_id: s1.station.stationId }).where('id', '=', s2.sessionId).execute();
+    clock.advance(60_000);
+    await billTo(s1, 300);
+    await billTo(s2, 200);
+    const ended = await h.db.transaction().execute((tx) =>
+      endOpenOnConnector(tx, { stationId: s1.station.stationId, connectorId: 1, startedBefore: clock.now() }, 'connector_status', clock.now()),
+    );
+    expect(ended.map((e) => e.session.id).sort()).toEqual([s1.sessionId, s2.sessionId].sort());
+    expect(ended.map((e) => e.ended.held)).toEqual([false, false]);
+    for (const [s, wh] of [[s1, 300], [s2, 200]] as const) {
+      expect(await rowOf(s)).toMatchObject({ status: 'completed', ended_by: 'connector_status', meter_stop: wh, debited: wh / 10 });
+      expect(await stoppedEvents(s)).toHaveLength(1);
+    }
+    await assertLedgerConsistent(h.db, [d1.walletId, d2.walletId]);
+  });
+
   it.skipIf(!ON_POSTGRES)('a batch holding the session when the stop arrives: the stop waits, finds it changed, reads again and settles on top', async () => {
     const d = await driver(10_000);
     const s = await session(d);

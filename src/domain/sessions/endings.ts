@@ -110,7 +110,7 @@ function endedOf(p: EndingPlan, applied: AppliedBilling): Ended {
   const billing: BillingResult = {
     charged: p.plan.delta,
     ...(balanceAfter !== undefined ? { balanceAfter } : {}),
-    ...(applied.walletsAtZero.length ? { walletAtZero: applied.walletsAtZero[0]! } : {}),
+    ...(p.write.row.wallet_id && applied.walletsAtZero.includes(p.write.row.wallet_id) ? { walletAtZero: p.write.row.wallet_id } : {}),
     meterWentBackwards: p.plan.backwardsWh.length > 0,
     ...(p.plan.implausible ? { implausible: p.plan.implausible } : {}),
     cost: p.plan.cost,
@@ -144,15 +144,29 @@ function recordHeldStop(ex: Db | Tx, row: Session, end: SessionEnding, now: Date
  * before the latest reading the station sent (an operator's is now).
  */
 export async function endSession(tx: Tx, locked: Session, end: SessionEnding, now: Date): Promise<Ended> {
-  if (locked.status === 'held' && end.endedBy !== 'operator') {
-    await recordHeldStop(tx, locked, end, now).execute();
-    return { held: true };
+  return (await endSessions(tx, [{ locked, end }], now))[0]!;
+}
+
+/**
+ * endSession for several sessions the caller's transaction has locked, in one billing statement
+ * (which posts to their wallets in wallet id order, as every writer does), then their alerts.
+ */
+async function endSessions(tx: Tx, endings: readonly { locked: Session; end: SessionEnding }[], now: Date): Promise<Ended[]> {
+  const out: (Ended | EndingPlan)[] = [];
+  for (const { locked, end } of endings) {
+    if (locked.status === 'held' && end.endedBy !== 'operator') {
+      await recordHeldStop(tx, locked, end, now).execute();
+      out.push({ held: true });
+    } else {
+      out.push(planEnding(locked, end, now));
+    }
   }
-  const p = planEnding(locked, end, now);
-  const applied = await applyBilling(tx, [p.write], now);
-  if (!applied.applied.has(locked.id)) throw new Error(`session ${locked.id} is locked but its settlement did not apply`);
-  await recordAlerts(tx, p.alerts, now);
-  return endedOf(p, applied);
+  const plans = out.filter((e): e is EndingPlan => 'write' in e);
+  const applied = await applyBilling(tx, plans.map((p) => p.write), now);
+  const missed = plans.find((p) => !applied.applied.has(p.write.row.id));
+  if (missed) throw new Error(`session ${missed.write.row.id} is locked but its settlement did not apply`);
+  await recordAlerts(tx, plans.flatMap((p) => p.alerts), now);
+  return out.map((e) => ('write' in e ? endedOf(e, applied) : e));
 }
 
 /**
@@ -191,28 +205,27 @@ export async function endOpenOnConnector(
     .where('start_timestamp', '<', where.startedBefore);
   if (where.exceptSessionId) q = q.where('id', '<>', where.exceptSessionId);
   // All of them locked first, in id order, before any wallet is touched: sessions before wallets,
-  // as every writer takes them (ending one posts to its wallet; locking the next after that could
-  // wait for a batch that holds the next session and waits for that wallet).
-  const open = await q.orderBy('id').forNoKeyUpdate().execute();
-  const out: { session: Session; ended: Ended }[] = [];
-  for (const locked of open) {
-    if (locked.stop_timestamp !== null) continue;
-    const ended = await endSession(
-      tx,
+  // as every writer takes them; then ended in one statement, which locks their wallets in id order
+  // (ending them one by one would lock the wallets in session order: two such endings on two
+  // connectors could each hold the wallet the other waits for).
+  const open = (await q.orderBy('id').forNoKeyUpdate().execute()).filter((locked) => locked.stop_timestamp === null);
+  const at = where.startedBefore.getTime() > now.getTime() ? now : where.startedBefore;
+  const ended = await endSessions(
+    tx,
+    open.map((locked) => ({
       locked,
-      {
+      end: {
         endedBy,
         registerWh: locked.meter_last,
         meterStop: locked.meter_last,
-        at: where.startedBefore.getTime() > now.getTime() ? now : where.startedBefore,
+        at,
         stopReason: endedBy === 'connector_status' ? 'ConnectorAvailable' : 'NewTransaction',
         termination: endedBy === 'connector_status' ? 'ended_by_connector_status' : 'replaced_by_new_transaction',
       },
-      now,
-    );
-    out.push({ session: locked, ended });
-  }
-  return out;
+    })),
+    now,
+  );
+  return open.map((session, i) => ({ session, ended: ended[i]! }));
 }
 
 /** POST /v1/sessions/:id/close: an operator settles a session by hand, on a register of their choosing. */
