@@ -74,7 +74,6 @@ export function createCluster(o: ClusterOptions): Cluster {
   const presence = new Presence({ ...base, connections: o.connections });
   const forwarder = new CallForwarder({ ...base, signals: signals.db });
   const runner = new CallRunner({ ...base, signals: signals.db, connections: o.connections });
-  const relay = stopRelay(o.nodeId, signals.db, log);
   o.connections.listen(presence);
   let stopsHandedHere: ((targets: StopTarget[]) => void) | undefined;
   let resynced: ((identities: string[]) => void) | undefined;
@@ -102,7 +101,7 @@ export function createCluster(o: ClusterOptions): Cluster {
   return {
     nodeId: o.nodeId,
     signals: signals.db,
-    stopRelay: relay,
+    stopRelay: stopRelay(o.nodeId),
     onStops(handler) {
       stopsHandedHere = handler;
     },
@@ -122,7 +121,6 @@ export function createCluster(o: ClusterOptions): Cluster {
       forwarder.close();
       await runner.close();
       await presence.drain();
-      await relay.drain();
       await node.stop();
     },
     close: () => signals.close(),

@@ -191,7 +191,7 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     await database?.drop();
   }, 60_000);
 
-  it('hands a wallet\'s running sessions on other live nodes to their holders after the commit; its steps alone tell nobody', async () => {
+  it('hands a wallet\'s running sessions on other live nodes to their holders at COMMIT, and nothing on ROLLBACK', async () => {
     const relay = a.app.context.cluster!.stopRelay;
     const [bAt, alsoBAt, aAt, rolledBackAt] = [await station(), await station(), await station(), await station()];
     const onB = await connect(b, new FakeStation(bAt.identity));
@@ -213,8 +213,7 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     const before = heard.length;
     class RolledBack extends Error {}
     let seenInRollback: unknown[] = [];
-    // The relay's steps over a session marked in a transaction that then rolls back: they find
-    // where it is and have no side effect (the NOTIFY is the tell after a commit).
+    // The relay's steps over a session marked in a transaction that then rolls back.
     await expect(
       db().transaction().execute(async (tx) => {
         const { rows } = await sql<{ session_id: string }>`
@@ -227,6 +226,7 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
         throw new RolledBack();
       }),
     ).rejects.toBeInstanceOf(RolledBack);
+    // The statement did find the session and ran pg_notify for it: only the rollback withheld it.
     expect(seenInRollback).toEqual([undoneSession.sessionId]);
 
     // The debit on node a's session takes the wallet to zero (1,000 cents): the statement marks
@@ -237,10 +237,9 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     const { stops, handed: returned, unmarked } = await billAndMark(db(), [debit], at, relay);
     expect(stops.map((t) => t.sessionId)).toEqual([ownNode.sessionId]);
     expect(unmarked).toEqual([w.walletId]); // marked once more after the commit (RemoteStopper.stopWallets): nothing left
-    expect(returned).toEqual([{
-      node: 'node-b',
-      target: { sessionId: handed.sessionId, transactionId: handed.transactionId, identity: onB.identity, stationId: handed.station.stationId, reason: 'wallet_at_zero' },
-    }]);
+    expect(returned).toEqual([
+      { sessionId: handed.sessionId, transactionId: handed.transactionId, identity: onB.identity, stationId: handed.station.stationId, reason: 'wallet_at_zero' },
+    ]);
 
     // The holder sends the stop as its own, on its own socket to the station.
     await eventually(() => onB.stops.length === 1, 10_000);
@@ -250,7 +249,7 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     await eventually(() => stopNoticesTo('node-b', before).length > 0, 5_000);
     expect(stopNoticesTo('node-b', before)).toEqual([handed.sessionId]);
 
-    // The committed statement's notice has arrived; the rolled-back steps sent none.
+    // The committed notice has arrived; the rolled-back one, sent before it, would have too.
     await settle(500);
     expect(rolledBackOnB.calls).toEqual([]);
     expect(await sessionRow(undoneSession.sessionId)).toMatchObject({ status: 'active', stop_attempts: 0 });

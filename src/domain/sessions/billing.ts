@@ -5,7 +5,7 @@ import { newId } from '../../shared/ids.ts';
 import type { Session } from '../../db/tables/sessions.ts';
 import { computeCost } from '../billing/cost.ts';
 import { LEDGER_DEBITED, postingSteps, refuseOutOfRange, type WalletMove } from '../wallets/ledger.ts';
-import { stopReason, type HandedStop, type StopRelay, type StopTarget } from './stop-marks.ts';
+import { stopReason, type StopRelay, type StopTarget } from './stop-marks.ts';
 import { insertEvents } from '../events/outbox.ts';
 import type { NewEvent } from '../events/types.ts';
 
@@ -196,8 +196,8 @@ export interface BilledAndMarked {
    * caller: the batch's own and the wallets' other running sessions, but those handed over.
    */
   stops: StopTarget[];
-  /** sessions it marked and handed to the nodes holding their stations (StopRelay): told after its commit */
-  handed: HandedStop[];
+  /** sessions it marked and handed to the nodes holding their stations (StopRelay): told at its commit */
+  handed: StopTarget[];
   /**
    * Wallets to mark again after it (RemoteStopper.stopWallets): those at or below zero with a
    * running session it could not mark (another writer held it locked), and every wallet it took
@@ -213,8 +213,8 @@ export interface BilledAndMarked {
  * that also does what a wallet at or below zero needs: every running (`active`) session it pays
  * for is marked `stopping` (termination insufficient_balance) in the same statement — the batch's
  * own sessions as they are written, the wallet's others (on this node or any other) locked with
- * SKIP LOCKED — and those on stations another live node holds are handed to that node (found
- * by the relay's steps, told by the relay once the statement has returned). A crash after the commit leaves every stop owed, and
+ * SKIP LOCKED — and those on stations another live node holds are handed to that node (the
+ * relay's NOTIFY, delivered at the commit). A crash after the commit leaves every stop owed, and
  * a station answering its stop at once finds its session marked.
  *
  * SKIP LOCKED: the statement holds wallet locks when it looks for the other sessions, and the
@@ -228,7 +228,6 @@ export async function billAndMark(db: Db, writes: readonly BillingWrite[], at: D
   const reportDebited = committedReporter(db, LEDGER_DEBITED);
   const { applied, debited, marks } = await billStatement(db, writes, at, { relay });
   if (debited.entries) reportDebited(debited);
-  if (relay && marks!.handed.length) relay.tell(marks!.handed);
   return { applied, ...marks! };
 }
 
@@ -271,7 +270,7 @@ function markingSteps(at: Date, relay: StopRelay | undefined) {
       ) m
       cross join lateral (select c.ocpp_id, c.id from charge_stations c where c.id = m.station_id offset 0) c
     ),
-    ${relay ? relay.handOverSteps() : sql`handed as (select null::text as session_id, null::text as node where false)`}`;
+    ${relay ? relay.handOverSteps() : sql`handed as (select null::text as session_id where false)`}`;
 }
 
 async function billStatement(
@@ -283,7 +282,7 @@ async function billStatement(
 ): Promise<{ applied: AppliedBilling; debited: { entries: number; cents: number }; marks?: Omit<BilledAndMarked, 'applied'> }> {
   const applied: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
   const debited = { entries: 0, cents: 0 };
-  const marks = marking ? { stops: [] as StopTarget[], handed: [] as HandedStop[], unmarked: [] as string[] } : undefined;
+  const marks = marking ? { stops: [] as StopTarget[], handed: [] as StopTarget[], unmarked: [] as string[] } : undefined;
   if (!writes.length) return { applied, debited, ...(marks ? { marks } : {}) };
   // One write per session: one session, one compare-and-set, one ledger entry.
   if (new Set(writes.map((w) => w.row.id)).size !== writes.length) throw new Error('applyBilling: a session appears twice in one batch');
@@ -337,7 +336,6 @@ async function billStatement(
     station_id: string | null;
     termination: string | null;
     stopped_by: string | null;
-    node: string | null;
   }>`${sql.raw(name)}
     with v as (
       select * from json_to_recordset(${JSON.stringify(values)}::json) as v(
@@ -389,25 +387,25 @@ async function billStatement(
     out as (
       select 'session' as kind, id, hold, null::text as wallet_id, null::bigint as balance_after, null::bigint as before,
         null::bigint as total, null::int as transaction_id, null::text as identity, null::text as station_id,
-        null::text as termination, null::text as stopped_by, null::text as node
+        null::text as termination, null::text as stopped_by
         from billed
       union all
-      select 'entry', session_id, null, wallet_id, balance_after, null, null, null, null, null, null, null, null from entries
+      select 'entry', session_id, null, wallet_id, balance_after, null, null, null, null, null, null, null from entries
       union all
-      select 'moved', id, null, id, after, before, total, null, null, null, null, null, null from moved
+      select 'moved', id, null, id, after, before, total, null, null, null, null, null from moved
     )
     select * from out${marking ? sql`
     union all
-    select 'stop', session_id, null, null, null, null, null, transaction_id, identity, station_id, termination, stopped_by, null from stop_marked
+    select 'stop', session_id, null, null, null, null, null, transaction_id, identity, station_id, termination, stopped_by from stop_marked
     union all
-    select 'handed', session_id, null, null, null, null, null, null, null, null, null, null, node from handed
+    select 'handed', session_id, null, null, null, null, null, null, null, null, null, null from handed
     union all
-    select 'unmarked', null, null, id, null, null, null, null, null, null, null, null, null from unmarked` : sql``}`
+    select 'unmarked', null, null, id, null, null, null, null, null, null, null, null from unmarked` : sql``}`
     .execute(db)
     .catch(refuseOutOfRange);
 
   const marked: StopTarget[] = [];
-  const handed = new Map<string, string>();
+  const handed = new Set<string>();
   for (const r of rows) {
     if (r.kind === 'session') {
       applied.applied.add(r.id!);
@@ -427,17 +425,13 @@ async function billStatement(
         reason: stopReason(r.termination, r.stopped_by),
       });
     } else if (r.kind === 'handed') {
-      handed.set(r.id!, r.node!);
+      handed.add(r.id!);
     } else if (r.kind === 'unmarked') {
       marks!.unmarked.push(r.wallet_id!);
     }
   }
   if (marks) {
-    for (const t of marked) {
-      const node = handed.get(t.sessionId);
-      if (node === undefined) marks.stops.push(t);
-      else marks.handed.push({ node, target: t });
-    }
+    for (const t of marked) (handed.has(t.sessionId) ? marks.handed : marks.stops).push(t);
     marks.unmarked.sort(cmp);
   }
   for (const w of writes) {

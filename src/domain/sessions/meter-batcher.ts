@@ -39,7 +39,7 @@ export interface BatchResult {
   /**
    * Sessions this node stops now, with no further query: those of the wallets at zero that the
    * debit's own statement marked `stopping` (this batch's and the wallets' others, unless another
-   * node holds their station: that node is told after the commit, StopRelay), and those held for an
+   * node holds their station: that node was told at the commit, StopRelay), and those held for an
    * implausible reading or billed after their end.
    */
   stopNow: StopTarget[];
@@ -206,7 +206,7 @@ export class MeterBatcher {
         for (const w of unmarked) walletsToMark.add(w);
         moved.push(...applied.moved);
         stopNow.push(...stops);
-        const stopping = new Set([...stops, ...handed.map((h) => h.target)].map((t) => t.sessionId));
+        const stopping = new Set([...stops, ...handed].map((t) => t.sessionId));
         // Sessions of these wallets outside this batch were marked too: their next reading is planned from that.
         for (const t of stops) this.noteStopping(t.transactionId);
 

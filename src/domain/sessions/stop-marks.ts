@@ -23,27 +23,19 @@ export function stopReason(termination: string | null, stoppedBy: string | null)
 }
 
 /**
- * Hands a zero wallet's running sessions on stations other processes hold to those processes:
- * the statement that marked them (billAndMark) finds where they are, and once it has committed
- * the nodes holding them are told, and send the RemoteStopTransaction themselves. The marks,
- * committed by that statement, are what make each stop durable.
+ * Hands a zero wallet's running sessions on stations other processes hold to those processes,
+ * from inside the statement that marked them (billAndMark): the nodes holding them are told at
+ * its commit and send the RemoteStopTransaction themselves, with no query or round trip after
+ * the commit. The marks, committed by that statement, are what make each stop durable.
  */
 export interface StopRelay {
   /**
    * Steps for a statement that has a CTE `stop_marked` (session_id, transaction_id, identity,
-   * station_id: sessions it has just marked stopping): they define `handed` (session_id, node),
-   * those whose station another live node holds, and that node. No side effect. The text must
-   * not vary between calls (a prepared statement).
+   * station_id: sessions it has just marked stopping): they define `handed` (session_id), those
+   * whose station another live node holds, and tell each such node of its sessions (delivered at
+   * commit, never on rollback). The text must not vary between calls (a prepared statement).
    */
   handOverSteps(): RawBuilder<unknown>;
-  /** After the commit of the statement that marked them: tells each node of the stops handed to it. Never throws. */
-  tell(handed: readonly HandedStop[]): void;
-}
-
-/** A marked session whose station another node holds, and that node. */
-export interface HandedStop {
-  node: string;
-  target: StopTarget;
 }
 
 /**
