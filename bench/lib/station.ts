@@ -53,6 +53,11 @@ export class BenchStation {
   failed = 0;
   /** when RemoteStopTransaction for this session arrived (performance.now()) */
   remoteStopAt: number | undefined;
+  /** MeterValues sent and not answered yet; how many were when the stop arrived */
+  meterInFlight = 0;
+  meterInFlightAtStop = 0;
+  /** when the first MeterValues answer after the stop arrived (performance.now()) */
+  answerAfterStopAt: number | undefined;
   /** set once the station stops its session (no more MeterValues) */
   stopping = false;
   /** the meterStop of the StopTransaction sent, and whether it was answered */
@@ -99,6 +104,7 @@ export class BenchStation {
     this.client.handle('RemoteStopTransaction', async ({ params }) => {
       if (this.remoteStopAt === undefined && params?.transactionId === this.transactionId) {
         this.remoteStopAt = now();
+        this.meterInFlightAtStop = this.meterInFlight;
         if (this.onRemoteStop) setImmediate(() => this.onRemoteStop?.(this));
       }
       return { status: 'Accepted' };
@@ -215,6 +221,7 @@ export class BenchStation {
     this.register += deltaWh;
     const register = this.register;
     this.sent++;
+    this.meterInFlight++;
     try {
       await this.client.call('MeterValues', {
         connectorId: 1,
@@ -230,10 +237,14 @@ export class BenchStation {
       });
       this.answered++;
       if (register > this.answeredRegister) this.answeredRegister = register;
-      return { ok: true, timeout: false, end: now() };
+      const end = now();
+      if (this.remoteStopAt !== undefined) this.answerAfterStopAt ??= end;
+      return { ok: true, timeout: false, end };
     } catch (err) {
       this.failed++;
       return { ok: false, timeout: err instanceof TimeoutError, end: now(), error: (err as Error).message };
+    } finally {
+      this.meterInFlight--;
     }
   }
 
