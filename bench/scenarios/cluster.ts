@@ -10,6 +10,8 @@ import { closeAll, connectAll, identities, makeFleet, spreadOver, type BenchStat
 import { percentiles } from '../lib/stats.ts';
 import { log, now, pMap, round, sleep, waitUntil } from '../lib/util.ts';
 import { DELTA_WH } from './steady.ts';
+import pg from 'pg';
+import { channelOf } from '../../src/cluster/node.ts';
 
 const S6 = '6 cluster';
 const ZERO_P99_TARGET_MS = 100;
@@ -143,6 +145,22 @@ function batchStats(before: BatchTotals[], after: BatchTotals[]): BatchStats {
   return { batches, meanSize: round(d('readings') / Math.max(1, batches), 1), meanMs: round((1000 * d('seconds')) / Math.max(1, batches), 1) };
 }
 
+/**
+ * A node's event loop delay since its last scrape (prom-client resets it at each), and its
+ * garbage collection so far (seconds and count, by kind), read from GET /metrics.
+ */
+async function loopAndGc(node: Gateway): Promise<{ lagMaxMs: number; lagP99Ms: number; gc: Record<string, { s: number; n: number }> }> {
+  const text = await node.api.text('/metrics');
+  const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+  const gc: Record<string, { s: number; n: number }> = {};
+  for (const m of text.matchAll(/^gateway_nodejs_gc_duration_seconds_(sum|count)\{[^}]*kind="(\w+)"[^}]*\} (\S+)$/gm)) {
+    const k = (gc[m[2]!] ??= { s: 0, n: 0 });
+    if (m[1] === 'sum') k.s = Number(m[3]);
+    else k.n = Number(m[3]);
+  }
+  return { lagMaxMs: round(1000 * value('gateway_nodejs_eventloop_lag_max_seconds'), 1), lagP99Ms: round(1000 * value('gateway_nodejs_eventloop_lag_p99_seconds'), 1), gc };
+}
+
 /** CPU seconds used so far by each gateway node, PostgreSQL and this process (the load generator). */
 function cpuSources(nodes: readonly Gateway[]): Record<string, () => number> {
   return Object.fromEntries([
@@ -240,6 +258,18 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
     cpuBySecond.push(window());
     window = cpuWindow(cpuSources(nodes));
   }, 1_000);
+  // The stop notices the nodes send each other, heard here too: when each handed-over session's
+  // notice was delivered (the late stops either came that way or by the mark after the commit).
+  const noticeAt = new Map<number, number>();
+  const tap = new pg.Client({ connectionString: prep.cluster.db.url });
+  await tap.connect();
+  tap.on('notification', (msg) => {
+    const at = now();
+    const notice = msg.payload ? (JSON.parse(msg.payload) as { t: string; s?: [string, number, string, string][] }) : undefined;
+    if (notice?.t === 'stop') for (const [, transactionId] of notice.s ?? []) if (!noticeAt.has(transactionId)) noticeAt.set(transactionId, at);
+  });
+  for (let i = 0; i < nodes.length; i++) await tap.query(`listen "${channelOf(`node${i + 1}`)}"`);
+  const loopBefore = await Promise.all(nodes.map(loopAndGc)); // also resets each node's loop delay
   const started = now();
   const load = await openLoop({
     stations, ratePerS: c.zeroRatePerS, durationMs, deltaWh: ZERO_DELTA_WH,
@@ -251,6 +281,14 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   });
   await waitUntil(() => stations.every((s) => s.stopAnswered || (s.remoteStopAt === undefined && !crossed.has(walletOf.get(s)!))), 20_000, 50);
   clearInterval(sampler);
+  await tap.end().catch(() => {});
+  const loopAfter = await Promise.all(nodes.map(loopAndGc));
+  /** per node, during (i): the event loop's longest delay, and the garbage collection (ms, count) by kind */
+  const nodeLoops = loopAfter.map((a, i) => ({
+    lagMaxMs: a.lagMaxMs,
+    lagP99Ms: a.lagP99Ms,
+    gc: Object.fromEntries(Object.entries(a.gc).map(([k, v]) => [k, { ms: round(1000 * (v.s - (loopBefore[i]!.gc[k]?.s ?? 0)), 1), n: v.n - (loopBefore[i]!.gc[k]?.n ?? 0) }])),
+  }));
 
   const local: number[] = [];
   const remote: number[] = [];
@@ -262,7 +300,7 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
    * station's own MeterValues (one in flight when the stop arrived, answered within 10 ms of it):
    * the stop left with that station's own batch, not with the debit that crossed zero.
    */
-  const late = { count: 0, withOwnBatch: 0 };
+  const late = { count: 0, withOwnBatch: 0, byNotice: 0, noticeDelays: [] as number[], holderDelays: [] as number[] };
   for (const [w, x] of crossed) {
     for (const s of pairs.get(w)!) {
       if (s.remoteStopAt === undefined) continue;
@@ -275,6 +313,13 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
         if (delay > ZERO_P99_TARGET_MS) {
           late.count++;
           if (s.meterInFlightAtStop > 0 && s.answerAfterStopAt !== undefined && s.answerAfterStopAt - s.remoteStopAt <= 10) late.withOwnBatch++;
+          const heardAt = noticeAt.get(s.transactionId!);
+          if (heardAt !== undefined) {
+            late.byNotice++;
+            // zero → notice delivered here, and notice → the stop at the station
+            late.noticeDelays.push(round(heardAt - x.at, 1));
+            late.holderDelays.push(round(s.remoteStopAt - heardAt, 1));
+          }
         }
       }
     }
@@ -288,12 +333,13 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   report.target(S6, '(i) zero → RemoteStopTransaction, session on another node than the debit', fmt(pr),
     `p99 ≤ ${ZERO_P99_TARGET_MS} ms`, pr.count > 0 && pr.p99 <= ZERO_P99_TARGET_MS,
     `same node as the debit: ${fmt(pl)}${early ? `; ${early} stops arrived before the CALLRESULT (counted 0)` : ''}` +
-      `; ${late.count} cross-node stops over ${ZERO_P99_TARGET_MS} ms, ${late.withOwnBatch} of them with the answer to the station's own MeterValues`);
+      `; ${late.count} cross-node stops over ${ZERO_P99_TARGET_MS} ms, ${late.withOwnBatch} of them with the answer to the station's own MeterValues, ` +
+      `${late.byNotice} handed over by a notice`);
   report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered (${fmtLatency(load)}); ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
   const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
   report.ledger(`${S6} (i)`, ledger);
   report.details[`${S6} (i)`] = {
-    load, remote: pr, local: pl, stopped, crossed: crossed.size, early, late, stopErrors: stopErrors.slice(0, 5),
+    load, remote: pr, local: pl, stopped, crossed: crossed.size, early, late, nodeLoops, stopErrors: stopErrors.slice(0, 5),
     remoteBySecond: Array.from(remoteBySecond, (l, second) => ({ second, ...percentiles(l ?? []) })),
     cpuBySecond,
   };
