@@ -491,11 +491,16 @@ export async function billLocked(tx: Tx, s: Session, input: BillingInput): Promi
     ...(input.trusted ? { trusted: true } : {}),
   });
   const written = await applyBilling(tx, [{ row: s, plan, note: input.note }], input.at);
-  const balanceAfter = written.balanceAfter.get(s.id);
+  return billingResultOf(s, plan, written);
+}
+
+/** What a written plan did to one session (and its wallet), from what the statement returned. */
+export function billingResultOf(row: Pick<Session, 'id' | 'wallet_id'>, plan: BillingPlan, written: AppliedBilling): BillingResult {
+  const balanceAfter = written.balanceAfter.get(row.id);
   return {
     charged: plan.delta,
     ...(balanceAfter !== undefined ? { balanceAfter } : {}),
-    ...(written.walletsAtZero.length ? { walletAtZero: written.walletsAtZero[0]! } : {}),
+    ...(row.wallet_id && written.walletsAtZero.includes(row.wallet_id) ? { walletAtZero: row.wallet_id } : {}),
     meterWentBackwards: plan.backwardsWh.length > 0,
     ...(plan.implausible ? { implausible: plan.implausible } : {}),
     cost: plan.cost,

@@ -3,7 +3,7 @@ import type { Session, SessionEnd } from '../../db/tables/sessions.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import {
-  applyBilling, billCommitted, lockSession, planBilling,
+  applyBilling, billCommitted, billingResultOf, lockSession, planBilling,
   type AppliedBilling, type BillingPlan, type BillingResult, type BillingWrite,
 } from './billing.ts';
 import { sessionStopped } from '../events/payloads.ts';
@@ -58,11 +58,8 @@ interface EndingPlan {
   alerts: NewAlert[];
 }
 
-function planEnding(row: Session, end: SessionEnding, now: Date): EndingPlan {
-  // A termination the gateway set before (insufficient_balance, …) stays; one an implicit end
-  // wrote gives way to the real end.
-  const keep = row.termination !== null && !IMPLICIT_TERMINATIONS.has(row.termination);
-  const termination = keep ? row.termination : end.termination;
+function planEnding(row: Session, end: SessionEnding): EndingPlan {
+  const termination = terminationOf(row, end);
   const floor = Math.max(row.start_timestamp.getTime(), row.last_reading_at?.getTime() ?? 0);
   const settleAt = end.at.getTime() < floor ? new Date(floor) : end.at;
   const operator = end.endedBy === 'operator';
@@ -106,29 +103,26 @@ function planEnding(row: Session, end: SessionEnding, now: Date): EndingPlan {
 }
 
 function endedOf(p: EndingPlan, applied: AppliedBilling): Ended {
-  const balanceAfter = applied.balanceAfter.get(p.write.row.id);
-  const billing: BillingResult = {
-    charged: p.plan.delta,
-    ...(balanceAfter !== undefined ? { balanceAfter } : {}),
-    ...(p.write.row.wallet_id && applied.walletsAtZero.includes(p.write.row.wallet_id) ? { walletAtZero: p.write.row.wallet_id } : {}),
-    meterWentBackwards: p.plan.backwardsWh.length > 0,
-    ...(p.plan.implausible ? { implausible: p.plan.implausible } : {}),
-    cost: p.plan.cost,
-    energyWh: p.plan.energyWh,
-  };
-  return { billing, held: p.plan.implausible !== undefined };
+  return { billing: billingResultOf(p.write.row, p.plan, applied), held: p.plan.implausible !== undefined };
+}
+
+/**
+ * The termination to record: one the gateway set before (insufficient_balance, …) stays; one an
+ * implicit end wrote gives way to the real end.
+ */
+function terminationOf(row: Session, end: SessionEnding): string {
+  return row.termination !== null && !IMPLICIT_TERMINATIONS.has(row.termination) ? row.termination : end.termination;
 }
 
 /** A station's stop on a held session: recorded, nothing settled (an operator settles it). */
 function recordHeldStop(ex: Db | Tx, row: Session, end: SessionEnding, now: Date) {
-  const keep = row.termination !== null && !IMPLICIT_TERMINATIONS.has(row.termination);
   return ex
     .updateTable('sessions')
     .set({
       meter_stop: end.meterStop,
       stop_timestamp: end.at,
       stop_reason: end.stopReason,
-      termination: keep ? row.termination : end.termination,
+      termination: terminationOf(row, end),
       ended_by: end.endedBy,
       closed_by: end.closedBy ?? null,
       updated_at: now,
@@ -158,7 +152,7 @@ async function endSessions(tx: Tx, endings: readonly { locked: Session; end: Ses
       await recordHeldStop(tx, locked, end, now).execute();
       out.push({ held: true });
     } else {
-      out.push(planEnding(locked, end, now));
+      out.push(planEnding(locked, end));
     }
   }
   const plans = out.filter((e): e is EndingPlan => 'write' in e);
@@ -178,7 +172,7 @@ async function endSessions(tx: Tx, endings: readonly { locked: Session; end: Ses
  */
 export async function endSessionAsRead(db: Db, row: Session, end: SessionEnding, now: Date): Promise<Ended | 'changed' | 'lock'> {
   if (row.status === 'held') return 'lock';
-  const p = planEnding(row, end, now);
+  const p = planEnding(row, end);
   if (p.alerts.length) return 'lock';
   const applied = await billCommitted(db, [p.write], now);
   return applied.applied.has(row.id) ? endedOf(p, applied) : 'changed';
