@@ -32,7 +32,9 @@ class HoldAttemptCount implements KyselyPlugin {
     this.gate = undefined;
   }
   transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
-    if (args.node.kind === 'UpdateQueryNode' && JSON.stringify(args.node).includes('stop_attempts')) this.ids.add(args.queryId);
+    // the attempt's record: an UPDATE, or the batched statement (raw SQL)
+    const kind = args.node.kind as string;
+    if ((kind === 'UpdateQueryNode' || kind === 'RawNode') && JSON.stringify(args.node).includes('stop_attempts')) this.ids.add(args.queryId);
     return args.node;
   }
   async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
@@ -40,6 +42,18 @@ class HoldAttemptCount implements KyselyPlugin {
       this.held += 1;
       await this.gate;
     }
+    return args.result;
+  }
+}
+
+/** Counts the statements that record stop attempts. */
+class CountAttemptRecords implements KyselyPlugin {
+  count = 0;
+  transformQuery(args: PluginTransformQueryArgs): RootOperationNode {
+    if (JSON.stringify(args.node).includes('stop_attempts = ')) this.count += 1;
+    return args.node;
+  }
+  async transformResult(args: PluginTransformResultArgs): Promise<QueryResult<UnknownRow>> {
     return args.result;
   }
 }
@@ -83,14 +97,16 @@ describe('RemoteStopper', () => {
     await h.dispose();
   });
 
+  let opened = 0;
   async function openSession() {
+    opened += 1;
     const rate = await createRate(h.db, clock, { currency: 'USD', price_components: [{ type: 'ENERGY', price: 100 }] });
     const user = await createUser(h.db, clock, { firstname: 'R', lastname: 'S', email: `rs-${Date.now()}@example.com` });
     const { wallet } = await getOrCreateWallet(h.db, clock, user.id);
     await createManualTopUp(h.db, clock, { wallet: wallet.id, amount: 1_000 });
-    const tag = `RS${Date.now() % 1_000_000_000}`;
+    const tag = `RS${Date.now() % 1_000_000_000}-${opened}`;
     await createToken(h.db, clock, { physicalId: tag, user: user.id });
-    const st = await createStation(h.db, clock, { ocpp_id: `RS-${Date.now()}`, rate: rate.id });
+    const st = await createStation(h.db, clock, { ocpp_id: `RS-${Date.now()}-${opened}`, rate: rate.id });
     const res = await startTransaction(h.db, clock, { stationId: st.id, identity: st.ocpp_id }, { connectorId: 1, idTag: tag, meterStart: 0, timestamp: clock.now() }, { defaultMaxPowerW: null });
     expect(res.status).toBe('Accepted');
     return { identity: st.ocpp_id, sessionId: res.session.id };
@@ -158,6 +174,36 @@ describe('RemoteStopper', () => {
       expect(station.maxInFlight).toBe(1);
     } finally {
       plugin.open();
+      stopper.close();
+    }
+  });
+
+  it('attempts answered together are recorded together: fewer statements than attempts, each session counted once', async () => {
+    const sessions = [];
+    for (let i = 0; i < 6; i++) sessions.push(await openSession());
+    const counter = new CountAttemptRecords();
+    const station = new ScriptedStation();
+    const stopper = new RemoteStopper({ db: h.db.withPlugin(counter), clock, log, stations: station }, [20]);
+    try {
+      const stops = sessions.map((x) => stopper.stopSession(x.sessionId, 'remote'));
+      await eventually(() => station.calls === 6);
+      for (let i = 0; i < 6; i++) station.answer(i === 5 ? 'Rejected' : 'Accepted');
+      // (calls reach the station in the order their marks committed, not in this order)
+      const outcomes = await Promise.all(stops);
+      expect([...outcomes].sort()).toEqual(['Accepted', 'Accepted', 'Accepted', 'Accepted', 'Accepted', 'Rejected']);
+      await stopper.drain();
+      expect(counter.count).toBeGreaterThan(0);
+      expect(counter.count).toBeLessThan(6);
+      const rows = await h.db.selectFrom('sessions').select(['id', 'status', 'stop_attempts', 'stop_retry_at'])
+        .where('id', 'in', sessions.map((x) => x.sessionId)).execute();
+      for (const [i, x] of sessions.entries()) {
+        const row = rows.find((r) => r.id === x.sessionId)!;
+        expect(row).toMatchObject({ status: 'stopping', stop_attempts: 1 });
+        // accepted: no further attempt due; rejected: the next one in 20 ms
+        if (outcomes[i] === 'Accepted') expect(row.stop_retry_at).toBeNull();
+        else expect(row.stop_retry_at).toEqual(new Date(clock.now().getTime() + 20));
+      }
+    } finally {
       stopper.close();
     }
   });

@@ -1,4 +1,7 @@
+import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
+import { isDatabaseUnavailable, retryOnDeadlock } from '../../db/errors.ts';
+import { GroupCommit } from '../../shared/group-commit.ts';
 import type { GatewayMetrics } from '../../shared/metrics.ts';
 import { emitEvent } from '../events/outbox.ts';
 import { sessionStopFailed } from '../events/payloads.ts';
@@ -29,6 +32,13 @@ interface InFlight {
   recorded: Promise<void> | undefined;
 }
 
+/** One ended attempt, as the session records it. */
+interface AttemptRecord {
+  sessionId: string;
+  /** when the next attempt is due (null: none, the station accepted or the retries ran out) */
+  nextAt: Date | null;
+}
+
 export type StopOutcome = 'Accepted' | 'Rejected' | 'offline' | 'timeout' | 'error' | 'already_stopped';
 
 /**
@@ -39,6 +49,12 @@ export type StopOutcome = 'Accepted' | 'Rejected' | 'offline' | 'timeout' | 'err
  */
 export class RemoteStopper {
   private readonly inFlight = new Map<string, InFlight>();
+  /**
+   * Attempts are recorded by group commit: a burst of stops (a thousand wallets at zero in one
+   * second) is answered within milliseconds of each other, and one UPDATE and one commit per
+   * answer would queue each behind the WAL flush of the one before.
+   */
+  private readonly records: GroupCommit<AttemptRecord>;
   private closed = false;
   /** told of every stop a station accepted, and when it was sent (the predictive stop learns delays from it) */
   onAccepted: ((target: StopTarget, sentAt: Date) => void) | undefined;
@@ -58,7 +74,14 @@ export class RemoteStopper {
       metrics?: GatewayMetrics | undefined;
     },
     private readonly retryDelaysMs: readonly number[] = DEFAULT_STOP_RETRY_DELAYS_MS,
-  ) {}
+  ) {
+    this.records = new GroupCommit((items) => retryOnDeadlock(() => recordAttempts(this.deps.db, items)), {
+      maxBatch: 500,
+      // two at once: one statement waiting for a session's lock holds up only half of them
+      concurrency: 2,
+      isolateFailures: (err) => !isDatabaseUnavailable(err),
+    });
+  }
 
   /**
    * Marks every running session these wallets pay for as stopping, and stops the ones it marked:
@@ -130,6 +153,11 @@ export class RemoteStopper {
     this.inFlight.clear();
   }
 
+  /** Resolves once every attempt recorded so far is written (graceful stop, after close). */
+  drain(): Promise<void> {
+    return this.records.drain();
+  }
+
   private async request(target: StopTarget): Promise<StopOutcome> {
     this.deps.events?.publish(sessionChanged({ id: target.sessionId, station_id: target.stationId, wallet_id: null }));
     let state = this.inFlight.get(target.sessionId);
@@ -199,11 +227,8 @@ export class RemoteStopper {
     // When the next attempt is due, durably: if this process dies, another node takes over.
     const delay = outcome === 'Accepted' ? undefined : this.retryDelaysMs[state.attempts - 1];
     const nextAt = delay === undefined ? null : new Date(this.deps.clock.now().getTime() + delay);
-    await this.deps.db
-      .updateTable('sessions')
-      .set((eb) => ({ stop_attempts: eb('stop_attempts', '+', 1), stop_retry_at: nextAt }))
-      .where('id', '=', target.sessionId)
-      .execute()
+    await this.records
+      .submit({ sessionId: target.sessionId, nextAt })
       .catch((err: unknown) => {
         this.deps.log.warn({ err, sessionId: target.sessionId }, 'could not count a stop attempt');
       });
@@ -274,4 +299,21 @@ export class RemoteStopper {
       this.deps.log.error({ err }, 'could not record a failed remote stop');
     }
   }
+}
+
+/**
+ * Counts one attempt for each session and sets when its next one is due, in one statement. The
+ * sessions are locked first, in id order, as every writer of sessions locks them. A session
+ * appears once per call: an attempt is recorded before the next one of its session starts.
+ */
+async function recordAttempts(db: Db, items: readonly AttemptRecord[]): Promise<void> {
+  const rows = JSON.stringify(items.map((r) => ({ id: r.sessionId, next_at: r.nextAt?.toISOString() ?? null })));
+  await sql`
+    with v as (select * from json_to_recordset(${rows}::json) as v(id text, next_at timestamptz)),
+    locked as materialized (
+      select s.id from sessions s where s.id = any(array(select id from v)) order by s.id for no key update
+    )
+    update sessions s set stop_attempts = s.stop_attempts + 1, stop_retry_at = v.next_at
+    from v
+    where s.id = v.id and s.id = any(array(select id from locked))`.execute(db);
 }
