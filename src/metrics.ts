@@ -29,6 +29,8 @@ export class PrometheusMetrics implements GatewayMetrics {
   private readonly webhookDuration: Histogram;
   private readonly meterBatchSize: Histogram;
   private readonly meterBatchDuration: Histogram;
+  private readonly settlementBatchSize: Histogram;
+  private readonly settlementBatchDuration: Histogram;
 
   constructor(sources: MetricSources, labels: { node: string }) {
     const registers = [this.registry];
@@ -84,6 +86,18 @@ export class PrometheusMetrics implements GatewayMetrics {
     this.meterBatchDuration = new Histogram({
       name: 'gateway_meter_batch_duration_seconds',
       help: 'Time a MeterValues batch took to write and commit (its readings are answered after it)',
+      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+    this.settlementBatchSize = new Histogram({
+      name: 'gateway_settlement_batch_size',
+      help: 'StopTransactions settled by one statement (those that arrive while one is written share the next)',
+      buckets: [1, 2, 5, 10, 25, 50, 100],
+      registers,
+    });
+    this.settlementBatchDuration = new Histogram({
+      name: 'gateway_settlement_batch_duration_seconds',
+      help: 'Time a settlement statement took to write and commit (its StopTransactions are answered after it)',
       buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers,
     });
@@ -148,6 +162,11 @@ export class PrometheusMetrics implements GatewayMetrics {
   meterBatch(readings: number, seconds: number): void {
     this.meterBatchSize.observe(readings);
     this.meterBatchDuration.observe(seconds);
+  }
+
+  settlementBatch(settlements: number, seconds: number): void {
+    this.settlementBatchSize.observe(settlements);
+    this.settlementBatchDuration.observe(seconds);
   }
 
   /** The text Prometheus scrapes. */

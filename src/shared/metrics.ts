@@ -17,4 +17,6 @@ export interface GatewayMetrics {
   webhookAttempt(outcome: string, seconds: number): void;
   /** a MeterValues batch was written (group commit): how many readings, how long its transaction took */
   meterBatch(readings: number, seconds: number): void;
+  /** StopTransaction settlements were written together (group commit): how many, how long their statement took */
+  settlementBatch(settlements: number, seconds: number): void;
 }

@@ -494,13 +494,24 @@ export async function billLocked(tx: Tx, s: Session, input: BillingInput): Promi
   return billingResultOf(s, plan, written);
 }
 
+/**
+ * Whether this write debited the wallet and the statement left it at or below zero: what the
+ * write alone would report, also when the statement wrote other sessions of the same wallet (a
+ * refund beside it does not make it a crossing, nor hide one).
+ */
+function atZeroAfterDebit(walletId: string, plan: BillingPlan, written: AppliedBilling): boolean {
+  if (plan.delta <= 0) return false;
+  const move = written.moved.find((m) => m.walletId === walletId);
+  return move !== undefined && move.after <= 0;
+}
+
 /** What a written plan did to one session (and its wallet), from what the statement returned. */
 export function billingResultOf(row: Pick<Session, 'id' | 'wallet_id'>, plan: BillingPlan, written: AppliedBilling): BillingResult {
   const balanceAfter = written.balanceAfter.get(row.id);
   return {
     charged: plan.delta,
     ...(balanceAfter !== undefined ? { balanceAfter } : {}),
-    ...(row.wallet_id && written.walletsAtZero.includes(row.wallet_id) ? { walletAtZero: row.wallet_id } : {}),
+    ...(row.wallet_id && atZeroAfterDebit(row.wallet_id, plan, written) ? { walletAtZero: row.wallet_id } : {}),
     meterWentBackwards: plan.backwardsWh.length > 0,
     ...(plan.implausible ? { implausible: plan.implausible } : {}),
     cost: plan.cost,

@@ -3,10 +3,11 @@ import type { Session, SessionEnd } from '../../db/tables/sessions.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import {
-  applyBilling, billCommitted, billingResultOf, lockSession, planBilling,
+  applyBilling, billingResultOf, lockSession, planBilling,
   type AppliedBilling, type BillingPlan, type BillingResult, type BillingWrite,
 } from './billing.ts';
 import { sessionStopped } from '../events/payloads.ts';
+import type { Settle } from './settlements.ts';
 
 /**
  * The one way a session ends, whatever ends it: its StopTransaction (`station`), its connector
@@ -165,16 +166,17 @@ async function endSessions(tx: Tx, endings: readonly { locked: Session; end: Ses
 
 /**
  * endSession without a transaction, for a session read without a lock (a StopTransaction): one
- * statement, committed on its own, that applies only if the session still is as it was read
- * (billStatement's compare-and-set), so no row stays locked between round trips. Returns
+ * statement, committed on its own (`settle`: alone, or with other settlements by group commit),
+ * that applies only if the session still is as it was read (billStatement's compare-and-set), so
+ * no row stays locked between round trips. Returns
  * `changed` when another writer got there first (read it again), and `lock` for an ending that
  * needs endSession in a transaction (a held session, or one that raises an alert).
  */
-export async function endSessionAsRead(db: Db, row: Session, end: SessionEnding, now: Date): Promise<Ended | 'changed' | 'lock'> {
+export async function endSessionAsRead(settle: Settle, row: Session, end: SessionEnding, now: Date): Promise<Ended | 'changed' | 'lock'> {
   if (row.status === 'held') return 'lock';
   const p = planEnding(row, end);
   if (p.alerts.length) return 'lock';
-  const applied = await billCommitted(db, [p.write], now);
+  const applied = await settle(p.write, now);
   return applied.applied.has(row.id) ? endedOf(p, applied) : 'changed';
 }
 

@@ -20,6 +20,7 @@ import { durationS, energyOf, isOpen, OPEN_STATUSES } from './billing.ts';
 import type { StopRelay, StopTarget } from './stop-marks.ts';
 import { RemoteStopper, DEFAULT_STOP_RETRY_DELAYS_MS, type StopOutcome } from './stopper.ts';
 import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
+import { SettlementBatcher } from './settlements.ts';
 import { PredictiveStops, type PredictiveStopOptions } from './predictive-stop.ts';
 import {
   startTransaction,
@@ -68,6 +69,8 @@ export class SessionService {
   /** the predictive stop; undefined when switched off */
   readonly predictor: PredictiveStops | undefined;
   private readonly meter: MeterBatcher;
+  /** StopTransactions' settlements, by group commit */
+  private readonly settlements: SettlementBatcher;
   private readonly timers = new Set<NodeJS.Timeout>();
   private sweeping: Promise<void> | undefined;
 
@@ -93,6 +96,7 @@ export class SessionService {
     private readonly options: SessionServiceOptions,
   ) {
     this.stopper = new RemoteStopper(deps, options.stopRetryDelaysMs ?? DEFAULT_STOP_RETRY_DELAYS_MS);
+    this.settlements = new SettlementBatcher(deps.db, undefined, deps.metrics);
     this.predictor = options.predictive?.enabled
       ? new PredictiveStops(
           {
@@ -266,7 +270,7 @@ export class SessionService {
 
   async stop(station: StationRef, input: StopInput) {
     this.predictor?.stopped(station.identity, input, this.deps.clock.now());
-    const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input);
+    const result = await stopTransaction(this.deps.db, this.deps.clock, this.deps.log, station, input, this.settlements.settle);
     this.meter.forget(input.transactionId);
     this.deps.events?.publish(
       result.session ? sessionChanged(result.session) : alertRaised({ stationId: station.stationId, kind: 'unknown_transaction' }),
@@ -308,10 +312,10 @@ export class SessionService {
   async close(): Promise<void> {
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    await this.meter.drain();
+    await Promise.all([this.meter.drain(), this.settlements.drain()]);
     this.predictor?.close();
     this.stopper.close();
-    await this.sweeping;
+    await Promise.all([this.stopper.drain(), this.sweeping]);
   }
 
   // ---- admin ------------------------------------------------------------------------------

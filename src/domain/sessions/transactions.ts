@@ -8,6 +8,7 @@ import { newId } from '../../shared/ids.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
 import { recordAlert } from './alerts.ts';
+import { settleAlone, type Settle } from './settlements.ts';
 import { endOpenOnConnector, endSession, endSessionAsRead, isSettled, type Ended, type SessionEnding } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
@@ -207,6 +208,8 @@ export async function stopTransaction(
   log: Logger,
   station: StationRef,
   input: StopInput,
+  /** how the settlement is written (default: in a statement of its own) */
+  settle: Settle = settleAlone(db),
 ): Promise<StopResult> {
   const now = clock.now();
   const session = await db
@@ -261,7 +264,7 @@ export async function stopTransaction(
   let row: Session | undefined = session;
   for (let attempt = 0; !result; attempt++) {
     if (!row || isSettled(row)) return { session, settled: false };
-    const ended = attempt < AS_READ_ATTEMPTS ? await retryOnDeadlock(() => endSessionAsRead(db, row!, end, now)) : 'lock';
+    const ended = attempt < AS_READ_ATTEMPTS ? await retryOnDeadlock(() => endSessionAsRead(settle, row!, end, now)) : 'lock';
     if (ended === 'lock') {
       result = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
         const locked = await lockSession(tx, session.id);
