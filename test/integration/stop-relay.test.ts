@@ -324,10 +324,15 @@ describe.skipIf(!ON_POSTGRES)('stop relay between cluster nodes (needs PostgreSQ
     // The station reconnects on c; c's OCPP server asks for its pending stops, which c sends.
     const back = await connect(c, new FakeStation(orphanAt.identity));
     c.app.sessions.onStationConnected(orphanAt.identity);
-    await eventually(() => back.stops.length === 1, 10_000);
-    expect(back.stops).toEqual([orphaned.transactionId]);
+    await eventually(() => back.stops.length >= 1, 10_000);
+    expect(back.stops[0]).toBe(orphaned.transactionId);
     await settle(300);
-    expect(back.stops).toEqual([orphaned.transactionId]);
+    // At least once, and nothing else. a marked the orphaned session and sends its stop too: an
+    // attempt made once the station is back on c is forwarded through c (seen: the same
+    // transaction in a call notice to c), so the station may be sent it twice, once by each
+    // node, and answers the repeat as any repeat.
+    expect(new Set(back.stops)).toEqual(new Set([orphaned.transactionId]));
+    expect(back.stops.length).toBeLessThanOrEqual(1 + forwardedStopsTo('node-c').filter((t) => t === orphaned.transactionId).length);
     expect(newSocket.stops).toEqual([moved.transactionId]);
     expect(onA.stops).toEqual([debited.transactionId]);
   });
