@@ -50,7 +50,7 @@ export async function prepareCluster({ cfg }: Ctx): Promise<ClusterPrep> {
   const c = cfg.cluster;
   // The stop at zero is what (i) measures: the predictive stop (scenario 7) would stop nearly
   // every session a reading before its wallet reaches zero, leaving (i) next to nothing to time.
-  const cluster = await startCluster(c.nodes, { PREDICTIVE_STOP: 'off' });
+  const cluster = await startCluster(c.nodes, { PREDICTIVE_STOP: 'off', ...(process.env.BENCH_DB_POOL_SIZE ? { DB_POOL_SIZE: process.env.BENCH_DB_POOL_SIZE } : {}) });
   try {
     const urls = cluster.nodes.map((n) => n.ocppUrl);
     const first = cluster.nodes[0]!;
@@ -132,11 +132,11 @@ export async function runCluster(ctx: Ctx, prep: ClusterPrep): Promise<void> {
 interface BatchTotals { count: number; readings: number; seconds: number }
 interface BatchStats { batches: number; meanSize: number; meanMs: number }
 
-/** A node's MeterValues batch histograms (count, readings, seconds), read from GET /metrics. */
-async function meterBatchTotals(node: Gateway): Promise<BatchTotals> {
+/** A node's MeterValues (or StopTransaction settlement) batch histograms (count, items, seconds), read from GET /metrics. */
+async function meterBatchTotals(node: Gateway, kind: 'meter' | 'settlement' = 'meter'): Promise<BatchTotals> {
   const text = await node.api.text('/metrics');
   const value = (name: string) => Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
-  return { count: value('gateway_meter_batch_size_count'), readings: value('gateway_meter_batch_size_sum'), seconds: value('gateway_meter_batch_duration_seconds_sum') };
+  return { count: value(`gateway_${kind}_batch_size_count`), readings: value(`gateway_${kind}_batch_size_sum`), seconds: value(`gateway_${kind}_batch_duration_seconds_sum`) };
 }
 
 function batchStats(before: BatchTotals[], after: BatchTotals[]): BatchStats {
@@ -270,6 +270,7 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   });
   for (let i = 0; i < nodes.length; i++) await tap.query(`listen "${channelOf(`node${i + 1}`)}"`);
   const loopBefore = await Promise.all(nodes.map(loopAndGc)); // also resets each node's loop delay
+  const settledBefore = await Promise.all(nodes.map((n) => meterBatchTotals(n, 'settlement')));
   const started = now();
   const load = await openLoop({
     stations, ratePerS: c.zeroRatePerS, durationMs, deltaWh: ZERO_DELTA_WH,
@@ -283,6 +284,8 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   clearInterval(sampler);
   await tap.end().catch(() => {});
   const loopAfter = await Promise.all(nodes.map(loopAndGc));
+  /** the StopTransactions' settlements: how many statements, of how many each (group commit) */
+  const settlements = batchStats(settledBefore, await Promise.all(nodes.map((n) => meterBatchTotals(n, 'settlement'))));
   /** per node, during (i): the event loop's longest delay, and the garbage collection (ms, count) by kind */
   const nodeLoops = loopAfter.map((a, i) => ({
     lagMaxMs: a.lagMaxMs,
@@ -336,10 +339,12 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
       `; ${late.count} cross-node stops over ${ZERO_P99_TARGET_MS} ms, ${late.withOwnBatch} of them with the answer to the station's own MeterValues, ` +
       `${late.byNotice} handed over by a notice`);
   report.add(S6, '(i) MeterValues load', `${c.zeroRatePerS} MV/s offered, ${load.answered} answered (${fmtLatency(load)}); ${fmtFailures(load)}; ${stopErrors.length} StopTransaction errors`);
+  report.add(S6, '(i) StopTransaction settlements (gateway_settlement_batch_size, all nodes)',
+    `${settlements.batches} statements of ${settlements.meanSize} settlements, ${settlements.meanMs} ms each`);
   const ledger = await checkLedger({ api: nodes[0]!.api, priceCentsPerKwh: PRICE_CENTS_PER_KWH, billed, pgUrl: prep.cluster.db.url });
   report.ledger(`${S6} (i)`, ledger);
   report.details[`${S6} (i)`] = {
-    load, remote: pr, local: pl, stopped, crossed: crossed.size, early, late, nodeLoops, stopErrors: stopErrors.slice(0, 5),
+    load, remote: pr, local: pl, stopped, crossed: crossed.size, early, late, nodeLoops, settlements, stopErrors: stopErrors.slice(0, 5),
     remoteBySecond: Array.from(remoteBySecond, (l, second) => ({ second, ...percentiles(l ?? []) })),
     cpuBySecond,
   };
