@@ -18,6 +18,9 @@ export interface MetricSources {
  * gateways in one process, so nothing goes to prom-client's global registry). Counters are
  * moved by the code as things happen; gauges are read when Prometheus scrapes.
  */
+/** Buckets for a group commit's time to write and commit (MeterValues batches, settlements). */
+const COMMIT_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 export class PrometheusMetrics implements GatewayMetrics {
   readonly registry = new Registry();
   private readonly ocppMessages: Counter<'action' | 'result'>;
@@ -86,7 +89,7 @@ export class PrometheusMetrics implements GatewayMetrics {
     this.meterBatchDuration = new Histogram({
       name: 'gateway_meter_batch_duration_seconds',
       help: 'Time a MeterValues batch took to write and commit (its readings are answered after it)',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: COMMIT_SECONDS,
       registers,
     });
     this.settlementBatchSize = new Histogram({
@@ -98,7 +101,7 @@ export class PrometheusMetrics implements GatewayMetrics {
     this.settlementBatchDuration = new Histogram({
       name: 'gateway_settlement_batch_duration_seconds',
       help: 'Time a settlement statement took to write and commit (its StopTransactions are answered after it)',
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      buckets: COMMIT_SECONDS,
       registers,
     });
     new Gauge({
