@@ -133,12 +133,17 @@ export interface BillingWrite {
 /** What ending a session records on it (endings.ts). */
 export type SessionEndColumns = Pick<Session, 'meter_stop' | 'stop_timestamp' | 'stop_reason' | 'termination' | 'ended_by' | 'closed_by'>;
 
+/** A statement's result before (or without) any write applied. */
+export function nothingApplied(): AppliedBilling {
+  return { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
+}
+
 export interface AppliedBilling {
   /** sessions written; the others changed since their row was read (see applyBilling) */
   applied: Set<string>;
   /** the wallet's balance after each written session's ledger entry, by session id */
   balanceAfter: Map<string, number>;
-  /** wallets these debits left at or below zero */
+  /** wallets these debits left at or below zero (net), in id order */
   walletsAtZero: string[];
   /** sessions written as `held`: their reading was implausible (plan.implausible) */
   held: string[];
@@ -166,7 +171,8 @@ const BILL_AND_MARK_RELAY_STATEMENT = preparedStatement('bill_sessions_marking_r
  * json_to_recordset (100 rows) would otherwise pick a hash join over the whole sessions table,
  * a scan per batch that grows with every session ever billed.
  *
- * A wallet it leaves at or below zero is the caller's to stop (walletsAtZero).
+ * A wallet it leaves at or below zero is the caller's to stop (walletsAtZero; per write,
+ * BillingResult.walletAtZero).
  */
 export async function applyBilling(tx: Tx, writes: readonly BillingWrite[], at: Date): Promise<AppliedBilling> {
   const { applied, debited } = await billStatement(tx, writes, at, undefined);
@@ -280,7 +286,7 @@ async function billStatement(
   /** set: mark the sessions of wallets at zero (billAndMark) */
   marking: { relay: StopRelay | undefined } | undefined,
 ): Promise<{ applied: AppliedBilling; debited: { entries: number; cents: number }; marks?: Omit<BilledAndMarked, 'applied'> }> {
-  const applied: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
+  const applied = nothingApplied();
   const debited = { entries: 0, cents: 0 };
   const marks = marking ? { stops: [] as StopTarget[], handed: [] as StopTarget[], unmarked: [] as string[] } : undefined;
   if (!writes.length) return { applied, debited, ...(marks ? { marks } : {}) };

@@ -2,7 +2,7 @@ import type { Db } from '../../db/index.ts';
 import type { GatewayMetrics } from '../../shared/metrics.ts';
 import { isDatabaseUnavailable, retryOnDeadlock } from '../../db/errors.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
-import { billCommitted, type AppliedBilling, type BillingWrite } from './billing.ts';
+import { billCommitted, nothingApplied, type AppliedBilling, type BillingWrite } from './billing.ts';
 
 /**
  * Writes one settlement planned from a row read without a lock (billCommitted's compare-and-set),
@@ -64,7 +64,7 @@ export class SettlementBatcher {
     const started = performance.now();
     const applied = await billCommitted(db, once.map((p) => p.write), at);
     this.metrics?.settlementBatch(once.length, (performance.now() - started) / 1000);
-    const notApplied: AppliedBilling = { applied: new Set(), balanceAfter: new Map(), walletsAtZero: [], held: [], moved: [] };
+    const notApplied = nothingApplied();
     const written = new Set(once);
     return items.map((p) => (written.has(p) ? applied : notApplied));
   }
