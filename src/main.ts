@@ -37,6 +37,13 @@ try {
   process.exit(1);
 }
 
+/**
+ * A graceful stop lets stations' pending calls finish and hands this node's leases back. It is
+ * bounded: one that has not finished by then exits with code 1 (what was left is in the
+ * database's hands: leases expire, stations resend what was not answered).
+ */
+const STOP_DEADLINE_MS = 15_000;
+
 let signals = 0;
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => {
@@ -46,6 +53,10 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.exit(1);
     }
     log.info({ signal }, 'stopping');
+    setTimeout(() => {
+      log.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop did not finish in time: exiting');
+      process.exit(1);
+    }, STOP_DEADLINE_MS).unref();
     app.stop().then(
       () => process.exit(0),
       (err) => {
