@@ -90,6 +90,15 @@ export async function childGateway(env: Record<string, string>) {
         throw new Error(`gateway did not stop within 20 s of SIGTERM: ${output.join('').slice(-2000)}`);
       }
     },
+    /** SIGTERM, without a deadline of its own: the exit code and how long the process took to exit. */
+    async terminate(): Promise<{ code: number | null; ms: number }> {
+      const c = child!;
+      const started = Date.now();
+      const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+      c.kill('SIGTERM');
+      const code = await exited;
+      return { code, ms: Date.now() - started };
+    },
     restart: start,
   };
 }

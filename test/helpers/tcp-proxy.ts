@@ -7,6 +7,7 @@ import net from 'node:net';
 export async function tcpProxy(targetHost: string, targetPort: number) {
   const sockets = new Set<net.Socket>();
   let up = true;
+  let stalled = false;
   const server = net.createServer((client) => {
     if (!up) {
       client.destroy();
@@ -25,7 +26,16 @@ export async function tcpProxy(targetHost: string, targetPort: number) {
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
+    pairs.add([client, upstream]);
+    if (stalled) hold([client, upstream]);
   });
+  const pairs = new Set<[net.Socket, net.Socket]>();
+  const hold = ([client, upstream]: [net.Socket, net.Socket]) => {
+    client.unpipe(upstream);
+    upstream.unpipe(client);
+    client.pause();
+    upstream.pause();
+  };
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as net.AddressInfo).port;
   return {
@@ -38,6 +48,11 @@ export async function tcpProxy(targetHost: string, targetPort: number) {
     },
     restore() {
       up = true;
+    },
+    /** Stops passing bytes either way, connections left open: a database that hangs. */
+    stall() {
+      stalled = true;
+      for (const pair of pairs) hold(pair);
     },
     close: () =>
       new Promise<void>((resolve) => {
