@@ -48,7 +48,7 @@ export interface AppContext {
   readonly connections: LocalConnections;
   /** this node's membership of the cluster; undefined on the embedded database (one node) */
   readonly cluster: Cluster | undefined;
-  /** closes the connections of the context's own (webhook delivery's), after everything stopped */
+  /** closes the context's own connections (webhook delivery, billing), after everything stopped */
   closeOwnConnections(): Promise<void>;
   /** periodic work, run once per period across the cluster */
   readonly jobs: BackgroundJobs;

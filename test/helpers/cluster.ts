@@ -51,7 +51,8 @@ export async function startCluster(size: number, env: Record<string, string> = {
         const id = `node${i + 1}`;
         // A smaller pool than a production node's (20): CI runs two test files at once against
         // one PostgreSQL (max_connections 100), and three nodes at 20 + 4 signalling + 2 delivery
-        // + 1 listening connections each, beside another file's gateway, can exhaust it.
+        // + 1 billing + 1 listening connections each, beside another file's gateway, can
+        // exhaust it (with 8: 16 each).
         return Object.assign(await childGateway({ DATABASE_URL: database.url!, NODE_ID: id, DB_POOL_SIZE: '8', ...env }), { id });
       }),
     );
