@@ -53,10 +53,12 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
       process.exit(1);
     }
     log.info({ signal }, 'stopping');
+    // Not unref'd: a stop waiting on a promise that never settles, with no socket left open,
+    // would otherwise let the process end with code 0 and nothing said.
     setTimeout(() => {
       log.error({ deadlineMs: STOP_DEADLINE_MS }, 'graceful stop did not finish in time: exiting');
       process.exit(1);
-    }, STOP_DEADLINE_MS).unref();
+    }, STOP_DEADLINE_MS);
     app.stop().then(
       () => process.exit(0),
       (err) => {

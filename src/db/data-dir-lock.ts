@@ -42,7 +42,9 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      if (Number.isInteger(pid) && pid > 0 && processAlive(pid)) {
+      // Our own pid is a file left by an earlier run: in a container the gateway is pid 1 on
+      // every start, and a process that did not exit cleanly (SIGKILL) left the file behind.
+      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
         throw new CannotStartError(
           `DATA_DIR ${dataDir} is in use by another gateway process (pid ${pid}): the embedded database ` +
             'serves one gateway process. To run several gateways as one cluster, start every one of them ' +

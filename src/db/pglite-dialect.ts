@@ -102,33 +102,33 @@ class PGliteDriver implements Driver {
 export const YIELD_AFTER_MS = 10;
 
 /**
- * Gives the event loop a turn (`setImmediate`: after timers and I/O) when it has not had one
- * for `afterMs`. A loop that is idle between queries turns by itself and the check costs one
- * clock read; under a continuous chain it costs one turn per `afterMs`.
+ * Gives the event loop a turn (`setImmediate`: after timers and I/O) once a run of queries has
+ * gone on for `afterMs` without one. A run starts at the first query after the loop last turned;
+ * that query arms an immediate, which ends the run when the loop turns by itself (the queries
+ * were not back to back). So queries with the loop turning between them cost a clock read
+ * each; a continuous chain costs one turn per `afterMs`.
  */
 export class EventLoopTurns {
-  private lastTurn = performance.now();
+  /** set while a run is on: the immediate that ends it has not run yet */
   private armed = false;
+  private runStart = 0;
 
   constructor(private readonly afterMs: number = YIELD_AFTER_MS) {}
 
-  /** Resolves at once, or after one turn of the event loop if the last one is too long ago. */
+  /** Undefined: go on. A promise: the run is too long; it resolves after one turn of the loop. */
   maybeYield(): Promise<void> | undefined {
-    this.notice();
-    if (performance.now() - this.lastTurn < this.afterMs) return undefined;
-    return new Promise<void>((resolve) => setImmediate(resolve)).then(() => {
-      this.lastTurn = performance.now();
-    });
-  }
-
-  /** Arms a check-phase callback that records the loop turning on its own. */
-  private notice(): void {
-    if (this.armed) return;
-    this.armed = true;
-    setImmediate(() => {
-      this.armed = false;
-      this.lastTurn = performance.now();
-    }).unref();
+    const now = performance.now();
+    if (!this.armed) {
+      this.armed = true;
+      this.runStart = now;
+      setImmediate(() => {
+        this.armed = false;
+      }).unref();
+      return undefined;
+    }
+    if (now - this.runStart < this.afterMs) return undefined;
+    // The armed immediate runs first in the same check phase and ends the run.
+    return new Promise<void>((resolve) => setImmediate(resolve));
   }
 }
 

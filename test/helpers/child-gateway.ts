@@ -90,14 +90,27 @@ export async function childGateway(env: Record<string, string>) {
         throw new Error(`gateway did not stop within 20 s of SIGTERM: ${output.join('').slice(-2000)}`);
       }
     },
-    /** SIGTERM, without a deadline of its own: the exit code and how long the process took to exit. */
-    async terminate(): Promise<{ code: number | null; ms: number }> {
+    /**
+     * SIGTERM: the exit code and how long the process took to exit (its output read to the end).
+     * One still running after `killAfterMs` is killed (SIGKILL) and reported with code null.
+     */
+    async terminate(killAfterMs = 40_000): Promise<{ code: number | null; ms: number }> {
       const c = child!;
+      if (c.exitCode !== null || c.signalCode !== null) return { code: c.exitCode, ms: 0 };
       const started = Date.now();
-      const exited = new Promise<number | null>((r) => c.once('exit', (code) => r(code)));
+      // 'close', not 'exit': the process's last lines may still be in the pipe at 'exit'
+      const closed = new Promise<number | null>((r) => c.once('close', (code) => r(code)));
       c.kill('SIGTERM');
-      const code = await exited;
-      return { code, ms: Date.now() - started };
+      let timer: NodeJS.Timeout | undefined;
+      const late = new Promise<'late'>((r) => (timer = setTimeout(() => r('late'), killAfterMs)));
+      const outcome = await Promise.race([closed, late]);
+      clearTimeout(timer);
+      if (outcome === 'late') {
+        c.kill('SIGKILL');
+        await closed;
+        return { code: null, ms: Date.now() - started };
+      }
+      return { code: outcome, ms: Date.now() - started };
     },
     restart: start,
   };

@@ -16,18 +16,20 @@ export async function tcpProxy(targetHost: string, targetPort: number) {
     const upstream = net.connect(targetPort, targetHost);
     sockets.add(client);
     sockets.add(upstream);
+    const pair: [net.Socket, net.Socket] = [client, upstream];
     const drop = () => {
       client.destroy();
       upstream.destroy();
       sockets.delete(client);
       sockets.delete(upstream);
+      pairs.delete(pair);
     };
     client.on('error', drop).on('close', drop);
     upstream.on('error', drop).on('close', drop);
     client.pipe(upstream);
     upstream.pipe(client);
-    pairs.add([client, upstream]);
-    if (stalled) hold([client, upstream]);
+    pairs.add(pair);
+    if (stalled) hold(pair);
   });
   const pairs = new Set<[net.Socket, net.Socket]>();
   const hold = ([client, upstream]: [net.Socket, net.Socket]) => {
@@ -46,8 +48,10 @@ export async function tcpProxy(targetHost: string, targetPort: number) {
       for (const s of sockets) s.destroy();
       sockets.clear();
     },
+    /** New connections are accepted again (and, after a stall, passed on; held ones stay held). */
     restore() {
       up = true;
+      stalled = false;
     },
     /** Stops passing bytes either way, connections left open: a database that hangs. */
     stall() {
