@@ -20,18 +20,23 @@ function processAlive(pid: number): boolean {
   }
 }
 
+/** The lock files this process holds now (a pid file naming this pid but not here is stale). */
+const heldHere = new Set<string>();
+
 export function acquireDataDirLock(dataDir: string): DataDirLock {
-  const file = path.join(dataDir, 'gateway.pid');
+  const file = path.resolve(dataDir, 'gateway.pid');
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       const fd = openSync(file, 'wx');
       writeSync(fd, String(process.pid));
       closeSync(fd);
+      heldHere.add(file);
       let released = false;
       return {
         release() {
           if (released) return;
           released = true;
+          heldHere.delete(file);
           try {
             unlinkSync(file);
           } catch {
@@ -42,9 +47,11 @@ export function acquireDataDirLock(dataDir: string): DataDirLock {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const pid = Number(readFileSync(file, 'utf8').trim());
-      // Our own pid is a file left by an earlier run: in a container the gateway is pid 1 on
-      // every start, and a process that did not exit cleanly (SIGKILL) left the file behind.
-      if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && processAlive(pid)) {
+      // Our own pid, in a file this process does not hold, was left by an earlier process: in a
+      // container the gateway is pid 1 on every start, and one that did not exit cleanly
+      // (SIGKILL, the graceful stop's deadline) left its file behind.
+      const live = pid === process.pid ? heldHere.has(file) : processAlive(pid);
+      if (Number.isInteger(pid) && pid > 0 && live) {
         throw new CannotStartError(
           `DATA_DIR ${dataDir} is in use by another gateway process (pid ${pid}): the embedded database ` +
             'serves one gateway process. To run several gateways as one cluster, start every one of them ' +

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createPostgresDatabase, ON_POSTGRES } from '../helpers/db.ts';
+import { ON_POSTGRES } from '../helpers/db.ts';
 import { startGateway } from '../helpers/gateway.ts';
-import { tcpProxy } from '../helpers/tcp-proxy.ts';
+import { databaseBehindProxy } from '../helpers/tcp-proxy.ts';
 import { aRate, aStation, aUserWithWallet } from '../helpers/builders.ts';
 import { aCharger } from '../helpers/charger.ts';
 import { eventually } from '../helpers/station.ts';
@@ -10,11 +10,8 @@ import { assertLedgerConsistent } from '../helpers/ledger.ts';
 /** PostgreSQL goes away mid-session (the proxy is cut) and comes back. */
 describe.skipIf(!ON_POSTGRES)('database outage', () => {
   it('answers InternalError and 503 while it lasts, recovers by itself, and loses or doubles nothing', async () => {
-    const target = await createPostgresDatabase();
-    const url = new URL(target.url!);
-    const proxy = await tcpProxy(url.hostname, Number(url.port || 5432));
-    url.host = `127.0.0.1:${proxy.port}`;
-    const gw = await startGateway({ database: { url: url.toString(), drop: async () => {} } });
+    const { target, proxy, url } = await databaseBehindProxy();
+    const gw = await startGateway({ database: { url, drop: async () => {} } });
     try {
       const rate = await aRate(gw, { price_components: [{ type: 'ENERGY', price: 50 }] });
       const station = await aStation(gw, { rate: rate._id });

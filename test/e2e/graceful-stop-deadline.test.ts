@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { createPostgresDatabase, ON_POSTGRES } from '../helpers/db.ts';
+import { ON_POSTGRES } from '../helpers/db.ts';
 import { childGateway } from '../helpers/child-gateway.ts';
-import { tcpProxy } from '../helpers/tcp-proxy.ts';
+import { databaseBehindProxy } from '../helpers/tcp-proxy.ts';
 import { stationClient } from '../helpers/station.ts';
 
 /**
@@ -11,11 +11,8 @@ import { stationClient } from '../helpers/station.ts';
  */
 describe.skipIf(!ON_POSTGRES)('graceful stop deadline', () => {
   it('exits with code 1 about 15 s after SIGTERM when a call in flight waits on a database that hangs', async () => {
-    const target = await createPostgresDatabase();
-    const url = new URL(target.url!);
-    const proxy = await tcpProxy(url.hostname, Number(url.port || 5432));
-    url.host = `127.0.0.1:${proxy.port}`;
-    const gw = await childGateway({ DATABASE_URL: url.toString() });
+    const { target, proxy, url } = await databaseBehindProxy();
+    const gw = await childGateway({ DATABASE_URL: url });
     const id = `DEADLINE-${Date.now()}`;
     const station = stationClient(gw.ocppUrl, id);
     try {

@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { createPostgresDatabase } from './db.ts';
 
 /**
  * A TCP proxy between the gateway and PostgreSQL that a test can cut and restore: from the
@@ -64,4 +65,13 @@ export async function tcpProxy(targetHost: string, targetPort: number) {
         server.close(() => resolve());
       }),
   };
+}
+
+/** A fresh PostgreSQL test database reached through a tcpProxy: its URL points at the proxy. */
+export async function databaseBehindProxy() {
+  const target = await createPostgresDatabase();
+  const url = new URL(target.url!);
+  const proxy = await tcpProxy(url.hostname, Number(url.port || 5432));
+  url.host = `127.0.0.1:${proxy.port}`;
+  return { target, proxy, url: url.toString() };
 }

@@ -33,6 +33,14 @@ describe('the embedded data directory lock', () => {
     expect(existsSync(path.join(dir, 'gateway.pid'))).toBe(false);
   });
 
+  it('is refused while this same process holds it', () => {
+    const dir = dataDir();
+    const lock = acquireDataDirLock(dir);
+    expect(() => acquireDataDirLock(dir)).toThrow(CannotStartError);
+    lock.release();
+    acquireDataDirLock(dir).release();
+  });
+
   it('takes over a file naming its own pid (a container restarted: the gateway is pid 1 each time)', () => {
     const dir = dataDir();
     writeFileSync(path.join(dir, 'gateway.pid'), String(process.pid));
