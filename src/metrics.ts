@@ -13,14 +13,14 @@ export interface MetricSources {
   dbPool(): { total: number; idle: number; waiting: number } | undefined;
 }
 
+/** Buckets for a group commit's time to write and commit (MeterValues batches, settlements). */
+const COMMIT_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
 /**
  * Prometheus metrics of one gateway process, in a registry of its own (tests run several
  * gateways in one process, so nothing goes to prom-client's global registry). Counters are
  * moved by the code as things happen; gauges are read when Prometheus scrapes.
  */
-/** Buckets for a group commit's time to write and commit (MeterValues batches, settlements). */
-const COMMIT_SECONDS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
-
 export class PrometheusMetrics implements GatewayMetrics {
   readonly registry = new Registry();
   private readonly ocppMessages: Counter<'action' | 'result'>;
