@@ -82,7 +82,7 @@ export class PrometheusMetrics implements GatewayMetrics {
     });
     this.meterBatchSize = new Histogram({
       name: 'gateway_meter_batch_size',
-      help: 'MeterValues billed by one transaction (readings that arrive while a batch is written share the next one)',
+      help: 'MeterValues billed by one transaction (readings that arrive in one event-loop turn, or while a batch is written, share the next one)',
       buckets: [1, 2, 5, 10, 25, 50, 100, 200, 400],
       registers,
     });
@@ -94,7 +94,7 @@ export class PrometheusMetrics implements GatewayMetrics {
     });
     this.settlementBatchSize = new Histogram({
       name: 'gateway_settlement_batch_size',
-      help: 'StopTransactions settled by one statement (those that arrive while one is written share the next)',
+      help: 'StopTransactions settled by one statement (those that arrive in one event-loop turn, or while one is written, share the next)',
       buckets: [1, 2, 5, 10, 25, 50, 100],
       registers,
     });

@@ -123,8 +123,9 @@ export class CallForwarder {
   private async insert(items: { id: string; call: ForwardedCall }[]): Promise<boolean[]> {
     const { signals, nodeId } = this.deps;
     const rows = JSON.stringify(
-      items.map(({ id, call }) => ({
+      items.map(({ id, call }, n) => ({
         id,
+        n,
         identity: call.identity,
         kind: call.kind,
         action: call.action,
@@ -133,13 +134,17 @@ export class CallForwarder {
         timeout_ms: call.timeoutMs,
       })),
     );
+    // The notices leave in the calls' order (pg_notify is evaluated after the sort), so two calls
+    // to one station in one batch reach its holder, and its per-station queue, in that order.
     const placed = await sql<{ id: string }>`
-      with ins as (
+      with r as (
+        select * from jsonb_to_recordset(${rows}::jsonb)
+          as r(id text, n integer, identity text, kind text, action text, params jsonb, urgent boolean, timeout_ms integer)
+      ), ins as (
         insert into station_calls (id, node_id, from_node_id, identity, kind, action, params, urgent, timeout_ms, deadline)
         select r.id, p.node_id, ${nodeId}, r.identity, r.kind, r.action, r.params, r.urgent, r.timeout_ms,
           now() + make_interval(secs => r.timeout_ms / 1000.0)
-        from jsonb_to_recordset(${rows}::jsonb)
-          as r(id text, identity text, kind text, action text, params jsonb, urgent boolean, timeout_ms integer)
+        from r
         join station_presence p on p.identity = r.identity and p.node_id <> ${nodeId}
         join cluster_nodes n on n.id = p.node_id and n.lease_until > now()
         returning id, node_id, identity, kind, action, params, urgent, timeout_ms
@@ -149,10 +154,11 @@ export class CallForwarder {
           'urgent', urgent, 'timeoutMs', timeout_ms))::text as payload
         from ins
       )
-      select id, pg_notify(${channelOf('')} || node_id,
+      select notice.id, pg_notify(${channelOf('')} || node_id,
         case when octet_length(payload) <= ${MAX_INLINE_PAYLOAD} then payload
-             else json_build_object('t', 'call', 'id', id)::text end) as notified
-      from notice`.execute(signals);
+             else json_build_object('t', 'call', 'id', notice.id)::text end) as notified
+      from notice join r on r.id = notice.id
+      order by r.n`.execute(signals);
     const ok = new Set(placed.rows.map((r) => r.id));
     return items.map((i) => ok.has(i.id));
   }

@@ -99,6 +99,21 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
     });
   });
 
+  it('calls to stations another node holds, made in one turn, reach each station in the order they were made', async () => {
+    const [s1, s2] = [await connect(b, new FakeStation('ORD-1')), await connect(b, new FakeStation('ORD-2'))];
+    const port = a.cluster.stations;
+    // one turn of the event loop: one batch of forwarded calls, two stations interleaved
+    const calls = [];
+    for (let i = 0; i < 30; i++) {
+      const identity = i % 2 ? 'ORD-2' : 'ORD-1';
+      calls.push(port.call(identity, 'ChangeConfiguration', { key: 'MeterValueSampleInterval', value: String(i) }, { timeoutMs: 5_000 }));
+    }
+    await Promise.all(calls);
+    const sent = (st: FakeStation) => st.calls.map((c) => Number(c.params.value));
+    expect(sent(s1)).toEqual(Array.from({ length: 15 }, (_, k) => 2 * k));
+    expect(sent(s2)).toEqual(Array.from({ length: 15 }, (_, k) => 2 * k + 1));
+  });
+
   it('answers as one node would: CALLERROR, timeout, offline; large calls and answers go through their row', async () => {
     const big = 'x'.repeat(20_000);
     await connect(

@@ -98,7 +98,7 @@ describe('MeterBatcher: compare-and-set against other writers', () => {
     const batches: BatchResult[] = [];
     const batcher = new MeterBatcher({ db: h.db, clock, log }, (r) => batches.push(r));
     clock.advance(10_000);
-    // The first reading (nothing to bill) holds the batcher, so the next two share one batch.
+    // Submitted in one turn of the event loop, the three readings share one batch (a's first bills nothing).
     const [, ra, rb] = await Promise.all([batcher.submit(reading(a, 0)), batcher.submit(reading(a, 600)), batcher.submit(reading(b, 500))]);
     expect(ra.charged + rb.charged).toBe(110);
     expect(await balanceOf(d.walletId)).toBe(-10);

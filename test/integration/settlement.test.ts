@@ -232,7 +232,7 @@ describe('settling StopTransactions by group commit', () => {
     const d = await driver(10_000);
     const [busy, s] = [await session(d), await session(d)];
     clock.advance(60_000);
-    // The first stop's statement runs while both stops of `s` queue behind it: they share the next batch.
+    // Submitted in one turn of the event loop, the three stops share one batch (both of `s` in it).
     const results = await Promise.all([stopVia(batcher, busy, 100), stopVia(batcher, s, 700), stopVia(batcher, s, 700)]);
     expect(results.map((r) => r.settled)).toEqual([true, ...[results[1]!.settled, results[2]!.settled]]);
     expect([results[1]!.settled, results[2]!.settled].sort()).toEqual([false, true]);
@@ -252,8 +252,10 @@ describe('settling StopTransactions by group commit', () => {
       return { row, plan: planBilling(row, { registersWh: [wh], at: clock.now() }), readingAt: clock.now() };
     };
     const [wBusy, w] = [await writeTo(busy, 100), await writeTo(s, 700)];
-    // The first runs at once; the two asks for `s`, submitted meanwhile, make the next batch.
-    const [first, a, b] = await Promise.all([batcher.settle(wBusy, clock.now()), batcher.settle(w, clock.now()), batcher.settle(w, clock.now())]);
+    // The first starts at the end of this turn; the two asks for `s`, submitted meanwhile, make the next batch.
+    const pending = batcher.settle(wBusy, clock.now());
+    await new Promise((r) => setImmediate(r));
+    const [first, a, b] = await Promise.all([pending, batcher.settle(w, clock.now()), batcher.settle(w, clock.now())]);
     expect(first.applied.has(busy.sessionId)).toBe(true);
     expect([a.applied.has(s.sessionId), b.applied.has(s.sessionId)]).toEqual([true, false]);
     expect(batches).toEqual([1, 1]); // two statements; not a failed batch of both, then one each

@@ -14,7 +14,7 @@ describe('StationWrites: boots, heartbeats and configuration answers of many sta
     await h.dispose();
   });
 
-  it('each station gets its own record; of two records for one station in a batch the later wins; answers merge', async () => {
+  it('each station gets its own record; of two records for one station in a batch the later wins; answers merge, the newer per key', async () => {
     const ids = [];
     for (let i = 0; i < 3; i++) ids.push((await createStation(h.db, clock, { ocpp_id: `SW-${i}-${Date.now()}` })).id);
     const writes = new StationWrites(h.db);
@@ -27,6 +27,9 @@ describe('StationWrites: boots, heartbeats and configuration answers of many sta
       writes.heartbeat(ids[2]!, t(3)),
       writes.configAnswers(ids[0]!, [{ key: 'MeterValueSampleInterval', value: '30', status: 'Accepted', at: t(1) }]),
       writes.configAnswers(ids[0]!, [{ key: 'StopTransactionOnInvalidId', value: 'true', status: 'Rejected', at: t(2) }]),
+      // one key answered twice, the newer answer submitted first: the newer one is kept
+      writes.configAnswers(ids[2]!, [{ key: 'HeartbeatInterval', value: '600', status: 'Accepted', at: t(4) }]),
+      writes.configAnswers(ids[2]!, [{ key: 'HeartbeatInterval', value: '300', status: 'Accepted', at: t(3) }]),
     ]);
     await writes.drain();
     const rows = await h.db
@@ -42,5 +45,6 @@ describe('StationWrites: boots, heartbeats and configuration answers of many sta
     });
     expect(by.get(ids[1]!)).toMatchObject({ vendor: 'Bolt', model: 'B3', serial_number: 'SN-9', booted_at: t(2) });
     expect(by.get(ids[2]!)).toMatchObject({ vendor: null, booted_at: null, last_heartbeat_at: t(5) });
+    expect(by.get(ids[2]!)!.configuration).toEqual({ HeartbeatInterval: { value: '600', status: 'Accepted', at: t(4).toISOString() } });
   });
 });

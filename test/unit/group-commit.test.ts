@@ -11,14 +11,48 @@ describe('GroupCommit', () => {
       if (writes.length === 1) await gate;
     });
     const settled: number[] = [];
-    const all = [1, 2, 3, 4].map((n) => gc.submit(n).then(() => void settled.push(n)));
+    const first = gc.submit(1).then(() => void settled.push(1));
+    await new Promise((r) => setTimeout(r, 5));
+    const rest = [2, 3, 4].map((n) => gc.submit(n).then(() => void settled.push(n)));
     await new Promise((r) => setTimeout(r, 5));
     expect(writes).toEqual([[1]]);
     expect(settled).toEqual([]);
     release();
-    await Promise.all(all);
+    await Promise.all([first, ...rest]);
     expect(writes).toEqual([[1], [2, 3, 4]]);
     expect(settled).toEqual([1, 2, 3, 4]);
+  });
+
+  it('starts a write at the end of the event loop turn, so what one turn submits shares it', async () => {
+    const writes: number[][] = [];
+    const gc = new GroupCommit<number>(async (items) => void writes.push(items));
+    // as a node reading several messages in one poll: each handler submits, none waits
+    const submitted = [1, 2, 3].map((n) => gc.submit(n));
+    expect(writes).toEqual([]);
+    await new Promise((r) => setImmediate(r));
+    const later = gc.submit(4);
+    await Promise.all([...submitted, later]);
+    expect(writes).toEqual([[1, 2, 3], [4]]);
+  });
+
+  it('after a write, takes what the rest of that turn submits into the next one', async () => {
+    const writes: number[][] = [];
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    const gc = new GroupCommit<number>(async (items) => {
+      writes.push(items);
+      if (writes.length === 1) await gate;
+    });
+    const first = gc.submit(1);
+    await new Promise((r) => setTimeout(r, 5));
+    const second = gc.submit(2);
+    // One turn: the write's answer is read, then more messages (two callbacks of one phase).
+    const rest: Promise<void>[] = [];
+    setImmediate(() => release());
+    setImmediate(() => rest.push(gc.submit(3), gc.submit(4)));
+    await Promise.all([first, second]);
+    await Promise.all(rest);
+    expect(writes).toEqual([[1], [2, 3, 4]]);
   });
 
   it('rejects the items of a failed write only, and keeps going', async () => {
@@ -89,9 +123,22 @@ describe('BatchLoader', () => {
       await new Promise((r) => setTimeout(r, 5));
       return new Map(keys.filter((k) => k !== 'missing').map((k) => [k, k.length]));
     });
-    const answers = await Promise.all(['a', 'bb', 'bb', 'missing', 'ccc'].map((k) => loader.get(k)));
+    const first = loader.get('a');
+    await new Promise((r) => setImmediate(r)); // the first lookup is under way
+    const answers = await Promise.all([first, ...['bb', 'bb', 'missing', 'ccc'].map((k) => loader.get(k))]);
     expect(answers).toEqual([1, 2, 2, undefined, 3]);
     expect(loads).toEqual([['a'], ['bb', 'missing', 'ccc']]);
+  });
+
+  it('looks up the keys asked for in one turn of the event loop in one lookup', async () => {
+    const loads: string[][] = [];
+    const loader = new BatchLoader<string, number>(async (keys) => {
+      loads.push(keys);
+      return new Map(keys.map((k) => [k, k.length]));
+    });
+    const answers = await Promise.all(['a', 'bb', 'a', 'ccc'].map((k) => loader.get(k)));
+    expect(answers).toEqual([1, 2, 1, 3]);
+    expect(loads).toEqual([['a', 'bb', 'ccc']]);
   });
 
   it('a failed lookup fails its keys and the next lookup still runs', async () => {
@@ -116,6 +163,7 @@ describe('BatchLoader', () => {
       return new Map(keys.map((k) => [k, k.toUpperCase()]));
     });
     const first = loader.get('first');
+    await new Promise((r) => setImmediate(r)); // the first lookup is under way
     const batch = ['a', 'b', 'nul\0', 'c', 'd'].map((k) => loader.get(k));
     release();
     await first;
@@ -138,6 +186,7 @@ describe('BatchLoader', () => {
       (err) => (err as { code?: string }).code !== 'ECONNREFUSED',
     );
     const first = loader.get('x');
+    await new Promise((r) => setImmediate(r)); // the first lookup is under way
     const batch = ['a', 'b', 'c', 'd'].map((k) => loader.get(k));
     await first;
     const results = await Promise.allSettled(batch);

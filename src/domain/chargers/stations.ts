@@ -178,7 +178,12 @@ export async function recordConfigAnswersOf(db: Db, list: readonly { stationId: 
   const merged = new Map<string, Record<string, { value: string; status: string; at: string }>>();
   for (const { stationId, answers } of list) {
     const entry = merged.get(stationId) ?? {};
-    for (const a of answers) entry[a.key] = { value: a.value, status: a.status, at: a.at.toISOString() };
+    for (const a of answers) {
+      // within one batch too, the newer answer wins (answers of one turn share a batch in any order)
+      const held = entry[a.key];
+      if (held && held.at > a.at.toISOString()) continue;
+      entry[a.key] = { value: a.value, status: a.status, at: a.at.toISOString() };
+    }
     merged.set(stationId, entry);
   }
   if (!merged.size) return;

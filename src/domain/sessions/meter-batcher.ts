@@ -79,8 +79,8 @@ const MAX_ATTEMPTS = 5;
 const MAX_CACHED_SESSIONS = 50_000;
 
 /**
- * Bills MeterValues by group commit: readings that arrive while a batch is being written are
- * billed together by the next one, in one statement (see write), and each station's MeterValues
+ * Bills MeterValues by group commit: readings that arrive in one turn of the event loop, or while
+ * a batch is being written, are billed together by the next one, in one statement (see write), and each station's MeterValues
  * is answered when the statement or transaction holding its debit has committed.
  * Billing a batch is billing each message alone: cost depends only on the highest register and
  * the latest time, so several readings of a session make one debit of the same total. If a

@@ -21,8 +21,8 @@ interface Pending {
 }
 
 /**
- * Settlements by group commit, as MeterValues are billed: the ones asked for while a statement
- * runs are written together by the next one (billCommitted: one statement, one commit). When a
+ * Settlements by group commit, as MeterValues are billed: the ones asked for in one turn of the
+ * event loop, or while a statement runs, are written together by the next one (billCommitted: one statement, one commit). When a
  * thousand wallets reach zero in the same second, a thousand StopTransactions follow: written one
  * statement each, they would be as many commits at once, on as many connections, and PostgreSQL's
  * backends would take the CPU from everything else on the machine (the gateway's own event loop
