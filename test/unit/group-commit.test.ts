@@ -1,15 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { BatchLoader, GroupCommit } from '../../src/shared/group-commit.ts';
 
+/** A GroupCommit whose first write waits until `release()`; `writes` records each batch. */
+function gatedAfterFirst() {
+  const writes: number[][] = [];
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const gc = new GroupCommit<number>(async (items) => {
+    writes.push(items);
+    if (writes.length === 1) await gate;
+  });
+  return { writes, gc, release: () => release() };
+}
+
 describe('GroupCommit', () => {
   it('writes what arrives during a write as one batch, in order, and settles each submitter after its write', async () => {
-    const writes: number[][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const gc = new GroupCommit<number>(async (items) => {
-      writes.push(items);
-      if (writes.length === 1) await gate;
-    });
+    const { writes, gc, release } = gatedAfterFirst();
     const settled: number[] = [];
     const first = gc.submit(1).then(() => void settled.push(1));
     await new Promise((r) => setTimeout(r, 5));
@@ -36,13 +42,7 @@ describe('GroupCommit', () => {
   });
 
   it('after a write, takes what the rest of that turn submits into the next one', async () => {
-    const writes: number[][] = [];
-    let release!: () => void;
-    const gate = new Promise<void>((r) => (release = r));
-    const gc = new GroupCommit<number>(async (items) => {
-      writes.push(items);
-      if (writes.length === 1) await gate;
-    });
+    const { writes, gc, release } = gatedAfterFirst();
     const first = gc.submit(1);
     await new Promise((r) => setTimeout(r, 5));
     const second = gc.submit(2);
