@@ -282,6 +282,18 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
   });
   await waitUntil(() => stations.every((s) => s.stopAnswered || (s.remoteStopAt === undefined && !crossed.has(walletOf.get(s)!))), 20_000, 50);
   clearInterval(sampler);
+  // When each holder made its RemoteStopTransaction call: the command log's created_at (the
+  // node's clock, ms), written after the station answered. Splits a late stop's notice → station
+  // time into the holder's part and the part after the call left (socket, the generator's loop).
+  await sleep(1_000);
+  const calledAt = new Map<number, number>();
+  for (const r of (await tap.query<{ tx: string; at: Date }>(
+    `select payload->>'transactionId' as tx, created_at as at from station_commands where action = 'RemoteStopTransaction'`,
+  )).rows) {
+    const t = Number(r.tx);
+    const at = r.at.getTime() - performance.timeOrigin; // on the generator's performance.now() scale
+    if (!calledAt.has(t) || at < calledAt.get(t)!) calledAt.set(t, at);
+  }
   await tap.end().catch(() => {});
   const loopAfter = await Promise.all(nodes.map(loopAndGc));
   /** the StopTransactions' settlements: how many statements, of how many each (group commit) */
@@ -303,7 +315,11 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
    * station's own MeterValues (one in flight when the stop arrived, answered within 10 ms of it):
    * the stop left with that station's own batch, not with the debit that crossed zero.
    */
-  const late = { count: 0, withOwnBatch: 0, byNotice: 0, noticeDelays: [] as number[], holderDelays: [] as number[] };
+  const late = {
+    count: 0, withOwnBatch: 0, byNotice: 0, noticeDelays: [] as number[], holderDelays: [] as number[],
+    /** of holderDelays: notice (heard here) → the holder's call, and the call → the station heard it */
+    holderCallDelays: [] as number[], afterCallDelays: [] as number[],
+  };
   for (const [w, x] of crossed) {
     for (const s of pairs.get(w)!) {
       if (s.remoteStopAt === undefined) continue;
@@ -322,6 +338,11 @@ async function runZero({ cfg, report }: Ctx, prep: ClusterPrep): Promise<void> {
             // zero → notice delivered here, and notice → the stop at the station
             late.noticeDelays.push(round(heardAt - x.at, 1));
             late.holderDelays.push(round(s.remoteStopAt - heardAt, 1));
+            const called = calledAt.get(s.transactionId!);
+            if (called !== undefined) {
+              late.holderCallDelays.push(round(called - heardAt, 1));
+              late.afterCallDelays.push(round(s.remoteStopAt - called, 1));
+            }
           }
         }
       }
