@@ -10,11 +10,25 @@ export interface GroupCommitOptions {
   isolateFailures?: (err: unknown) => boolean;
 }
 
+/** Runs `fn` once at the end of this turn of the event loop (setImmediate), however often asked in the turn. */
+function onceAtTurnEnd(fn: () => void): () => void {
+  let due = false;
+  return () => {
+    if (due) return;
+    due = true;
+    setImmediate(() => {
+      due = false;
+      fn();
+    });
+  };
+}
+
 /**
  * Coalesces small writes: items submitted in one turn of the event loop, or while a write is in
- * progress, are written together by the next one (one statement or transaction, one commit). `write` returns one result per item,
- * in order (or nothing, for writes without results); each submitter's promise settles with its
- * result when the write holding its item has committed, or with the write's error.
+ * progress, are written together by the next one (one statement or transaction, one commit).
+ * `write` returns one result per item, in order (or nothing, for writes without results); each
+ * submitter's promise settles with its result when the write holding its item has committed, or
+ * with the write's error.
  *
  * A write starts at the end of the event loop's turn (setImmediate), not inside the submit or
  * the previous write's continuation: the messages a turn reads from its sockets (a node under
@@ -27,8 +41,8 @@ export interface GroupCommitOptions {
 export class GroupCommit<T, R = void> {
   private queue: { item: T; resolve: (r: R) => void; reject: (err: unknown) => void }[] = [];
   private running = 0;
-  /** a pump is due at the end of this turn of the event loop */
-  private due = false;
+  /** pump() runs at the end of the turn, never inside a submit or a write's continuation */
+  private readonly pumpAtTurnEnd = onceAtTurnEnd(() => this.pump());
   private idle: (() => void)[] = [];
   private readonly maxBatch: number;
   private readonly concurrency: number;
@@ -57,15 +71,6 @@ export class GroupCommit<T, R = void> {
   drain(): Promise<void> {
     if (!this.queue.length && !this.running) return Promise.resolve();
     return new Promise((resolve) => this.idle.push(resolve));
-  }
-
-  private pumpAtTurnEnd(): void {
-    if (this.due || this.running >= this.concurrency) return;
-    this.due = true;
-    setImmediate(() => {
-      this.due = false;
-      this.pump();
-    });
   }
 
   private pump(): void {
@@ -104,15 +109,16 @@ export class GroupCommit<T, R = void> {
 /**
  * Coalesces lookups by key: keys asked for in one turn of the event loop, or while a lookup is
  * in progress, are looked up together by the next one (one query). A failed lookup fails only
- * the keys that cause it: when `isolate(err)` says the error may come from one key (bad data rather than, say, the
- * database being down), the batch is split in halves and retried until the culprit stands
- * alone, so one bad key costs its batch O(log n) extra queries and fails only itself.
+ * the keys that cause it: when `isolate(err)` says the error may come from one key (bad data
+ * rather than, say, the database being down), the batch is split in halves and retried until
+ * the culprit stands alone, so one bad key costs its batch O(log n) extra queries and fails
+ * only itself.
  */
 export class BatchLoader<K, V> {
   private queue = new Map<K, Waiter<V>[]>();
   private running = false;
-  /** a pump is due at the end of this turn of the event loop (as GroupCommit's) */
-  private due = false;
+  /** as GroupCommit's: lookups start at the end of the turn */
+  private readonly pumpAtTurnEnd = onceAtTurnEnd(() => this.pump());
 
   constructor(
     private readonly load: (keys: K[]) => Promise<Map<K, V>>,
@@ -126,15 +132,6 @@ export class BatchLoader<K, V> {
       if (waiting) waiting.push({ resolve, reject });
       else this.queue.set(key, [{ resolve, reject }]);
       this.pumpAtTurnEnd();
-    });
-  }
-
-  private pumpAtTurnEnd(): void {
-    if (this.due || this.running) return;
-    this.due = true;
-    setImmediate(() => {
-      this.due = false;
-      this.pump();
     });
   }
 

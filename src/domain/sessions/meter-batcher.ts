@@ -80,8 +80,9 @@ const MAX_CACHED_SESSIONS = 50_000;
 
 /**
  * Bills MeterValues by group commit: readings that arrive in one turn of the event loop, or while
- * a batch is being written, are billed together by the next one, in one statement (see write), and each station's MeterValues
- * is answered when the statement or transaction holding its debit has committed.
+ * a batch is being written, are billed together by the next one, in one statement (see write),
+ * and each station's MeterValues is answered when the statement or transaction holding its debit
+ * has committed.
  * Billing a batch is billing each message alone: cost depends only on the highest register and
  * the latest time, so several readings of a session make one debit of the same total. If a
  * batch fails, its readings are billed again one by one, so one bad reading fails only itself.

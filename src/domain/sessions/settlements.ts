@@ -22,11 +22,11 @@ interface Pending {
 
 /**
  * Settlements by group commit, as MeterValues are billed: the ones asked for in one turn of the
- * event loop, or while a statement runs, are written together by the next one (billCommitted: one statement, one commit). When a
- * thousand wallets reach zero in the same second, a thousand StopTransactions follow: written one
- * statement each, they would be as many commits at once, on as many connections, and PostgreSQL's
- * backends would take the CPU from everything else on the machine (the gateway's own event loop
- * first). At most `concurrency` statements run per process.
+ * event loop, or while a statement runs, are written together by the next one (billCommitted:
+ * one statement, one commit). When a thousand wallets reach zero in the same second, a thousand
+ * StopTransactions follow: written one statement each, they would be as many commits at once, on
+ * as many connections, and PostgreSQL's backends would take the CPU from everything else on the
+ * machine (the gateway's own event loop first). At most `concurrency` statements run per process.
  *
  * Each write is still its own compare-and-set: one that misses is answered "not applied", and its
  * caller reads the session again. A session asked for twice in one batch (two StopTransactions at
