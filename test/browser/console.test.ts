@@ -92,6 +92,19 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: true });
   }
 
+  /**
+   * Waits for a notice; when it does not come, the failure quotes the notices the page shows
+   * instead (an error from the gateway, say), not only the step's timeout.
+   */
+  async function expectNotice(page: Page, text: string) {
+    try {
+      await page.getByText(text).first().waitFor();
+    } catch (err) {
+      const shown = await page.locator('.notice').allTextContents().catch(() => ['(could not be read)']);
+      throw new Error(`"${text}" did not appear; the page's notices: ${JSON.stringify(shown)}`, { cause: err });
+    }
+  }
+
   /** The page ran without script errors or blocked resources (expected 401/404 answers aside). */
   function expectClean(problems: string[]) {
     expect(problems.filter((p) => !p.includes('Failed to load resource'))).toEqual([]);
@@ -175,7 +188,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     await page.getByLabel('Connector', { exact: true }).selectOption('1');
     await page.getByLabel('Driver e-mail').fill(user.email);
     await page.getByRole('button', { name: 'Start charging' }).click();
-    await page.getByText('The station answered Accepted.').waitFor();
+    await expectNotice(page, 'The station answered Accepted.');
     const [{ transactionId }] = await started;
     // the new session appears on the page by itself (server-sent events)
     const stop = page.getByRole('button', { name: `Stop transaction ${transactionId}` });
@@ -183,14 +196,14 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
 
     const stopped = station.waitFor('sessionStopped', () => true, 10_000);
     await stop.click();
-    await page.getByText('RemoteStopTransaction: Accepted.').waitFor();
+    await expectNotice(page, 'RemoteStopTransaction: Accepted.');
     expect((await stopped)[0]).toMatchObject({ transactionId, reason: 'Remote' });
     await expect.poll(() => stop.count(), { timeout: 10_000 }).toBe(0);
     const s = await settled(gw, record._id, transactionId);
     expect(s).toMatchObject({ status: 'completed', termination: 'remote', stop_reason: 'Remote' });
 
     await page.getByRole('button', { name: `Deactivate ${record.ocpp_id}` }).click();
-    await page.getByText(`${record.ocpp_id} is deactivated.`).waitFor();
+    await expectNotice(page, `${record.ocpp_id} is deactivated.`);
     await expect.poll(() => page.getByTestId('station-online').textContent(), { timeout: 10_000 }).toBe('offline');
     expect((await gw.api('GET', `/v1/chargestations/${record._id}`)).body).toMatchObject({ active: false, online: false });
     expectClean(problems);
@@ -214,7 +227,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     const rebooted = station.waitFor('booted', () => true, 15_000);
     await page.getByLabel('Reset type').selectOption('Hard');
     await page.getByRole('button', { name: 'Reset', exact: true }).click();
-    await page.getByText('Reset: Accepted.').waitFor();
+    await expectNotice(page, 'Reset: Accepted.');
     expect((await reset)[0]).toEqual({ type: 'Hard' });
     await log.getByRole('row').filter({ hasText: 'Reset' }).filter({ hasText: 'bootstrap' }).filter({ hasText: 'Accepted' }).waitFor();
     // a hard reset reboots the charger: it connects and boots again before it takes more calls
@@ -223,12 +236,12 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
 
     // Configuration: read it, change a key, see the answer and the station's new value
     await page.getByRole('button', { name: 'Read configuration' }).click();
-    await page.getByText('GetConfiguration: answered.').waitFor();
+    await expectNotice(page, 'GetConfiguration: answered.');
     await page.getByRole('region', { name: 'Configuration as read' }).getByRole('row').filter({ hasText: 'HeartbeatInterval' }).waitFor();
     await page.getByLabel('Configuration key').fill('HeartbeatInterval');
     await page.getByLabel('New value').fill('120');
     await page.getByRole('button', { name: 'Change configuration' }).click();
-    await page.getByText('ChangeConfiguration: Accepted.').waitFor();
+    await expectNotice(page, 'ChangeConfiguration: Accepted.');
     const heartbeat = page.getByRole('region', { name: 'Configuration as read' }).getByRole('row').filter({ hasText: 'HeartbeatInterval' });
     await expect.poll(() => heartbeat.textContent()).toContain('120');
     await log.getByRole('row').filter({ hasText: 'ChangeConfiguration' }).filter({ hasText: 'bootstrap' }).filter({ hasText: 'Accepted' }).waitFor();
@@ -238,7 +251,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     // A refusal is shown as such
     station.answers.set('UnlockConnector', 'UnlockFailed');
     await page.getByRole('button', { name: 'Unlock connector' }).click();
-    await page.getByText('UnlockConnector: UnlockFailed.').waitFor();
+    await expectNotice(page, 'UnlockConnector: UnlockFailed.');
     await shot(page, 'station-operations');
     expectClean(problems);
     await context.close();
@@ -305,7 +318,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
       form.requestSubmit();
       form.requestSubmit();
     });
-    await page.getByText('Credited $12.34').waitFor();
+    await expectNotice(page, 'Credited $12.34');
     await expect.poll(() => page.getByTestId('driver-balance').textContent()).toBe('$17.34');
     expect(sent).toHaveLength(2);
     expect(sent[0]!.key).toMatch(/^[0-9a-f-]{36}$/);
@@ -366,7 +379,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
       await page.getByLabel('Auto top-up amount (USD)').fill('25.00');
       await page.getByLabel('Ask below (USD)').fill('3.00');
       await page.getByRole('button', { name: 'Save auto top-up' }).click();
-      await page.getByText('Auto top-up saved.').waitFor();
+      await expectNotice(page, 'Auto top-up saved.');
       const saved = (await gw.api('GET', `/v1/users/${user._id}/wallet`)).body.wallet.auto_top_up;
       expect(saved).toEqual({ active: true, payment_method: 'pm_console', amount: 2500, threshold: 300 });
       expectClean(problems);
@@ -448,7 +461,7 @@ describe.skipIf(!HAVE_CHROMIUM)('operator console in Chromium', () => {
     await row.waitFor();
     await shot(page, 'alerts');
     await row.getByRole('button', { name: 'Acknowledge' }).click();
-    await page.getByText('acknowledged.').waitFor();
+    await expectNotice(page, 'acknowledged.');
     await expect.poll(() => row.count()).toBe(0);
     const open = (await gw.api('GET', '/v1/alerts?open=true&limit=200')).body.data;
     expect(open.some((a: any) => a.transaction_id === 987_654)).toBe(false);

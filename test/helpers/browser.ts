@@ -26,6 +26,9 @@ const FLAGS = [
   '--disable-sync',
 ];
 
+/** How long one browser step (a wait, a click) may take before it fails with its own name. */
+export const STEP_TIMEOUT_MS = 12_000;
+
 export interface TestBrowser {
   browser: Browser;
   close(): Promise<void>;
@@ -51,6 +54,9 @@ export async function newContext(
     locale: 'en-US',
     timezoneId: 'UTC',
   });
+  // A step that waits names itself well before the test's own 30 s timeout (Playwright's default
+  // is also 30 s, so a stuck step would otherwise surface only as "Test timed out").
+  context.setDefaultTimeout(STEP_TIMEOUT_MS);
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('pageerror', (err) => problems.push(`page error: ${err.message}`));
