@@ -28,8 +28,10 @@ export function isDatabaseUnavailable(err: unknown): boolean {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && CONNECTION_CODES.has(code)) return true;
     const message = (e as { message?: unknown }).message;
-    // pg reports a dropped connection without a code.
-    if (typeof message === 'string' && /^Connection terminated|connection timeout|Client has encountered a connection error/i.test(message)) {
+    // pg reports a dropped connection without a code, and pg-pool a wait for a free connection
+    // longer than connectionTimeoutMillis (every connection busy: an overload, as a reconnect
+    // storm brings) as "timeout exceeded when trying to connect".
+    if (typeof message === 'string' && /^Connection terminated|connection timeout|Client has encountered a connection error|^timeout exceeded when trying to connect/i.test(message)) {
       return true;
     }
     e = (e as { cause?: unknown }).cause;
