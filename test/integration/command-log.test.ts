@@ -1,7 +1,7 @@
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ManualClock } from '../../src/shared/clock.ts';
-import { createLogger } from '../../src/logger.ts';
+import { createLogger, type Logger } from '../../src/logger.ts';
 import { createStation } from '../../src/domain/chargers/stations.ts';
 import type { StationPort } from '../../src/domain/chargers/station-port.ts';
 import { CommandLogWriter, deleteOldCommands, RecordedStations } from '../../src/domain/operations/command-log.ts';
@@ -68,6 +68,127 @@ describe('the command log of every call sent through the station port', () => {
     expect(rows[1]).toMatchObject({ answer: null, error: { code: 'station_timeout' } });
     expect(rows[2]!.payload).toEqual({ key: 'AuthorizationKey', value: '(secret, not kept)' });
     expect(JSON.stringify(rows)).not.toContain('a-secret-password');
+  });
+
+  /** A logger that keeps what was logged at warn and error level. */
+  function recordingLog() {
+    const warnings: unknown[] = [];
+    const errors: unknown[] = [];
+    const logger = { warn: (o: unknown) => warnings.push(o), error: (o: unknown) => errors.push(o), info() {}, debug() {} };
+    return { log: logger as unknown as Logger, warnings, errors };
+  }
+
+  /** Entries as RecordedStations makes them: `n` answered calls to `identity`, each with its index in `payload`. */
+  function entries(identity: string, n: number, from = 0) {
+    return Array.from({ length: n }, (_, i) => ({
+      id: `${identity}-${String(from + i).padStart(6, '0')}`,
+      identity,
+      action: 'ChangeConfiguration',
+      payload: { key: 'MeterValueSampleInterval', value: String(from + i) },
+      status: 'answered' as const,
+      answer: { status: 'Accepted' },
+      requested_by: 'gateway',
+      reason: 'boot_configuration',
+      created_at: clock.now().toISOString(),
+      answered_at: clock.now().toISOString(),
+    }));
+  }
+  const written = (stationId: string) =>
+    h.db.selectFrom('station_commands').select(['id', 'payload']).where('station_id', '=', stationId).orderBy('seq').execute();
+
+  it("keeps a mass reconnect's burst of calls whole and in order (more than ten thousand at once)", async () => {
+    const identity = `CB-${Date.now()}`;
+    const station = await createStation(h.db, clock, { ocpp_id: identity });
+    const { log: logger, warnings } = recordingLog();
+    const writer = new CommandLogWriter({ db: h.db, log: logger });
+    const burst = entries(identity, 12_000);
+    for (const e of burst) writer.record(e);
+    await writer.drain();
+    const rows = await written(station.id);
+    expect(rows.length).toBe(12_000);
+    expect(rows.map((r) => r.id)).toEqual(burst.map((e) => e.id));
+    expect(writer.droppedEntries).toBe(0);
+    expect(warnings).toEqual([]);
+  });
+
+  it('drops (and counts) what exceeds its bound in bytes while writes are behind, and keeps the rest in order', async () => {
+    const identity = `CD-${Date.now()}`;
+    const station = await createStation(h.db, clock, { ocpp_id: identity });
+    const { log: logger, warnings } = recordingLog();
+    const perEntry = JSON.stringify(entries(identity, 1)[0]).length + 512;
+    const writer = new CommandLogWriter(
+      { db: h.db, log: logger },
+      { maxWaitingBytes: perEntry * 100 + perEntry / 2 },
+    );
+    const burst = entries(identity, 130);
+    for (const e of burst) writer.record(e);
+    await writer.drain();
+    expect(writer.droppedEntries).toBe(30);
+    expect(warnings).toHaveLength(1);
+    expect((await written(station.id)).map((r) => r.id)).toEqual(burst.slice(0, 100).map((e) => e.id));
+    // once written, the room is free again
+    const later = entries(identity, 50, 1_000);
+    for (const e of later) writer.record(e);
+    await writer.drain();
+    expect(writer.droppedEntries).toBe(30);
+    expect((await written(station.id)).length).toBe(150);
+  });
+
+  it('writes a batch again while the database is unavailable, once, in order, even when its first commit went through', async () => {
+    const identity = `CR-${Date.now()}`;
+    const station = await createStation(h.db, clock, { ocpp_id: identity });
+    const unavailable = () => Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
+    // the first insert never reaches the database; the second commits but its answer is lost
+    let inserts = 0;
+    const flaky = h.db.withPlugin({
+      transformQuery(args) {
+        if (args.node.kind === 'RawNode' && ++inserts === 1) throw unavailable();
+        return args.node;
+      },
+      async transformResult(args) {
+        if (inserts === 2) throw unavailable();
+        return args.result;
+      },
+    });
+    const { log: logger, errors } = recordingLog();
+    const writer = new CommandLogWriter(
+      { db: flaky, log: logger },
+      { retryDelaysMs: [10, 10, 10] },
+    );
+    const batch = entries(identity, 20);
+    for (const e of batch) writer.record(e);
+    await writer.drain();
+    expect(inserts).toBe(3);
+    expect(errors).toEqual([]);
+    expect((await written(station.id)).map((r) => r.id)).toEqual(batch.map((e) => e.id));
+  });
+
+  it('gives a batch up after its retries, or at once on an error that is not the database being away', async () => {
+    const identity = `CG-${Date.now()}`;
+    await createStation(h.db, clock, { ocpp_id: identity });
+    let inserts = 0;
+    const failing = (err: () => Error) =>
+      h.db.withPlugin({
+        transformQuery(args) {
+          if (args.node.kind === 'RawNode') {
+            inserts++;
+            throw err();
+          }
+          return args.node;
+        },
+        transformResult: async (args) => args.result,
+      });
+    const { log: quiet, errors } = recordingLog();
+    const away = new CommandLogWriter({ db: failing(() => Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' })), log: quiet }, { retryDelaysMs: [5, 5] });
+    away.record(entries(identity, 1)[0]!);
+    await away.drain();
+    expect(inserts).toBe(3);
+    inserts = 0;
+    const wrong = new CommandLogWriter({ db: failing(() => Object.assign(new Error('syntax error'), { code: '42601' })), log: quiet }, { retryDelaysMs: [5, 5] });
+    wrong.record(entries(identity, 1)[0]!);
+    await wrong.drain();
+    expect(inserts).toBe(1);
+    expect(errors).toHaveLength(2);
   });
 
   it('retention deletes entries older than the configured days, and only those', async () => {

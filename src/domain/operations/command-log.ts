@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
+import { isDatabaseUnavailable } from '../../db/errors.ts';
 import type { CommandStatus } from '../../db/tables/commands.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -32,46 +33,83 @@ interface Ended {
   answered_at: string;
 }
 
-/** Entries waiting for their write beyond this are dropped (and counted): the log never grows memory without end. */
-const MAX_WAITING = 10_000;
+/**
+ * How much may wait for its write: 32 MiB of entries (their JSON, plus a fixed charge per entry
+ * for the queue's own objects). Past it new entries are dropped (and counted): the log never grows
+ * memory without end. A bound in bytes, not entries: a node's share of a mass reconnect (thousands
+ * of stations, each with its boot configuration's calls, while the pool is busy with their boots)
+ * queues tens of thousands of small entries for a few seconds, which the writer then catches up
+ * on at thousands per second; a bound of entries small enough to cap the large answers dropped them.
+ */
+const MAX_WAITING_BYTES = 32 * 1024 * 1024;
+const ENTRY_OVERHEAD_BYTES = 512;
 /**
  * An answer bigger than this (serialized) is kept as its size only: a mass reconnect after an
- * outage brings thousands of full GetConfiguration answers at once, and the queue is bounded by
- * entries, not bytes.
+ * outage brings thousands of full GetConfiguration answers at once.
  */
 const MAX_ANSWER_CHARS = 16_384;
+/**
+ * Waits before writing a batch again when the database was unavailable (no free connection in
+ * time, connection lost): about 30 s in all, then the batch is given up (and logged). The write
+ * skips entries already there, so a retry after a commit whose answer was lost adds nothing.
+ */
+const RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 
 function bounded(answer: unknown): unknown {
   const text = JSON.stringify(answer);
   return text !== undefined && text.length > MAX_ANSWER_CHARS ? { truncated: true, chars: text.length } : answer;
 }
 
+export interface CommandLogWriterOptions {
+  /** see MAX_WAITING_BYTES */
+  maxWaitingBytes?: number;
+  /** see RETRY_DELAYS_MS */
+  retryDelaysMs?: readonly number[];
+}
+
 /**
  * The command log's writer for calls that do not go through StationCommands (the stop at zero,
  * the predictive stop's TriggerMessage and ChangeConfiguration, the boot configuration pass, a
  * remote start without an operator…). Entries are written after the call has ended, batched (one
- * INSERT for every entry that ended while the previous write ran), never awaited by the caller:
- * a failed write costs a log line, never a call. Payloads carrying a secret are masked here.
+ * INSERT for every entry that ended while the previous write ran), one write at a time so the
+ * log's order is the order the calls ended, never awaited by the caller: a failed write costs a
+ * log line, never a call. Payloads carrying a secret are masked here.
  */
 export class CommandLogWriter {
-  private readonly writes: GroupCommit<Ended>;
+  private readonly writes: GroupCommit<string>;
+  private waitingBytes = 0;
   private dropped = 0;
+  private readonly maxWaitingBytes: number;
+  private readonly retryDelaysMs: readonly number[];
 
-  constructor(private readonly deps: { db: Db; log: Logger }) {
+  constructor(
+    private readonly deps: { db: Db; log: Logger },
+    options: CommandLogWriterOptions = {},
+  ) {
+    this.maxWaitingBytes = options.maxWaitingBytes ?? MAX_WAITING_BYTES;
+    this.retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
     this.writes = new GroupCommit((items) => this.write(items), { maxBatch: 500 });
   }
 
   /** Queues one entry; returns at once. */
   record(entry: Ended): void {
-    if (this.writes.pending >= MAX_WAITING) {
+    const text = JSON.stringify(entry);
+    const bytes = text.length + ENTRY_OVERHEAD_BYTES;
+    if (this.waitingBytes + bytes > this.maxWaitingBytes) {
       if (this.dropped++ % 1_000 === 0) {
-        this.deps.log.warn({ dropped: this.dropped }, 'command log writes are behind: entries dropped');
+        this.deps.log.warn({ dropped: this.dropped, waiting: this.writes.pending }, 'command log writes are behind: entries dropped');
       }
       return;
     }
-    this.writes.submit(entry).catch((err: unknown) => {
-      this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not write a command log entry');
-    });
+    this.waitingBytes += bytes;
+    this.writes
+      .submit(text)
+      .catch((err: unknown) => {
+        this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not write a command log entry');
+      })
+      .finally(() => {
+        this.waitingBytes -= bytes;
+      });
   }
 
   /** Resolves once every entry queued so far is written (or has failed). */
@@ -79,12 +117,30 @@ export class CommandLogWriter {
     return this.writes.drain();
   }
 
+  /** Entries dropped so far because too much was waiting. */
+  get droppedEntries(): number {
+    return this.dropped;
+  }
+
+  /** One batch, written again after a pause while the database is unavailable. */
+  private async write(items: string[]): Promise<void> {
+    const rows = `[${items.join(',')}]`;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.insert(rows);
+      } catch (err) {
+        const delay = this.retryDelaysMs[attempt];
+        if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
+        await new Promise((resolve) => setTimeout(resolve, delay));
+      }
+    }
+  }
+
   /**
    * One statement for the batch, in the order the calls ended (that is the `seq` order). An entry
-   * whose identity names no registered station is skipped.
+   * whose identity names no registered station is skipped, and so is one already written.
    */
-  private async write(items: Ended[]): Promise<void> {
-    const rows = JSON.stringify(items);
+  private async insert(rows: string): Promise<void> {
     await sql`
       insert into station_commands
         (id, station_id, action, payload, status, answer, error, requested_by, reason, created_at, answered_at)
@@ -94,7 +150,8 @@ export class CommandLogWriter {
       -- one index lookup per entry: joined plainly, the planner's 100-row guess for the array
       -- picks a scan of every station for each batch of log entries
       cross join lateral (select id from charge_stations c where lower(c.ocpp_id) = lower(e.v->>'identity') offset 0) c
-      order by e.n`.execute(this.deps.db);
+      order by e.n
+      on conflict (id) do nothing`.execute(this.deps.db);
   }
 }
 
