@@ -47,4 +47,26 @@ describe('StationWrites: boots, heartbeats and configuration answers of many sta
     expect(by.get(ids[2]!)).toMatchObject({ vendor: null, booted_at: null, last_heartbeat_at: t(5) });
     expect(by.get(ids[2]!)!.configuration).toEqual({ HeartbeatInterval: { value: '600', status: 'Accepted', at: t(4).toISOString() } });
   });
+
+  it("a boot resolves with the station's recorded configuration, read by the boots' own statement", async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) ids.push((await createStation(h.db, clock, { ocpp_id: `SB-${i}-${Date.now()}` })).id);
+    const answer = { key: 'LocalPreAuthorize', value: 'false', status: 'Rejected', at: clock.now() };
+    await new StationWrites(h.db).configAnswers(ids[0]!, [answer]);
+    // statements the boots cost, counted as they reach the database
+    let statements = 0;
+    const counted = h.db.withPlugin({
+      transformQuery(args) {
+        statements++;
+        return args.node;
+      },
+      transformResult: async (args) => args.result,
+    });
+    const writes = new StationWrites(counted);
+    const boot = { chargePointVendor: 'Acme', chargePointModel: 'A1' };
+    const recorded = await Promise.all(ids.map((id) => writes.boot(id, boot, clock.now())));
+    expect(recorded[0]).toEqual({ LocalPreAuthorize: { value: 'false', status: 'Rejected', at: answer.at.toISOString() } });
+    expect(recorded.slice(1)).toEqual([{}, {}]);
+    expect(statements).toBe(1);
+  });
 });

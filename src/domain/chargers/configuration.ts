@@ -1,4 +1,3 @@
-import type { Db } from '../../db/index.ts';
 import type { StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
@@ -118,16 +117,10 @@ export function sameValue(a: string | null | undefined, b: string): boolean {
   return /^-?\d+$/.test(x) && /^-?\d+$/.test(y) && Number(x) === Number(y);
 }
 
-export async function recordedConfiguration(db: Db, stationId: string): Promise<StationConfigAnswers> {
-  const row = await db.selectFrom('charge_stations').select('configuration').where('id', '=', stationId).executeTakeFirst();
-  return row?.configuration ?? {};
-}
-
 /** The command log's reason for the calls of the pass after a boot. */
 const BOOT_CONFIGURATION = 'boot_configuration';
 
 export interface ConfigureDeps {
-  db: Db;
   stations: StationPort;
   clock: Clock;
   log: Logger;
@@ -144,8 +137,9 @@ export async function configureStation(
   deps: ConfigureDeps,
   station: { stationId: string; identity: string },
   wanted: readonly ManagedKey[],
+  /** the station's recorded answers, as its boot read them (StationWrites.boot) */
+  recorded: StationConfigAnswers,
 ): Promise<ConfigPlan & { answers: ConfigAnswer[] }> {
-  const recorded = await recordedConfiguration(deps.db, station.stationId);
   let reported: Reported | undefined;
   try {
     // SupportedFeatureProfiles is only read (never written): it says whether Smart Charging is there.

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.ts';
+import type { StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
 import { recordBoots, recordConfigAnswersOf, recordHeartbeats, type BootInfo, type ConfigAnswer } from './stations.ts';
 
@@ -9,17 +10,21 @@ import { recordBoots, recordConfigAnswersOf, recordHeartbeats, type BootInfo, ty
  * written, so a BootNotification is still answered only after its boot is stored.
  */
 export class StationWrites {
-  private readonly boots: GroupCommit<{ stationId: string; boot: BootInfo; at: Date }>;
+  private readonly boots: GroupCommit<{ stationId: string; boot: BootInfo; at: Date }, StationConfigAnswers>;
   private readonly beats: GroupCommit<{ stationId: string; at: Date }>;
   private readonly config: GroupCommit<{ stationId: string; answers: ConfigAnswer[] }>;
 
   constructor(db: Db) {
-    this.boots = new GroupCommit((items) => recordBoots(db, items));
+    this.boots = new GroupCommit(async (items) => {
+      const recorded = await recordBoots(db, items);
+      return items.map((i) => recorded.get(i.stationId) ?? {});
+    });
     this.beats = new GroupCommit((items) => recordHeartbeats(db, items));
     this.config = new GroupCommit((items) => recordConfigAnswersOf(db, items));
   }
 
-  boot(stationId: string, boot: BootInfo, at: Date): Promise<void> {
+  /** Resolves, once the boot is stored, with the station's recorded configuration answers. */
+  boot(stationId: string, boot: BootInfo, at: Date): Promise<StationConfigAnswers> {
     return this.boots.submit({ stationId, boot, at });
   }
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
-import type { ChargeStation, Connector } from '../../db/tables/charge-stations.ts';
+import type { ChargeStation, Connector, StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 import { ConflictError, NotFoundError } from '../../shared/errors.ts';
 import { newId } from '../../shared/ids.ts';
 import { hashPassword } from '../../shared/secrets.ts';
@@ -65,10 +65,18 @@ export interface BootInfo {
   meterSerialNumber?: string | undefined;
 }
 
-/** Several stations' boots in one statement (the last boot of a station in the list wins). */
-export async function recordBoots(db: Db, boots: readonly { stationId: string; boot: BootInfo; at: Date }[]) {
+/**
+ * Several stations' boots in one statement (the last boot of a station in the list wins).
+ * Returns each station's recorded configuration answers (what earlier boot passes and operators
+ * learnt), read by the same statement: the boot pass that follows needs them, and a fleet
+ * reconnecting at once must not cost one more query per station.
+ */
+export async function recordBoots(
+  db: Db,
+  boots: readonly { stationId: string; boot: BootInfo; at: Date }[],
+): Promise<Map<string, StationConfigAnswers>> {
   const byStation = new Map(boots.map((b) => [b.stationId, b]));
-  if (!byStation.size) return;
+  if (!byStation.size) return new Map();
   const rows = [...byStation.values()].map(({ stationId, boot, at }) => ({
     id: stationId,
     vendor: boot.chargePointVendor,
@@ -82,7 +90,7 @@ export async function recordBoots(db: Db, boots: readonly { stationId: string; b
     meter_serial_number: boot.meterSerialNumber ?? null,
     at: at.toISOString(),
   }));
-  await sql`
+  const result = await sql<{ id: string; configuration: StationConfigAnswers | null }>`
     with v as (
       select * from json_to_recordset(${JSON.stringify(rows)}::json) as v(
         id text, vendor text, model text, serial_number text, charge_box_serial_number text, firmware_version text,
@@ -94,7 +102,9 @@ export async function recordBoots(db: Db, boots: readonly { stationId: string; b
       iccid = v.iccid, imsi = v.imsi, meter_type = v.meter_type, meter_serial_number = v.meter_serial_number,
       booted_at = v.at, last_heartbeat_at = v.at, updated_at = v.at
     from v
-    where c.id = v.id and ${BY_KEY}`.execute(db);
+    where c.id = v.id and ${BY_KEY}
+    returning c.id, c.configuration`.execute(db);
+  return new Map(result.rows.map((r) => [r.id, r.configuration ?? {}]));
 }
 
 /** Several stations' heartbeats in one statement; last seen never moves backwards. */

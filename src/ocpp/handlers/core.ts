@@ -2,17 +2,18 @@ import { recordDiagnosticsStatus, recordFirmwareStatus, recordStatus } from '../
 import { configureStation, managedKeys } from '../../domain/chargers/configuration.ts';
 import type { Handler, HandlerContext } from './context.ts';
 import { stationChanged } from '../../domain/live.ts';
+import type { StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 
 export const bootNotification: Handler<'BootNotification'> = async (ctx, req) => {
   const now = ctx.deps.clock.now();
-  await ctx.deps.stationWrites.boot(ctx.station.stationId, req, now);
+  const recorded = await ctx.deps.stationWrites.boot(ctx.station.stationId, req, now);
   ctx.deps.events.publish(stationChanged(ctx.station.stationId));
   ctx.log.info(
     { vendor: req.chargePointVendor, model: req.chargePointModel, firmware: req.firmwareVersion },
     'station booted',
   );
   // After the answer has gone out (setImmediate runs after ocpp-rpc sends the CALLRESULT).
-  setImmediate(() => void configureAfterBoot(ctx));
+  setImmediate(() => void configureAfterBoot(ctx, recorded));
   return {
     status: 'Accepted',
     currentTime: now.toISOString(),
@@ -21,12 +22,11 @@ export const bootNotification: Handler<'BootNotification'> = async (ctx, req) =>
 };
 
 /** The keys the gateway manages, written only where the station differs; no answer is fatal. */
-export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
+export async function configureAfterBoot(ctx: HandlerContext, recorded: StationConfigAnswers): Promise<void> {
   const { config } = ctx.deps;
   try {
     await configureStation(
       {
-        db: ctx.deps.db,
         stations: ctx.deps.stations,
         clock: ctx.deps.clock,
         log: ctx.log,
@@ -39,6 +39,7 @@ export async function configureAfterBoot(ctx: HandlerContext): Promise<void> {
         offlineAuthorization: config.offlineAuthorization,
         localListSync: config.localListSync,
       }),
+      recorded,
     );
   } catch (err) {
     ctx.log.error({ err }, 'could not configure the station after its boot');
