@@ -8,13 +8,19 @@ export interface Lenience {
   extraProperties: string[];
   /** paths of timestamps that had no zone */
   naiveTimestamps: string[];
+  /**
+   * paths of texts holding a NUL character (U+0000), which PostgreSQL cannot store in text or
+   * jsonb: not let pass but refused (PropertyConstraintViolation), before a write that shares
+   * its statement with other stations' messages could fail for all of them
+   */
+  nulTexts: string[];
 }
 
 /** Counts since start, for monitoring (exported as metrics). */
 export const lenienceTotals = { payloads: 0, extraProperties: 0, naiveTimestamps: 0 };
 
 export function lenienceOf(received: unknown, parsed: unknown): Lenience {
-  const found: Lenience = { extraProperties: [], naiveTimestamps: [] };
+  const found: Lenience = { extraProperties: [], naiveTimestamps: [], nulTexts: [] };
   walk(received, parsed, '', found);
   if (found.extraProperties.length || found.naiveTimestamps.length) {
     lenienceTotals.payloads += 1;
@@ -36,7 +42,10 @@ function walk(received: unknown, parsed: unknown, path: string, found: Lenience)
     }
     return;
   }
-  if (typeof received === 'string' && typeof parsed === 'string' && received !== parsed) found.naiveTimestamps.push(path);
+  if (typeof parsed === 'string') {
+    if (parsed.includes('\u0000')) found.nulTexts.push(path);
+    else if (typeof received === 'string' && received !== parsed) found.naiveTimestamps.push(path);
+  }
 }
 
 function isObject(v: unknown): v is Record<string, unknown> {

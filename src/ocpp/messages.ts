@@ -22,7 +22,14 @@ export const dateTime = z
   .string()
   .refine((v) => DATE_TIME.test(v) && !Number.isNaN(Date.parse(ZONE.test(v) ? v : `${v}Z`)), 'must be a date-time')
   .transform((v) => (ZONE.test(v) ? v : `${v}Z`));
-const connectorId = z.number().int().min(0, 'connectorId must not be negative');
+/**
+ * An integer the gateway keeps in a 32-bit column (connector, transaction, reservation and
+ * request ids): OCPP's schemas set no bound, but no id the gateway issues or stores is larger,
+ * and a larger one reaching a statement shared with other stations' messages would fail them all.
+ */
+const int32 = (name: string) =>
+  z.number().int().min(-2_147_483_648, `${name} must be at least -2147483648`).max(2_147_483_647, `${name} must be at most 2147483647`);
+const connectorId = int32('connectorId').min(0, 'connectorId must not be negative');
 const idTag = z.string().max(20);
 
 export const sampledValueSchema = z
@@ -69,22 +76,22 @@ export const inbound = {
   }),
   Authorize: z.object({ idTag }),
   StartTransaction: z.object({
-    connectorId: z.number().int().min(1, 'connectorId must be 1 or more'),
+    connectorId: int32('connectorId').min(1, 'connectorId must be 1 or more'),
     idTag,
     meterStart: z.number().int().min(0, 'meterStart must not be negative'),
-    reservationId: z.number().int().optional(),
+    reservationId: int32('reservationId').optional(),
     timestamp: dateTime,
   }),
   MeterValues: z.object({
     connectorId,
-    transactionId: z.number().int().optional(),
+    transactionId: int32('transactionId').optional(),
     meterValue: z.array(meterValueSchema).min(1, 'meterValue must not be empty'),
   }),
   StopTransaction: z.object({
     idTag: idTag.optional(),
     meterStop: z.number().int().min(0, 'meterStop must not be negative'),
     timestamp: dateTime,
-    transactionId: z.number().int(),
+    transactionId: int32('transactionId'),
     reason: z.string().optional(),
     transactionData: z.array(meterValueSchema).optional(),
   }),
@@ -97,9 +104,9 @@ export const inbound = {
   DiagnosticsStatusNotification: z.object({ status: z.string() }),
   // Security extension (1.6 security whitepaper): what a station reports by itself.
   SecurityEventNotification: z.object({ type: z.string(), timestamp: dateTime, techInfo: z.string().optional() }),
-  LogStatusNotification: z.object({ status: z.string(), requestId: z.number().int().optional() }),
+  LogStatusNotification: z.object({ status: z.string(), requestId: int32('requestId').optional() }),
   SignCertificate: z.object({ csr: z.string() }),
-  SignedFirmwareStatusNotification: z.object({ status: z.string(), requestId: z.number().int().optional() }),
+  SignedFirmwareStatusNotification: z.object({ status: z.string(), requestId: int32('requestId').optional() }),
 } as const;
 
 export type InboundAction = keyof typeof inbound;

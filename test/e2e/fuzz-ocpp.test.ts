@@ -30,9 +30,19 @@ const VALID: Record<string, object> = {
   DiagnosticsStatusNotification: { status: 'Idle' },
 };
 
+/**
+ * A value of any type, including text with any code point (NUL among them) and integers up to
+ * JavaScript's safe range: what a database column may refuse as data.
+ */
+const junkValue = fc.oneof(
+  fc.anything({ maxDepth: 3 }),
+  fc.string({ unit: 'binary', maxLength: 12 }),
+  fc.maxSafeInteger(),
+);
+
 /** A valid payload with one field replaced by a value of any type. */
 const mutatedPayload = fc
-  .tuple(fc.constantFrom(...ACTIONS), fc.anything({ maxDepth: 3 }), fc.nat())
+  .tuple(fc.constantFrom(...ACTIONS), junkValue, fc.nat())
   .map(([action, junk, n]) => {
     const payload: Record<string, unknown> = structuredClone(VALID[action]!) as Record<string, unknown>;
     const keys = Object.keys(payload);
@@ -78,6 +88,14 @@ beforeAll(async () => {
 afterAll(async () => {
   await gw.stop();
 });
+
+/** The gateway's 'handler failed' log lines (a message it could not handle), as `action: error`. */
+function handlerFailures(): string[] {
+  return gw.logs
+    .filter((l) => l.includes('handler failed'))
+    .map((l) => JSON.parse(l) as { action?: string; err?: { message?: string } })
+    .map((l) => `${l.action}: ${l.err?.message}`);
+}
 
 async function rawStation(id: string) {
   await gw.api('POST', '/v1/chargestations', { ocpp_id: id });
@@ -148,6 +166,9 @@ describe('OCPP fuzzing', () => {
       ]).toContain(code);
     }
 
+    // what could not be read or stored was refused as bad input, never failed as a fault of the gateway
+    expect(handlerFailures()).toEqual([]);
+
     const health = await fetch(gw.adminUrl + '/healthz');
     expect(health.status).toBe(200);
     const ledger = await gw.api('GET', `/v1/users/${walletUser}/wallet/transactions`);
@@ -165,6 +186,70 @@ describe('OCPP fuzzing', () => {
     await eventually(() => replies.some((r) => r[1] === 'probe'));
     expect(replies.map((r) => r[1])).toEqual(['probe']);
     ws.terminate();
+  });
+});
+
+describe('text the database cannot store (a NUL character)', () => {
+  it("is refused with PropertyConstraintViolation naming the field, without failing other stations' messages written with it", async () => {
+    const ids = Array.from({ length: 12 }, () => uniqueIdentity('NUL'));
+    const stations = await Promise.all(ids.map((id) => rawStation(id)));
+    const reply = async (s: { replies: unknown[][] }, id: string) => (await eventually(() => s.replies.find((r) => r[1] === id)))!;
+    // all boots in one moment, so they share the boots' statement: one of them carries a NUL
+    stations.forEach(({ ws }, i) =>
+      ws.send(JSON.stringify([2, `boot-${i}`, 'BootNotification', { chargePointVendor: i === 5 ? 'Ac\u0000me' : `Vendor ${i}`, chargePointModel: 'M' }])),
+    );
+    const boots = await Promise.all(stations.map((s, i) => reply(s, `boot-${i}`)));
+    expect(boots[5]).toEqual([4, 'boot-5', 'PropertyConstraintViolation', expect.stringContaining('chargePointVendor'), {}]);
+    expect(boots.filter((_, i) => i !== 5).map((b) => [b[0], (b[2] as { status: string }).status])).toEqual(Array(11).fill([3, 'Accepted']));
+
+    const nul = stations[5]!;
+    const calls: [string, object, string][] = [
+      ['StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available', info: 'x\u0000y' }, 'info'],
+      ['Authorize', { idTag: 'AB\u0000C' }, 'idTag'],
+      ['StartTransaction', { connectorId: 1, idTag: 'AB\u0000C', meterStart: 0, timestamp: now }, 'idTag'],
+      ['MeterValues', { connectorId: 1, meterValue: [{ timestamp: now, sampledValue: [{ value: '100', unit: 'Wh', location: 'Outlet', context: 'Sample.Periodic', phase: undefined, format: 'Raw', measurand: 'Energy.Active.Import.Register' }] }], transactionId: 1 }, ''],
+      ['DataTransfer', { vendorId: 'v', data: 'x\u0000' }, 'data'],
+    ];
+    for (const [i, [action, payload, field]] of calls.entries()) {
+      nul.ws.send(JSON.stringify([2, `c-${i}`, action, payload]));
+      const r = await reply(nul, `c-${i}`);
+      if (field) expect(r.slice(0, 3), action).toEqual([4, `c-${i}`, 'PropertyConstraintViolation']);
+      if (field) expect(r[3], action).toContain(`${field}: contains a NUL character`);
+    }
+    for (const [i, id] of ids.entries()) {
+      const { body } = await gw.api('GET', `/v1/chargestations?q=${id}`);
+      expect(body.data.map((c: { boot: { vendor: string | null } }) => c.boot.vendor), id).toEqual([i === 5 ? null : `Vendor ${i}`]);
+    }
+    // refused as bad input, not failed as a fault of the gateway
+    expect(handlerFailures()).toEqual([]);
+    for (const { ws } of stations) ws.terminate();
+  });
+});
+
+describe('integers beyond the 32-bit ids the gateway keeps', () => {
+  it("are refused with PropertyConstraintViolation naming the field, without failing other stations' messages", async () => {
+    const big = 7_993_138_084_334_951;
+    const [a, b] = await Promise.all([rawStation(uniqueIdentity('BIG')), rawStation(uniqueIdentity('BIG'))]);
+    const reply = async (s: { replies: unknown[][] }, id: string) => (await eventually(() => s.replies.find((r) => r[1] === id)))!;
+    const calls: [string, object, string][] = [
+      ['StopTransaction', { transactionId: big, meterStop: 10, timestamp: now }, 'transactionId'],
+      ['MeterValues', { connectorId: 1, transactionId: big, meterValue: [{ timestamp: now, sampledValue: [{ value: '100' }] }] }, 'transactionId'],
+      ['StatusNotification', { connectorId: big, errorCode: 'NoError', status: 'Available' }, 'connectorId'],
+      ['StartTransaction', { connectorId: 1, idTag: 'FUZZ', meterStart: 0, timestamp: now, reservationId: big }, 'reservationId'],
+      ['LogStatusNotification', { status: 'Idle', requestId: big }, 'requestId'],
+    ];
+    for (const [i, [action, payload, field]] of calls.entries()) {
+      // the other station's well-formed message in the same moment is answered as usual
+      a.ws.send(JSON.stringify([2, `big-${i}`, action, payload]));
+      b.ws.send(JSON.stringify([2, `ok-${i}`, 'StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' }]));
+      const [bad, ok] = await Promise.all([reply(a, `big-${i}`), reply(b, `ok-${i}`)]);
+      expect(bad.slice(0, 3), action).toEqual([4, `big-${i}`, 'PropertyConstraintViolation']);
+      expect(bad[3], action).toMatch(new RegExp(`^${field}: .*must be at most`));
+      expect(ok, action).toEqual([3, `ok-${i}`, {}]);
+    }
+    expect(handlerFailures()).toEqual([]);
+    a.ws.terminate();
+    b.ws.terminate();
   });
 });
 

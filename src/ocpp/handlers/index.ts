@@ -71,7 +71,7 @@ export function toCallError(err: unknown, ctx: HandlerContext, action: string): 
     return createRPCError('PropertyConstraintViolation', err.message, {});
   }
   if (err instanceof UnavailableError || isDatabaseUnavailable(err)) {
-    ctx.log.warn({ action }, 'database unavailable: answered InternalError so the station retries');
+    ctx.log.warn({ action, reason: (err as Error).message }, 'database unavailable: answered InternalError so the station retries');
     return createRPCError('InternalError', 'temporarily unable to process; retry later', {});
   }
   if (err instanceof AppError) {
@@ -100,6 +100,9 @@ export function attachHandlers(
       try {
         const request = schema.parse(params);
         const lenient = lenienceOf(params, request);
+        if (lenient.nulTexts.length) {
+          throw new ValidationError(`${lenient.nulTexts[0]}: contains a NUL character (U+0000), which cannot be stored`);
+        }
         if (lenient.extraProperties.length || lenient.naiveTimestamps.length) {
           ctx.log.debug({ action, ...lenient }, 'payload read leniently: extra properties dropped, times without a zone read as UTC');
         }
