@@ -125,7 +125,7 @@ export async function createApp(config: Config, overrides: AppOverrides = {}): P
         await context.sessions.close();
         await context.localList?.drain();
         await context.stationWrites.drain();
-        // Best effort: with the database away these would wait a connect timeout per batch.
+        // Best effort: with the database away the command log retries its batch for ~30 s.
         await within(5_000, Promise.all([context.commandLog.drain(), context.capabilities.drain()]));
         await context.cluster?.close();
         await context.closeOwnConnections();

@@ -138,11 +138,16 @@ describe('the command log of every call sent through the station port', () => {
     const identity = `CR-${Date.now()}`;
     const station = await createStation(h.db, clock, { ocpp_id: identity });
     const unavailable = () => Object.assign(new Error('terminating connection due to administrator command'), { code: '57P01' });
-    // the first insert never reaches the database; the second commits but its answer is lost
+    // the first insert never reaches the database; the second commits but its answer is lost;
+    // calls that end meanwhile are queued behind the batch
     let inserts = 0;
+    const later = entries(identity, 5, 100);
     const flaky = h.db.withPlugin({
       transformQuery(args) {
-        if (args.node.kind === 'RawNode' && ++inserts === 1) throw unavailable();
+        if (args.node.kind === 'RawNode' && ++inserts === 1) {
+          for (const e of later) writer.record(e);
+          throw unavailable();
+        }
         return args.node;
       },
       async transformResult(args) {
@@ -158,9 +163,23 @@ describe('the command log of every call sent through the station port', () => {
     const batch = entries(identity, 20);
     for (const e of batch) writer.record(e);
     await writer.drain();
-    expect(inserts).toBe(3);
+    expect(inserts).toBe(4);
     expect(errors).toEqual([]);
-    expect((await written(station.id)).map((r) => r.id)).toEqual(batch.map((e) => e.id));
+    expect((await written(station.id)).map((r) => r.id)).toEqual([...batch, ...later].map((e) => e.id));
+  });
+
+  it('an entry the database refuses (a NUL in an answer) is lost alone; the rest of its batch is written, in order', async () => {
+    const identity = `CN-${Date.now()}`;
+    const station = await createStation(h.db, clock, { ocpp_id: identity });
+    const { log: logger, errors } = recordingLog();
+    const writer = new CommandLogWriter({ db: h.db, log: logger });
+    const batch = entries(identity, 10);
+    batch[4]!.answer = { status: 'Accepted\u0000' } as never;
+    for (const e of batch) writer.record(e);
+    await writer.drain();
+    expect((await written(station.id)).map((r) => r.id)).toEqual(batch.filter((_, i) => i !== 4).map((e) => e.id));
+    // once for the batch, once for the entry written alone
+    expect(errors).toHaveLength(2);
   });
 
   it('gives a batch up after its retries, or at once on an error that is not the database being away', async () => {

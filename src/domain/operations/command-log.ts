@@ -50,8 +50,9 @@ const ENTRY_OVERHEAD_BYTES = 512;
 const MAX_ANSWER_CHARS = 16_384;
 /**
  * Waits before writing a batch again when the database was unavailable (no free connection in
- * time, connection lost): about 30 s in all, then the batch is given up (and logged). The write
- * skips entries already there, so a retry after a commit whose answer was lost adds nothing.
+ * time, connection lost): about 30 s of pauses (each attempt may also wait up to the pool's
+ * connect timeout), then the batch is given up (and logged). The write skips entries already
+ * there, so a retry after a commit whose answer was lost adds nothing.
  */
 const RETRY_DELAYS_MS = [500, 1_000, 2_000, 4_000, 8_000, 15_000];
 
@@ -88,12 +89,25 @@ export class CommandLogWriter {
   ) {
     this.maxWaitingBytes = options.maxWaitingBytes ?? MAX_WAITING_BYTES;
     this.retryDelaysMs = options.retryDelaysMs ?? RETRY_DELAYS_MS;
-    this.writes = new GroupCommit((items) => this.write(items), { maxBatch: 500 });
+    this.writes = new GroupCommit((items) => this.write(items), {
+      maxBatch: 500,
+      // one write at a time: the entries' order is the log's order
+      concurrency: 1,
+      // a batch refused for what one entry holds (not the database being away) is written again
+      // entry by entry, in order, so only that entry is lost
+      isolateFailures: (err) => !isDatabaseUnavailable(err),
+    });
   }
 
-  /** Queues one entry; returns at once. */
+  /** Queues one entry; returns at once. Only its JSON is kept while it waits. */
   record(entry: Ended): void {
-    const text = JSON.stringify(entry);
+    let text: string;
+    try {
+      text = JSON.stringify(entry);
+    } catch (err) {
+      this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not serialize a command log entry');
+      return;
+    }
     const bytes = text.length + ENTRY_OVERHEAD_BYTES;
     if (this.waitingBytes + bytes > this.maxWaitingBytes) {
       if (this.dropped++ % 1_000 === 0) {
@@ -102,11 +116,10 @@ export class CommandLogWriter {
       return;
     }
     this.waitingBytes += bytes;
+    // a failed write is logged once, by write(), not once per entry
     this.writes
       .submit(text)
-      .catch((err: unknown) => {
-        this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not write a command log entry');
-      })
+      .catch(() => {})
       .finally(() => {
         this.waitingBytes -= bytes;
       });
@@ -130,8 +143,12 @@ export class CommandLogWriter {
         return await this.insert(rows);
       } catch (err) {
         const delay = this.retryDelaysMs[attempt];
-        if (delay === undefined || !isDatabaseUnavailable(err)) throw err;
-        await new Promise((resolve) => setTimeout(resolve, delay));
+        if (delay === undefined || !isDatabaseUnavailable(err)) {
+          this.deps.log.error({ err, entries: items.length, attempts: attempt + 1 }, 'could not write command log entries');
+          throw err;
+        }
+        // unref: a pause must not keep a stopping process alive
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
       }
     }
   }
