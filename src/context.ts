@@ -96,7 +96,7 @@ export function buildContext(
   overrides: ContextOverrides = {},
 ): AppContext {
   const { clock, log } = base;
-  const connections = new LocalConnections(log.child({ component: 'ocpp' }), config.nodeId);
+  const connections = new LocalConnections(log.child({ component: 'ocpp' }), config.nodeId, config.ocppCallTimeoutS * 1000);
   const events = new LocalLiveEvents((err) => log.error({ err }, 'live event listener failed'));
   // A cluster needs PostgreSQL: the embedded database serves one process.
   const cluster =

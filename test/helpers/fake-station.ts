@@ -14,10 +14,20 @@ export class FakeStation extends EventEmitter implements LiveClient {
   ) {
     super();
   }
-  call(action: string, params: unknown, options: { callTimeoutMs?: number } = {}): Promise<unknown> {
+  /** As ocpp-rpc's: a finite `callTimeoutMs` times the call out, an aborted `signal` ends it with an AbortError. */
+  call(action: string, params: unknown, options: { callTimeoutMs?: number; signal?: AbortSignal } = {}): Promise<unknown> {
     this.calls.push({ action, params });
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new TimeoutError('timed out')), options.callTimeoutMs ?? 30_000);
+      const ms = options.callTimeoutMs ?? 30_000;
+      const timer = Number.isFinite(ms) ? setTimeout(() => reject(new TimeoutError('timed out')), ms) : undefined;
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          reject(Object.assign(new Error(String(options.signal!.reason)), { name: 'AbortError' }));
+        },
+        { once: true },
+      );
       this.answer(action, params).then(
         (v) => {
           clearTimeout(timer);
