@@ -4,6 +4,8 @@ import type { Logger } from '../logger.ts';
 import type { StationAction } from '../domain/chargers/station-port.ts';
 import type { LocalConnections } from '../ocpp/connections.ts';
 import { GroupCommit } from '../shared/group-commit.ts';
+import { storableJson } from '../shared/storable.ts';
+import { isDataException } from '../db/errors.ts';
 import { StationOfflineError, StationTimeoutError } from '../shared/errors.ts';
 import { channelOf } from './node.ts';
 import { MAX_INLINE_PAYLOAD, type Answer, type ForwardedCall } from './notices.ts';
@@ -30,7 +32,7 @@ export class CallRunner {
       connections: LocalConnections;
     },
   ) {
-    this.answers = new GroupCommit((items) => this.write(items), { maxBatch: 500, concurrency: 2 });
+    this.answers = new GroupCommit((items) => this.write(items), { maxBatch: 500, concurrency: 2, isolateFailures: isDataException });
   }
 
   /** A caller's notification: the call, or only its id when it did not fit. */
@@ -122,7 +124,9 @@ export class CallRunner {
 
   /** The answers into their rows and a NOTIFY to each caller, in one statement. */
   private async write(items: { id: string; answer: Answer }[]): Promise<void> {
-    const rows = JSON.stringify(items.map(({ id, answer }) => ({ id, outcome: answer.o, result: answer.r ?? null })));
+    // a station's answer (or CALLERROR text) holding a NUL or half a surrogate pair is passed on
+    // with U+FFFD: jsonb refuses them, which would fail every answer in the batch
+    const rows = storableJson(items.map(({ id, answer }) => ({ id, outcome: answer.o, result: answer.r ?? null })));
     await sql`
       with u as (
         update station_calls c set outcome = a.outcome, result = a.result

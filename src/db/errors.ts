@@ -39,6 +39,16 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   return false;
 }
 
+/**
+ * The database refused a value as data (SQLSTATE class 22: a text it cannot hold, a number out
+ * of range, a malformed date): the fault of one row, not of the statement or the database. A
+ * batch that fails with it is worth writing again row by row, to lose only that row.
+ */
+export function isDataException(err: unknown): boolean {
+  const code = typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+  return typeof code === 'string' && /^22[0-9A-Z]{3}$/.test(code);
+}
+
 /** A unique constraint refused the write (optionally: this constraint). */
 export function isUniqueViolation(err: unknown, constraint?: string): boolean {
   if (typeof err !== 'object' || err === null) return false;

@@ -103,7 +103,10 @@ export class LocalConnections implements StationPort {
       if (options.sendBy !== undefined && performance.now() > options.sendBy) {
         return Promise.reject(new TimeoutError(`${action} waited past its deadline; not sent`));
       }
-      return callWithin(client, action, params, options.timeoutMs || this.callTimeoutMs);
+      const asked = options.timeoutMs;
+      // a timer takes at most 2^31 - 1 ms (longer ones fire at once); no or a nonsense timeout is the default
+      const timeoutMs = asked !== undefined && Number.isFinite(asked) && asked > 0 ? Math.min(asked, 2_147_483_647) : this.callTimeoutMs;
+      return callWithin(client, action, params, timeoutMs);
     };
     let pending: Promise<unknown>;
     if (options.urgent) {
@@ -146,6 +149,8 @@ export class LocalConnections implements StationPort {
  * timers/promises timer, which builds an AbortError (another). In a reconnect storm, where each
  * station's boot pass sends several calls, that was a sixth of a node's busy time. A plain timer
  * that aborts the call's signal ends it the same way (ocpp-rpc rejects it and forgets it) for ~10 µs.
+ * ocpp-rpc listens to the signal only once the call leaves its own queue, so this relies on the
+ * server's callConcurrency being unbounded (server.ts): LocalConnections does the queueing.
  */
 async function callWithin(client: LiveClient, action: string, params: unknown, timeoutMs: number): Promise<unknown> {
   const abort = new AbortController();

@@ -79,7 +79,12 @@ export const inbound = {
     connectorId: int32('connectorId').min(1, 'connectorId must be 1 or more'),
     idTag,
     meterStart: z.number().int().min(0, 'meterStart must not be negative'),
-    reservationId: int32('reservationId').optional(),
+    // a reservation id no reservation can have (beyond 32 bits) is read as none: the start goes on
+    reservationId: z
+      .number()
+      .int()
+      .optional()
+      .transform((v) => (v !== undefined && v >= -2_147_483_648 && v <= 2_147_483_647 ? v : undefined)),
     timestamp: dateTime,
   }),
   MeterValues: z.object({

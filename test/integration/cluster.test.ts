@@ -122,6 +122,7 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
         if (action === 'UnlockConnector') throw createRPCError('NotImplemented', 'no unlocking here', { why: 'test' });
         if (action === 'TriggerMessage') return new Promise(() => {}); // never answers
         if (action === 'GetConfiguration') return { configurationKey: [{ key: params.key[0], readonly: true, value: big }] };
+        if (action === 'DataTransfer') return { status: 'Accepted', data: 'a\u0000b\ud800' };
         return { status: 'Accepted' };
       }),
     );
@@ -140,6 +141,14 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
     const answer = await port.call('FWD-2', 'GetConfiguration', { key: ['k'.repeat(9_000)] });
     expect(answer.configurationKey?.[0]?.value).toHaveLength(20_000);
     expect(answer.configurationKey?.[0]?.key).toHaveLength(9_000);
+    // an answer holding what jsonb refuses (a NUL, half a surrogate pair) arrives with U+FFFD, with
+    // another answer written in the same moment
+    const [odd, plain] = await Promise.all([
+      port.call('FWD-2', 'DataTransfer', { vendorId: 'v' }),
+      port.call('FWD-2', 'Reset', { type: 'Soft' }, { urgent: true }),
+    ]);
+    expect(odd).toEqual({ status: 'Accepted', data: 'a\ufffdb\ufffd' });
+    expect(plain).toEqual({ status: 'Accepted' });
   });
 
   it('a newer connection on another node closes the older one; presence follows it', async () => {

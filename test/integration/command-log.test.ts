@@ -168,18 +168,22 @@ describe('the command log of every call sent through the station port', () => {
     expect((await written(station.id)).map((r) => r.id)).toEqual([...batch, ...later].map((e) => e.id));
   });
 
-  it('an entry the database refuses (a NUL in an answer) is lost alone; the rest of its batch is written, in order', async () => {
+  it('keeps an answer holding a NUL or half a surrogate pair with U+FFFD; an entry the database refuses is lost alone, the rest in order', async () => {
     const identity = `CN-${Date.now()}`;
     const station = await createStation(h.db, clock, { ocpp_id: identity });
     const { log: logger, errors } = recordingLog();
     const writer = new CommandLogWriter({ db: h.db, log: logger });
     const batch = entries(identity, 10);
-    batch[4]!.answer = { status: 'Accepted\u0000' } as never;
+    batch[2]!.answer = { status: 'Accepted', data: 'a\u0000b\ud800' } as never;
+    batch[4]!.created_at = 'not a time';
     for (const e of batch) writer.record(e);
     await writer.drain();
-    expect((await written(station.id)).map((r) => r.id)).toEqual(batch.filter((_, i) => i !== 4).map((e) => e.id));
-    // once for the batch, once for the entry written alone
+    const rows = await h.db.selectFrom('station_commands').select(['id', 'answer']).where('station_id', '=', station.id).orderBy('seq').execute();
+    expect(rows.map((r) => r.id)).toEqual(batch.filter((_, i) => i !== 4).map((e) => e.id));
+    expect(rows[2]!.answer).toEqual({ status: 'Accepted', data: 'a\ufffdb\ufffd' });
+    // once for the batch, once for the entry written alone (named)
     expect(errors).toHaveLength(2);
+    expect(errors[1]).toMatchObject({ entries: 1, id: batch[4]!.id, identity, action: 'ChangeConfiguration' });
   });
 
   it('gives a batch up after its retries, or at once on an error that is not the database being away', async () => {

@@ -1,4 +1,5 @@
 import type { Db } from '../../db/index.ts';
+import { isDataException } from '../../db/errors.ts';
 import type { StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
 import { recordBoots, recordConfigAnswersOf, recordHeartbeats, type BootInfo, type ConfigAnswer } from './stations.ts';
@@ -15,12 +16,19 @@ export class StationWrites {
   private readonly config: GroupCommit<{ stationId: string; answers: ConfigAnswer[] }>;
 
   constructor(db: Db) {
-    this.boots = new GroupCommit(async (items) => {
-      const recorded = await recordBoots(db, items);
-      return items.map((i) => recorded.get(i.stationId) ?? {});
-    });
-    this.beats = new GroupCommit((items) => recordHeartbeats(db, items));
-    this.config = new GroupCommit((items) => recordConfigAnswersOf(db, items));
+    // A value the database refuses as data fails only its own station's write: the batch is
+    // written again station by station (inbound text is made storable before it gets here; this
+    // is the net under it).
+    const isolateFailures = isDataException;
+    this.boots = new GroupCommit(
+      async (items) => {
+        const recorded = await recordBoots(db, items);
+        return items.map((i) => recorded.get(i.stationId) ?? {});
+      },
+      { isolateFailures },
+    );
+    this.beats = new GroupCommit((items) => recordHeartbeats(db, items), { isolateFailures });
+    this.config = new GroupCommit((items) => recordConfigAnswersOf(db, items), { isolateFailures });
   }
 
   /** Resolves, once the boot is stored, with the station's recorded configuration answers. */

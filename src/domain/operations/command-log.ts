@@ -1,10 +1,11 @@
 import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
-import { isDatabaseUnavailable } from '../../db/errors.ts';
+import { isDatabaseUnavailable, isDataException } from '../../db/errors.ts';
 import type { CommandStatus } from '../../db/tables/commands.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { GroupCommit } from '../../shared/group-commit.ts';
+import { storableJson } from '../../shared/storable.ts';
 import { newId } from '../../shared/ids.ts';
 import type {
   CallOptions,
@@ -93,9 +94,9 @@ export class CommandLogWriter {
       maxBatch: 500,
       // one write at a time: the entries' order is the log's order
       concurrency: 1,
-      // a batch refused for what one entry holds (not the database being away) is written again
-      // entry by entry, in order, so only that entry is lost
-      isolateFailures: (err) => !isDatabaseUnavailable(err),
+      // a batch refused for what one entry holds (a data exception) is written again entry by
+      // entry, in order, so only that entry is lost
+      isolateFailures: isDataException,
     });
   }
 
@@ -103,7 +104,9 @@ export class CommandLogWriter {
   record(entry: Ended): void {
     let text: string;
     try {
-      text = JSON.stringify(entry);
+      // an answer holding a NUL or half a surrogate pair is kept with U+FFFD (one bad entry would
+      // otherwise fail its batch, and be written again alone, on every boot of such firmware)
+      text = storableJson(entry);
     } catch (err) {
       this.deps.log.error({ err, action: entry.action, identity: entry.identity }, 'could not serialize a command log entry');
       return;
@@ -144,7 +147,12 @@ export class CommandLogWriter {
       } catch (err) {
         const delay = this.retryDelaysMs[attempt];
         if (delay === undefined || !isDatabaseUnavailable(err)) {
-          this.deps.log.error({ err, entries: items.length, attempts: attempt + 1 }, 'could not write command log entries');
+          // a lone entry (one isolated from its batch) is named
+          const entry = items.length === 1 ? (JSON.parse(items[0]!) as Partial<Ended>) : undefined;
+          this.deps.log.error(
+            { err, entries: items.length, attempts: attempt + 1, ...(entry ? { id: entry.id, identity: entry.identity, action: entry.action } : {}) },
+            'could not write command log entries',
+          );
           throw err;
         }
         // unref: a pause must not keep a stopping process alive

@@ -100,11 +100,11 @@ export function attachHandlers(
       try {
         const request = schema.parse(params);
         const lenient = lenienceOf(params, request);
-        if (lenient.nulTexts.length) {
-          throw new ValidationError(`${lenient.nulTexts[0]}: contains a NUL character (U+0000), which cannot be stored`);
-        }
-        if (lenient.extraProperties.length || lenient.naiveTimestamps.length) {
-          ctx.log.debug({ action, ...lenient }, 'payload read leniently: extra properties dropped, times without a zone read as UTC');
+        if (lenient.extraProperties.length || lenient.naiveTimestamps.length || lenient.replacedTexts.length) {
+          ctx.log.debug(
+            { action, ...lenient },
+            'payload read leniently: extra properties dropped, times without a zone read as UTC, unstorable characters replaced',
+          );
         }
         return await handler(ctx, request as never);
       } catch (err) {
