@@ -93,14 +93,18 @@ describe('the command log of every call sent through the station port', () => {
       answered_at: clock.now().toISOString(),
     }));
   }
+  /** A registered station and a writer whose warnings and errors are kept. */
+  async function stationAndWriter(prefix: string) {
+    const identity = `${prefix}-${Date.now()}`;
+    const station = await createStation(h.db, clock, { ocpp_id: identity });
+    const { log: logger, warnings, errors } = recordingLog();
+    return { identity, station, warnings, errors, writer: new CommandLogWriter({ db: h.db, log: logger }) };
+  }
   const written = (stationId: string) =>
     h.db.selectFrom('station_commands').select(['id', 'payload']).where('station_id', '=', stationId).orderBy('seq').execute();
 
   it("keeps a mass reconnect's burst of calls whole and in order (more than ten thousand at once)", async () => {
-    const identity = `CB-${Date.now()}`;
-    const station = await createStation(h.db, clock, { ocpp_id: identity });
-    const { log: logger, warnings } = recordingLog();
-    const writer = new CommandLogWriter({ db: h.db, log: logger });
+    const { identity, station, warnings, writer } = await stationAndWriter('CB');
     const burst = entries(identity, 12_000);
     for (const e of burst) writer.record(e);
     await writer.drain();
@@ -169,10 +173,7 @@ describe('the command log of every call sent through the station port', () => {
   });
 
   it('keeps an answer holding a NUL or half a surrogate pair with U+FFFD; an entry the database refuses is lost alone, the rest in order', async () => {
-    const identity = `CN-${Date.now()}`;
-    const station = await createStation(h.db, clock, { ocpp_id: identity });
-    const { log: logger, errors } = recordingLog();
-    const writer = new CommandLogWriter({ db: h.db, log: logger });
+    const { identity, station, errors, writer } = await stationAndWriter('CN');
     const batch = entries(identity, 10);
     batch[2]!.answer = { status: 'Accepted', data: 'a\u0000b\ud800' } as never;
     batch[4]!.created_at = 'not a time';
