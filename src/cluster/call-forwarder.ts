@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Db } from '../db/index.ts';
+import { isDataException } from '../db/errors.ts';
 import type { Logger } from '../logger.ts';
 import { GroupCommit } from '../shared/group-commit.ts';
 import { channelOf } from './node.ts';
@@ -41,10 +42,13 @@ export class CallForwarder {
       log: Logger;
     },
   ) {
+    // A call the database refuses as data (a parameter it cannot hold) fails alone: the batch is
+    // written again call by call, in order, so a stop sharing it still goes out.
+    const isolateFailures = isDataException;
     // One batch at a time keeps this node's calls to a station in the order they were made.
-    this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500 });
+    this.inserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, isolateFailures });
     // Urgent calls (stops) keep no order on one node either: their own lane, never behind a batch.
-    this.urgentInserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 2 });
+    this.urgentInserts = new GroupCommit((items) => this.insert(items), { maxBatch: 500, concurrency: 2, isolateFailures });
     this.cleanup = new GroupCommit((ids) => this.delete(ids), { maxBatch: 1_000 });
   }
 

@@ -149,6 +149,17 @@ describe.skipIf(!ON_POSTGRES)('cluster mechanics (needs PostgreSQL: set DATABASE
     ]);
     expect(odd).toEqual({ status: 'Accepted', data: 'a\ufffdb\ufffd' });
     expect(plain).toEqual({ status: 'Accepted' });
+    // a call whose parameters the database cannot hold fails alone; the calls made with it go out
+    const [refused, ...others] = await Promise.allSettled([
+      port.call('FWD-2', 'DataTransfer', { vendorId: 'v\u0000' }),
+      port.call('FWD-2', 'Reset', { type: 'Soft' }),
+      port.call('FWD-2', 'Reset', { type: 'Hard' }),
+    ]);
+    expect(refused.status).toBe('rejected');
+    expect(others).toEqual([
+      { status: 'fulfilled', value: { status: 'Accepted' } },
+      { status: 'fulfilled', value: { status: 'Accepted' } },
+    ]);
   });
 
   it('a newer connection on another node closes the older one; presence follows it', async () => {
