@@ -2,6 +2,13 @@ import { z } from 'zod';
 
 /** Admin-API schemas of OCPP 1.6 structures an operator sends through to stations (OCPP's own field names). */
 
+/**
+ * An id or count the gateway keeps in a 32-bit column (charging profile ids, stack levels,
+ * transaction ids, list versions): larger is a 400 naming the field, not a station call whose
+ * answer cannot be recorded.
+ */
+export const int32 = () => z.number().int().min(-2_147_483_648).max(2_147_483_647);
+
 /** connectorId 0 is the station as a whole where OCPP allows it. */
 export const connector = z.number().int().min(0).max(100);
 export const outlet = z.number().int().min(1).max(100);
@@ -12,13 +19,13 @@ export const authorizationStatus = z.enum(['Accepted', 'Blocked', 'Expired', 'In
 
 /** OCPP 1.6 ChargingSchedule, in OCPP's own field names. */
 const chargingSchedule = z.strictObject({
-  duration: z.number().int().min(0).optional(),
+  duration: int32().min(0).optional(),
   startSchedule: dateTime.optional(),
   chargingRateUnit: z.enum(['A', 'W']),
   chargingSchedulePeriod: z
     .array(
       z.strictObject({
-        startPeriod: z.number().int().min(0),
+        startPeriod: int32().min(0),
         limit: z.number().min(0).multipleOf(0.1),
         numberPhases: z.number().int().min(1).max(3).optional(),
       }),
@@ -30,9 +37,9 @@ const chargingSchedule = z.strictObject({
 /** OCPP 1.6 ChargingProfile (csChargingProfiles), in OCPP's own field names. */
 export const chargingProfile = z
   .strictObject({
-    chargingProfileId: z.number().int().min(1),
-    transactionId: z.number().int().optional(),
-    stackLevel: z.number().int().min(0),
+    chargingProfileId: int32().min(1),
+    transactionId: int32().optional(),
+    stackLevel: int32().min(0),
     chargingProfilePurpose: z.enum(['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile']),
     chargingProfileKind: z.enum(['Absolute', 'Recurring', 'Relative']),
     recurrencyKind: z.enum(['Daily', 'Weekly']).optional(),

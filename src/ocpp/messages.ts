@@ -30,6 +30,13 @@ export const dateTime = z
 const int32 = (name: string) =>
   z.number().int().min(-2_147_483_648, `${name} must be at least -2147483648`).max(2_147_483_647, `${name} must be at most 2147483647`);
 const connectorId = int32('connectorId').min(0, 'connectorId must not be negative');
+/**
+ * A transactionId a station reports (MeterValues, StopTransaction): any integer JSON can carry
+ * exactly. One beyond int32 is none the gateway issued, so it is read as an unknown transaction
+ * (answered, with an alert), not refused: a refused StopTransaction would be sent again and again
+ * and hold up the station's later transaction messages.
+ */
+const reportedTransactionId = z.number().int();
 const idTag = z.string().max(20);
 
 export const sampledValueSchema = z
@@ -89,14 +96,14 @@ export const inbound = {
   }),
   MeterValues: z.object({
     connectorId,
-    transactionId: int32('transactionId').optional(),
+    transactionId: reportedTransactionId.optional(),
     meterValue: z.array(meterValueSchema).min(1, 'meterValue must not be empty'),
   }),
   StopTransaction: z.object({
     idTag: idTag.optional(),
     meterStop: z.number().int().min(0, 'meterStop must not be negative'),
     timestamp: dateTime,
-    transactionId: int32('transactionId'),
+    transactionId: reportedTransactionId,
     reason: z.string().optional(),
     transactionData: z.array(meterValueSchema).optional(),
   }),

@@ -5,6 +5,16 @@
  * stations' rows, it is stored with U+FFFD in place of each such character instead.
  */
 
+/**
+ * Whether PostgreSQL's `integer` can hold the number (the gateway's transaction, connector and
+ * request ids). A station may send a larger id in a message the gateway must still answer (a
+ * StopTransaction of a transaction the gateway never issued): such an id matches no row, and is
+ * kept in an alert's details rather than in its integer column.
+ */
+export function isInt32(n: number): boolean {
+  return Number.isInteger(n) && n >= -2_147_483_648 && n <= 2_147_483_647;
+}
+
 /** A NUL, or half of a surrogate pair without its other half. */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 

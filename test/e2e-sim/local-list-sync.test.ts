@@ -119,4 +119,23 @@ describe('local authorization list sync (14.3)', () => {
     await eventually(() => lists(station).filter((l) => l.updateType === 'Full').length === 2, 10_000);
     expect(lists(station).at(-1)!.listVersion).toBeGreaterThan(before);
   });
+
+  it('a station reporting a version beyond 32 bits gets a Full list that starts again at 1, and is in step after it', async () => {
+    const { station, record } = await world();
+    // firmware that numbers its list past int32 (or answers garbage): no column can keep it
+    station.answers.set('GetLocalListVersion', { payload: { listVersion: 3_000_000_000 } });
+    await station.start();
+    await eventually(() => station.localList().entries.size === 3, 10_000);
+    const full = lists(station).filter((l) => l.updateType === 'Full');
+    expect(full.map((l) => l.listVersion)).toEqual([1]);
+    // what the station holds now is what the gateway sent
+    await eventually(async () => (await gw.api('GET', `/v1/chargestations/${record._id}`)).body.local_list_version === 1);
+    // and the sync goes on from there: the station now reports 1, so a reconnect sends no Full list again
+    station.answers.set('GetLocalListVersion', undefined);
+    await station.reconnect();
+    await eventually(() => station.received('GetLocalListVersion').length >= 2, 10_000);
+    await new Promise((r) => setTimeout(r, 300));
+    expect(lists(station).filter((l) => l.updateType === 'Full')).toHaveLength(1);
+    expect(gw.logs.filter((l) => /out of range|handler failed|"level":50/.test(l))).toEqual([]);
+  });
 });

@@ -100,7 +100,7 @@ function handlerFailures(): string[] {
 }
 
 async function rawStation(id: string) {
-  await gw.api('POST', '/v1/chargestations', { ocpp_id: id });
+  const created = await gw.api('POST', '/v1/chargestations', { ocpp_id: id });
   const ws = new WebSocket(`${gw.ocppUrl}/${id}`, ['ocpp1.6']);
   const replies: unknown[][] = [];
   ws.on('message', (m) => {
@@ -111,7 +111,7 @@ async function rawStation(id: string) {
     }
   });
   await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
-  return { ws, replies };
+  return { ws, replies, stationId: created.body._id as string };
 }
 
 describe('OCPP fuzzing', () => {
@@ -227,13 +227,12 @@ describe('text the database cannot store (a NUL, half of a surrogate pair)', () 
 });
 
 describe('integers beyond the 32-bit ids the gateway keeps', () => {
+  const big = 7_993_138_084_334_951;
+  const reply = async (s: { replies: unknown[][] }, id: string) => (await eventually(() => s.replies.find((r) => r[1] === id)))!;
+
   it("are refused with PropertyConstraintViolation naming the field, without failing other stations' messages", async () => {
-    const big = 7_993_138_084_334_951;
     const [a, b] = await Promise.all([rawStation(uniqueIdentity('BIG')), rawStation(uniqueIdentity('BIG'))]);
-    const reply = async (s: { replies: unknown[][] }, id: string) => (await eventually(() => s.replies.find((r) => r[1] === id)))!;
     const calls: [string, object, string][] = [
-      ['StopTransaction', { transactionId: big, meterStop: 10, timestamp: now }, 'transactionId'],
-      ['MeterValues', { connectorId: 1, transactionId: big, meterValue: [{ timestamp: now, sampledValue: [{ value: '100' }] }] }, 'transactionId'],
       ['StatusNotification', { connectorId: big, errorCode: 'NoError', status: 'Available' }, 'connectorId'],
       ['LogStatusNotification', { status: 'Idle', requestId: big }, 'requestId'],
     ];
@@ -246,6 +245,44 @@ describe('integers beyond the 32-bit ids the gateway keeps', () => {
       expect(bad[3], action).toMatch(new RegExp(`^${field}: .*must be at most`));
       expect(ok, action).toEqual([3, `ok-${i}`, {}]);
     }
+    expect(handlerFailures()).toEqual([]);
+    a.ws.terminate();
+    b.ws.terminate();
+  });
+
+  it('as a transactionId, are a transaction the gateway does not know: answered, alerted, nothing billed', async () => {
+    // A refused StopTransaction would come back again and again and hold up the station's later
+    // transaction messages; an id beyond int32 is none the gateway issued, so it is an unknown one.
+    const [a, b] = await Promise.all([rawStation(uniqueIdentity('BIGTX')), rawStation(uniqueIdentity('BIGTX'))]);
+    const stationId = a.stationId;
+    const before = await gw.api('GET', `/v1/users/${walletUser}/wallet`);
+    const calls: [string, object, unknown][] = [
+      ['MeterValues', { connectorId: 1, transactionId: big, meterValue: [{ timestamp: now, sampledValue: [{ value: '100' }] }] }, {}],
+      ['StopTransaction', { transactionId: big, meterStop: 10, timestamp: now }, {}],
+      ['StopTransaction', { transactionId: -big, meterStop: 10, timestamp: now, idTag: 'FUZZ' }, { idTagInfo: expect.objectContaining({ status: expect.any(String) }) }],
+    ];
+    for (const [i, [action, payload, answer]] of calls.entries()) {
+      a.ws.send(JSON.stringify([2, `bigtx-${i}`, action, payload]));
+      b.ws.send(JSON.stringify([2, `ok-${i}`, 'StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available' }]));
+      const [got, ok] = await Promise.all([reply(a, `bigtx-${i}`), reply(b, `ok-${i}`)]);
+      expect(got, action).toEqual([3, `bigtx-${i}`, answer]);
+      expect(ok, action).toEqual([3, `ok-${i}`, {}]);
+    }
+    const alerts = await eventually(async () => {
+      const r = await gw.api('GET', `/v1/alerts?chargestation=${stationId}`);
+      const kinds = (r.body.data as { kind: string }[]).map((x) => x.kind).sort();
+      return kinds.includes('unknown_transaction') && kinds.includes('meter_values_without_session') ? r.body.data : undefined;
+    });
+    for (const alert of alerts as { kind: string; transaction_id: number | null; details: Record<string, unknown>; message: string }[]) {
+      // the integer column cannot hold the id: it is kept in the details and the message
+      expect(alert.transaction_id, alert.kind).toBeNull();
+      expect([big, -big], alert.kind).toContain(alert.details.transactionId);
+      expect(alert.message, alert.kind).toMatch(/-?7993138084334951/);
+    }
+    // An integer JSON cannot carry exactly is still refused.
+    a.ws.send(JSON.stringify([2, 'huge', 'StopTransaction', { transactionId: 2 ** 60, meterStop: 10, timestamp: now }]));
+    expect((await reply(a, 'huge')).slice(0, 2)).toEqual([4, 'huge']);
+    expect((await gw.api('GET', `/v1/users/${walletUser}/wallet`)).body).toEqual(before.body);
     expect(handlerFailures()).toEqual([]);
     a.ws.terminate();
     b.ws.terminate();

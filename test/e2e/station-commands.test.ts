@@ -97,6 +97,36 @@ describe('commands sent to a station', () => {
     expect((await gw.api('GET', `/v1/chargestations/${id}/commands?requested_by=bootstrap`)).body.data).toEqual([]);
   });
 
+  it('an id beyond the 32 bits the gateway keeps is a 400 naming the field, before anything is sent', async () => {
+    const { station, id } = await online();
+    const big = 3_000_000_000;
+    const profile = (p: Record<string, unknown>) => ({
+      connector_id: 1,
+      charging_profile: {
+        chargingProfileId: 1, stackLevel: 0, chargingProfilePurpose: 'TxDefaultProfile', chargingProfileKind: 'Relative',
+        chargingSchedule: { chargingRateUnit: 'A', chargingSchedulePeriod: [{ startPeriod: 0, limit: 16 }] },
+        ...p,
+      },
+    });
+    const requests: [string, string, unknown, RegExp][] = [
+      ['POST', `/v1/chargestations/${id}/charging_profiles`, profile({ chargingProfileId: big }), /chargingProfileId/],
+      ['POST', `/v1/chargestations/${id}/charging_profiles`, profile({ stackLevel: big }), /stackLevel/],
+      ['POST', `/v1/chargestations/${id}/charging_profiles`, profile({ transactionId: big }), /transactionId/],
+      ['DELETE', `/v1/chargestations/${id}/charging_profiles?charging_profile_id=${big}`, undefined, /charging_profile_id/],
+      ['DELETE', `/v1/chargestations/${id}/charging_profiles?stack_level=${big}`, undefined, /stack_level/],
+      ['POST', `/v1/chargestations/${id}/local_list`, { list_version: big, update_type: 'Full' }, /list_version/],
+    ];
+    for (const [method, url, body, field] of requests) {
+      const res = await gw.api(method, url, body);
+      expect(res.status, `${method} ${url}`).toBe(400);
+      expect(JSON.stringify(res.body), `${method} ${url}`).toMatch(field);
+    }
+    expect(station.received('SetChargingProfile')).toHaveLength(0);
+    expect(station.received('ClearChargingProfile')).toHaveLength(0);
+    expect(station.received('SendLocalList')).toHaveLength(0);
+    expect(gw.logs.filter((l) => /"level":50/.test(l))).toEqual([]);
+  });
+
   it("a scoped key reaches its organization's stations only, and is named in the log", async () => {
     const orgA = await anOrganization(gw);
     const orgB = await anOrganization(gw);

@@ -3,7 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AppContext } from '../../context.ts';
 import { commonErrors, idParams, listQuery, pageOf } from '../schemas.ts';
 import { anyCommandSchema, commandJson, commandRoute } from './command-route.ts';
-import { authorizationStatus, chargingProfile, connector, dateTime, idTag, outlet } from '../ocpp-schemas.ts';
+import { authorizationStatus, chargingProfile, connector, dateTime, idTag, int32, outlet } from '../ocpp-schemas.ts';
 
 /** An answer that is just a status. */
 export const status = <T extends readonly [string, ...string[]]>(values: T) => z.object({ status: z.enum(values) });
@@ -161,7 +161,7 @@ export function operationRoutes(deps: AppContext): FastifyPluginAsyncZod {
         'Full replaces the list; Differential adds or updates entries (an entry without `idTagInfo` removes its idTag). ' +
         'Entries are in OCPP form. Accepted: the version is kept as the station\'s `local_list_version`.',
       body: z.strictObject({
-        list_version: z.number().int().min(1),
+        list_version: int32().min(1),
         update_type: z.enum(['Full', 'Differential']),
         entries: z
           .array(
@@ -251,10 +251,10 @@ export function operationRoutes(deps: AppContext): FastifyPluginAsyncZod {
       summary: 'Clear charging profiles (ClearChargingProfile)',
       description: 'By `charging_profile_id`, or every profile matching the other filters; no filter clears them all.',
       querystring: z.strictObject({
-        charging_profile_id: z.coerce.number().int().optional(),
+        charging_profile_id: z.coerce.number().pipe(int32()).optional(),
         connector_id: z.coerce.number().int().min(0).max(100).optional(),
         purpose: z.enum(['ChargePointMaxProfile', 'TxDefaultProfile', 'TxProfile']).optional(),
-        stack_level: z.coerce.number().int().min(0).optional(),
+        stack_level: z.coerce.number().pipe(int32().min(0)).optional(),
       }),
       answer: status(['Accepted', 'Unknown']),
       payload: ({ query }) => ({

@@ -7,6 +7,15 @@ import { walletGroupTag } from '../sessions/authorization.ts';
 import type { StationCommands } from '../operations/commands.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationPort } from './station-port.ts';
+import { isInt32 } from '../../shared/storable.ts';
+
+/**
+ * The list version after `version`: one more, or 1 again past int32 (the column's range; a
+ * station that then answers a Differential VersionMismatch is sent the list Full).
+ */
+export function nextListVersion(version: number): number {
+  return version >= 2_147_483_647 ? 1 : version + 1;
+}
 
 /** Entries per SendLocalList: a Full list longer than this goes as a Full and then Differentials. */
 export const LOCAL_LIST_CHUNK = 100;
@@ -87,7 +96,8 @@ export class LocalListSync {
       const row = await this.stationRow(station.stationId);
       const desired = await this.desiredFor(station.organizationId);
       if (row.local_list_synced_version === null || row.local_list_synced_version !== answer.listVersion || !row.local_list_sent) {
-        await this.sendFull(station, desired, Math.max(answer.listVersion, row.local_list_synced_version ?? 0) + 1);
+        // A version beyond int32 (which no column keeps) is replaced: the Full list starts again at 1.
+        await this.sendFull(station, desired, nextListVersion(isInt32(answer.listVersion) ? Math.max(answer.listVersion, row.local_list_synced_version ?? 0) : 0));
       } else {
         await this.sendChanges(station, desired, row.local_list_sent, row.local_list_synced_version);
       }
@@ -165,7 +175,7 @@ export class LocalListSync {
   private async sendChanges(station: Station, desired: Map<string, LocalListInfo>, sent: Record<string, LocalListInfo>, version: number) {
     const changes = [...desired].filter(([idTag, info]) => !sameInfo(sent[idTag], info));
     for (let i = 0; i < changes.length; i += LOCAL_LIST_CHUNK) {
-      version += 1;
+      version = nextListVersion(version);
       const ok = await this.send(station, 'Differential', version, changes.slice(i, i + LOCAL_LIST_CHUNK));
       if (!ok) return;
     }
@@ -175,7 +185,7 @@ export class LocalListSync {
     const all = [...desired];
     if (!(await this.send(station, 'Full', version, all.slice(0, LOCAL_LIST_CHUNK)))) return;
     for (let i = LOCAL_LIST_CHUNK; i < all.length; i += LOCAL_LIST_CHUNK) {
-      version += 1;
+      version = nextListVersion(version);
       if (!(await this.send(station, 'Differential', version, all.slice(i, i + LOCAL_LIST_CHUNK)))) return;
     }
   }

@@ -4,6 +4,7 @@ import type { ReportKind, StationReport, StoredChargingProfile } from '../../db/
 import type { StationConfigAnswers } from '../../db/tables/charge-stations.ts';
 import { newId } from '../../shared/ids.ts';
 import { decodeSeqCursor, toPage, type Page } from '../../shared/pagination.ts';
+import { isInt32 } from '../../shared/storable.ts';
 import { recordAlert } from '../sessions/alerts.ts';
 import type { StationCommands } from './commands.ts';
 
@@ -61,10 +62,11 @@ export function registerReportEffects(commands: StationCommands): void {
       .execute();
   });
 
-  const listVersion = (tx: Tx, stationId: string, version: number, at: Date) =>
+  const listVersion = (tx: Tx, stationId: string, version: number | null, at: Date) =>
     tx.updateTable('charge_stations').set({ local_list_version: version, local_list_version_at: at }).where('id', '=', stationId).execute();
   commands.onAnswer('GetLocalListVersion', async (tx, station, _req, conf, at) => {
-    await listVersion(tx, station.stationId, conf.listVersion, at);
+    // A version beyond int32 is none the gateway sent: kept as unknown (the sync replaces the list).
+    await listVersion(tx, station.stationId, isInt32(conf.listVersion) ? conf.listVersion : null, at);
   });
   commands.onAnswer('SendLocalList', async (tx, station, req, conf, at) => {
     if (conf.status === 'Accepted') await listVersion(tx, station.stationId, req.listVersion, at);

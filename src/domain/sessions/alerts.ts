@@ -2,6 +2,7 @@ import { sql } from 'kysely';
 import type { Db } from '../../db/index.ts';
 import type { Alert } from '../../db/tables/sessions.ts';
 import { newId } from '../../shared/ids.ts';
+import { isInt32 } from '../../shared/storable.ts';
 import { decodeCursor, toPage, type Page } from '../../shared/pagination.ts';
 import { NotFoundError } from '../../shared/errors.ts';
 import { emitEvents } from '../events/outbox.ts';
@@ -83,9 +84,12 @@ export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date
     kind: alert.kind,
     station_id: alert.stationId ?? null,
     session_id: alert.sessionId ?? null,
-    transaction_id: alert.transactionId ?? null,
+    // A station's id beyond int32 (one the gateway never issued) stays in the message and details.
+    transaction_id: alert.transactionId !== undefined && isInt32(alert.transactionId) ? alert.transactionId : null,
     message: alert.message,
-    details: JSON.stringify(alert.details ?? {}),
+    details: JSON.stringify(
+      alert.transactionId !== undefined && !isInt32(alert.transactionId) ? { ...alert.details, transactionId: alert.transactionId } : (alert.details ?? {}),
+    ),
     created_at: at,
     last_seen_at: at,
     count,

@@ -1,10 +1,12 @@
 import type { Db } from '../../db/index.ts';
+import { isInt32 } from '../../shared/storable.ts';
 import { BILLING_COLUMNS, OPEN_STATUSES, type BillingRow } from './billing.ts';
 
-/** The billing rows of sessions with these transaction ids. */
+/** The billing rows of sessions with these transaction ids (an id beyond int32 matches none). */
 export async function billingRowsByTransaction(db: Db, transactionIds: readonly number[]): Promise<BillingRow[]> {
-  if (!transactionIds.length) return [];
-  return db.selectFrom('sessions').select(BILLING_COLUMNS).where('transaction_id', 'in', [...transactionIds]).execute();
+  const ids = transactionIds.filter(isInt32);
+  if (!ids.length) return [];
+  return db.selectFrom('sessions').select(BILLING_COLUMNS).where('transaction_id', 'in', ids).execute();
 }
 
 /** The billing rows of the open sessions on these stations, newest start first. */

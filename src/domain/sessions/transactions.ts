@@ -5,6 +5,7 @@ import type { RateSnapshot, Session } from '../../db/tables/sessions.ts';
 import type { Logger } from '../../logger.ts';
 import type { Clock } from '../../shared/clock.ts';
 import { newId } from '../../shared/ids.ts';
+import { isInt32 } from '../../shared/storable.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
 import { recordAlert } from './alerts.ts';
@@ -212,11 +213,10 @@ export async function stopTransaction(
   settle: Settle = settleAlone(db),
 ): Promise<StopResult> {
   const now = clock.now();
-  const session = await db
-    .selectFrom('sessions')
-    .selectAll()
-    .where('transaction_id', '=', input.transactionId)
-    .executeTakeFirst();
+  // An id beyond int32 is none the gateway issued (and no integer column takes it).
+  const session = isInt32(input.transactionId)
+    ? await db.selectFrom('sessions').selectAll().where('transaction_id', '=', input.transactionId).executeTakeFirst()
+    : undefined;
   if (!session || session.station_id !== station.stationId) {
     await recordAlert(
       db,
