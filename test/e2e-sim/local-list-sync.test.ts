@@ -47,6 +47,9 @@ async function world() {
   return { funded, second, dry, record, station };
 }
 
+/** Waits out the sync's debounce (250 ms), so wallet changes made before are synced on their own. */
+const settled = () => new Promise((r) => setTimeout(r, 400));
+
 const lists = (station: SimStation) => station.received('SendLocalList').map((c) => c.params as { listVersion: number; updateType: string; localAuthorizationList: any[] });
 
 describe('local authorization list sync (14.3)', () => {
@@ -118,6 +121,40 @@ describe('local authorization list sync (14.3)', () => {
     await station.reconnect();
     await eventually(() => lists(station).filter((l) => l.updateType === 'Full').length === 2, 10_000);
     expect(lists(station).at(-1)!.listVersion).toBeGreaterThan(before);
+  });
+
+  it("a version at int32's end: the Full fits below it, and a change that would pass it is the whole list Full at 1", async () => {
+    const { dry, station } = await world();
+    station.answers.set('GetLocalListVersion', { payload: { listVersion: 2_147_483_646 } });
+    await station.start();
+    await eventually(() => station.localList().entries.size === 3, 10_000);
+    expect(lists(station).map((l) => [l.updateType, l.listVersion])).toEqual([['Full', 2_147_483_647]]);
+    station.answers.set('GetLocalListVersion', undefined);
+    await settled(); // the drivers' own top-ups are synced: the next sync is of the dry wallet alone
+
+    await topUp(gw, dry.wallet._id, 100); // above the minimum: a change the station must get
+    await eventually(() => station.localList().entries.get(dry.token.physicalId)?.status === 'Accepted', 10_000);
+    const last = lists(station).at(-1)!;
+    expect([last.updateType, last.listVersion]).toEqual(['Full', 1]);
+    expect(last.localAuthorizationList).toHaveLength(3);
+    expect(station.localList().version).toBe(1);
+  });
+
+  it('a Differential answered VersionMismatch is followed at once by the whole list Full', async () => {
+    const { dry, station } = await world();
+    await station.start();
+    await eventually(() => station.localList().entries.size === 3, 10_000);
+    const v0 = station.localList().version;
+    await settled();
+    station.answers.set('SendLocalList', (p) => (p.updateType === 'Differential' ? 'VersionMismatch' : undefined));
+
+    await topUp(gw, dry.wallet._id, 100);
+    await eventually(() => station.localList().entries.get(dry.token.physicalId)?.status === 'Accepted', 10_000);
+    const [refused, full] = lists(station).slice(-2);
+    expect(refused).toMatchObject({ updateType: 'Differential', listVersion: v0 + 1 });
+    expect(full).toMatchObject({ updateType: 'Full', listVersion: v0 + 2 });
+    expect(full!.localAuthorizationList).toHaveLength(3);
+    station.answers.set('SendLocalList', undefined);
   });
 
   it('a station reporting a version beyond 32 bits gets a Full list that starts again at 1, and is in step after it', async () => {

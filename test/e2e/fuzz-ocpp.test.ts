@@ -1,5 +1,6 @@
 import fc from 'fast-check';
 import WebSocket from 'ws';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startGateway, uniqueIdentity, type TestGateway } from '../helpers/gateway.ts';
 import { aRate, aStation, aUserWithWallet } from '../helpers/builders.ts';
@@ -279,6 +280,27 @@ describe('integers beyond the 32-bit ids the gateway keeps', () => {
       expect([big, -big], alert.kind).toContain(alert.details.transactionId);
       expect(alert.message, alert.kind).toMatch(/-?7993138084334951/);
     }
+    // The alert.created event carries the id as the alert stores it.
+    const events = await gw.app.db
+      .selectFrom('outbox_events')
+      .select(['data'])
+      .where('type', '=', 'alert.created')
+      .where(sql<boolean>`data->>'chargestation' = ${stationId}`)
+      .execute();
+    // (one per alert: the MeterValues one, and the StopTransaction one the second stop folded into)
+    expect(events.map((e) => (e.data as { details: Record<string, unknown> }).details.transactionId)).toEqual([big, big]);
+    // A repeat folded into the open alert shows its own transaction: an int32 one in the column,
+    // one beyond it as null there (the message and details name it).
+    const stopUnknown = async (id: string, transactionId: number) => {
+      a.ws.send(JSON.stringify([2, id, 'StopTransaction', { transactionId, meterStop: 10, timestamp: now }]));
+      expect(await reply(a, id)).toEqual([3, id, {}]);
+      const r = await gw.api('GET', `/v1/alerts?chargestation=${stationId}&kind=unknown_transaction`);
+      return r.body.data[0] as { transaction_id: number | null; count: number; details: Record<string, unknown> };
+    };
+    expect(await stopUnknown('repeat-1', 424_242)).toMatchObject({ transaction_id: 424_242, count: 3 });
+    const folded = await stopUnknown('repeat-2', big);
+    expect(folded).toMatchObject({ transaction_id: null, count: 4 });
+    expect(folded.details.transactionId).toBe(big);
     // An integer JSON cannot carry exactly is still refused.
     a.ws.send(JSON.stringify([2, 'huge', 'StopTransaction', { transactionId: 2 ** 60, meterStop: 10, timestamp: now }]));
     expect((await reply(a, 'huge')).slice(0, 2)).toEqual([4, 'huge']);

@@ -115,6 +115,9 @@ describe('commands sent to a station', () => {
       ['DELETE', `/v1/chargestations/${id}/charging_profiles?charging_profile_id=${big}`, undefined, /charging_profile_id/],
       ['DELETE', `/v1/chargestations/${id}/charging_profiles?stack_level=${big}`, undefined, /stack_level/],
       ['POST', `/v1/chargestations/${id}/local_list`, { list_version: big, update_type: 'Full' }, /list_version/],
+      ['POST', `/v1/chargestations/${id}/log`, { log_type: 'SecurityLog', remote_location: 'ftp://logs.example.com/', request_id: big }, /request_id/],
+      ['GET', `/v1/chargestations/${id}/reservations/${big}`, undefined, /reservation_id/],
+      ['DELETE', `/v1/chargestations/${id}/reservations/${big}`, undefined, /reservation_id/],
     ];
     for (const [method, url, body, field] of requests) {
       const res = await gw.api(method, url, body);
@@ -124,6 +127,8 @@ describe('commands sent to a station', () => {
     expect(station.received('SetChargingProfile')).toHaveLength(0);
     expect(station.received('ClearChargingProfile')).toHaveLength(0);
     expect(station.received('SendLocalList')).toHaveLength(0);
+    expect(station.received('GetLog')).toHaveLength(0);
+    expect(station.received('CancelReservation')).toHaveLength(0);
     expect(gw.logs.filter((l) => /"level":50/.test(l))).toEqual([]);
   });
 

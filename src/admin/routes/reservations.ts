@@ -6,7 +6,7 @@ import { NotFoundError } from '../../shared/errors.ts';
 import { reservationStatus } from '../../domain/operations/reservations.ts';
 import { commonErrors, idParams, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
 import { commandErrors, commandJson, commandSchema, requester } from './command-route.ts';
-import { connector, dateTime, idTag } from '../ocpp-schemas.ts';
+import { connector, dateTime, idTag, int32 } from '../ocpp-schemas.ts';
 import { status } from './operations.ts';
 
 const reservationSchema = z
@@ -56,7 +56,7 @@ export function reservationRoutes(deps: AppContext): FastifyPluginAsyncZod {
   return async (app) => {
 
     const ops = ['chargestation operations'];
-    const reservationParams = idParams.extend({ reservation_id: z.coerce.number().int().min(0) });
+    const reservationParams = idParams.extend({ reservation_id: z.coerce.number().pipe(int32().min(0)) });
 
     app.post('/chargestations/:id/reservations', {
       config: { tenancy: { params: { id: 'chargestation' }, body: { user: 'user' } } },

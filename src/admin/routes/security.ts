@@ -3,6 +3,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import type { AppContext } from '../../context.ts';
 import { idParams, iso, isoDate, commonErrors, conflictErrors } from '../schemas.ts';
 import { anyCommandSchema, commandErrors, commandJson, commandRoute, requester } from './command-route.ts';
+import { int32 } from '../ocpp-schemas.ts';
 
 /**
  * The OCPP 1.6 Security extension, per station: credentials (Basic-auth password rotation,
@@ -155,14 +156,14 @@ export function securityRoutes(deps: AppContext): FastifyPluginAsyncZod {
       summary: 'Install signed firmware (SignedUpdateFirmware)',
       description: 'Progress arrives as SignedFirmwareStatusNotification (kept with the station\'s reports, `request_id`).',
       body: z.strictObject({
-        request_id: z.number().int().min(0),
+        request_id: int32().min(0),
         location: z.string().min(1).max(512),
         retrieve_date_time: dateTime,
         install_date_time: dateTime.optional(),
         signing_certificate: pem('certificate', 5500),
         signature: z.string().min(1).max(800).describe('base64'),
-        retries: z.number().int().min(0).optional(),
-        retry_interval: z.number().int().min(0).optional(),
+        retries: z.number().int().min(0).max(100).optional(),
+        retry_interval: z.number().int().min(0).max(86_400).optional(),
       }),
       answer: status(['Accepted', 'Rejected', 'AcceptedCanceled', 'InvalidCertificate', 'RevokedCertificate']),
       payload: ({ body }) => ({
@@ -187,12 +188,12 @@ export function securityRoutes(deps: AppContext): FastifyPluginAsyncZod {
       description: 'Progress arrives as LogStatusNotification (the station\'s `log_status`, and its reports).',
       body: z.strictObject({
         log_type: z.enum(['DiagnosticsLog', 'SecurityLog']),
-        request_id: z.number().int().min(0),
+        request_id: int32().min(0),
         remote_location: z.string().min(1).max(512),
         oldest_timestamp: dateTime.optional(),
         latest_timestamp: dateTime.optional(),
-        retries: z.number().int().min(0).optional(),
-        retry_interval: z.number().int().min(0).optional(),
+        retries: z.number().int().min(0).max(100).optional(),
+        retry_interval: z.number().int().min(0).max(86_400).optional(),
       }),
       answer: z.object({ status: z.enum(['Accepted', 'Rejected', 'AcceptedCanceled']), filename: z.string().optional() }),
       payload: ({ body }) => ({

@@ -175,7 +175,7 @@ function decimalString(num: bigint, scale: number): string {
  * is skipped. Elements with an unparsable timestamp are skipped.
  *
  * Power: Power.Active.Import, unit W or kW (absent unit is taken as W: many chargers omit it),
- * same overall/phase/location rules, negative values skipped.
+ * same overall/phase/location rules, negative values and values beyond Number's safe range skipped.
  */
 export function extractReadings(meterValue: readonly MeterValue[]): ExtractResult {
   const energy: EnergyReading[] = [];
@@ -202,8 +202,9 @@ export function extractReadings(meterValue: readonly MeterValue[]): ExtractResul
     }
     const p = pick(powerCandidates);
     if (p) {
+      // Like energy, a power beyond Number's safe range is skipped (no column or plan takes it).
       const w = Number(decimalString(p.num, p.scale));
-      if (Number.isFinite(w)) powerW.push({ timestamp: new Date(time), w });
+      if (Number.isFinite(w) && w <= Number.MAX_SAFE_INTEGER) powerW.push({ timestamp: new Date(time), w });
     }
   }
   return { energy, powerW };

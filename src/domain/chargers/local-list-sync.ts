@@ -9,12 +9,15 @@ import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationPort } from './station-port.ts';
 import { isInt32 } from '../../shared/storable.ts';
 
+const MAX_LIST_VERSION = 2_147_483_647;
+
 /**
- * The list version after `version`: one more, or 1 again past int32 (the column's range; a
- * station that then answers a Differential VersionMismatch is sent the list Full).
+ * The first version of `updates` consecutive SendLocalLists after `version`: one more, or 1 when
+ * the last of them would pass int32 (the column's range). Only a Full list may start again at 1:
+ * a station answers a Differential whose version is not above its own VersionMismatch.
  */
-export function nextListVersion(version: number): number {
-  return version >= 2_147_483_647 ? 1 : version + 1;
+export function nextListVersion(version: number, updates = 1): number {
+  return version + updates > MAX_LIST_VERSION ? 1 : version + 1;
 }
 
 /** Entries per SendLocalList: a Full list longer than this goes as a Full and then Differentials. */
@@ -172,26 +175,39 @@ export class LocalListSync {
     });
   }
 
+  /**
+   * The entries of `desired` whose idTagInfo changed, as Differentials; the whole list Full instead when their
+   * versions would pass int32 or the station answers VersionMismatch (its list is not the one
+   * the gateway thinks).
+   */
   private async sendChanges(station: Station, desired: Map<string, LocalListInfo>, sent: Record<string, LocalListInfo>, version: number) {
     const changes = [...desired].filter(([idTag, info]) => !sameInfo(sent[idTag], info));
+    if (!changes.length) return;
+    // `desired` may be some wallets' entries only (reconcile): a Full list is always the whole one.
+    const whole = async () => this.desiredFor(station.organizationId);
+    if (nextListVersion(version, Math.ceil(changes.length / LOCAL_LIST_CHUNK)) === 1) return this.sendFull(station, await whole(), 1);
     for (let i = 0; i < changes.length; i += LOCAL_LIST_CHUNK) {
-      version = nextListVersion(version);
-      const ok = await this.send(station, 'Differential', version, changes.slice(i, i + LOCAL_LIST_CHUNK));
-      if (!ok) return;
+      version += 1;
+      const status = await this.send(station, 'Differential', version, changes.slice(i, i + LOCAL_LIST_CHUNK));
+      if (status === 'VersionMismatch') return this.sendFull(station, await whole(), version + 1);
+      if (status !== 'Accepted') return;
     }
   }
 
-  private async sendFull(station: Station, desired: Map<string, LocalListInfo>, version: number) {
+  /** The whole list: a Full of its first chunk at `first`, the rest as Differentials after it (versions past int32: from 1). */
+  private async sendFull(station: Station, desired: Map<string, LocalListInfo>, first: number) {
     const all = [...desired];
-    if (!(await this.send(station, 'Full', version, all.slice(0, LOCAL_LIST_CHUNK)))) return;
+    const chunks = Math.max(1, Math.ceil(all.length / LOCAL_LIST_CHUNK));
+    let version = first + chunks - 1 > MAX_LIST_VERSION ? 1 : first;
+    if ((await this.send(station, 'Full', version, all.slice(0, LOCAL_LIST_CHUNK))) !== 'Accepted') return;
     for (let i = LOCAL_LIST_CHUNK; i < all.length; i += LOCAL_LIST_CHUNK) {
-      version = nextListVersion(version);
-      if (!(await this.send(station, 'Differential', version, all.slice(i, i + LOCAL_LIST_CHUNK)))) return;
+      version += 1;
+      if ((await this.send(station, 'Differential', version, all.slice(i, i + LOCAL_LIST_CHUNK))) !== 'Accepted') return;
     }
   }
 
-  /** One SendLocalList; Accepted: what the station now holds is recorded. */
-  private async send(station: Station, updateType: 'Full' | 'Differential', listVersion: number, entries: [string, LocalListInfo][]): Promise<boolean> {
+  /** One SendLocalList, answered with the station's status; Accepted: what the station now holds is recorded. */
+  private async send(station: Station, updateType: 'Full' | 'Differential', listVersion: number, entries: [string, LocalListInfo][]): Promise<string> {
     const { answer } = await this.deps.commands.send(
       station.stationId,
       'SendLocalList',
@@ -204,7 +220,7 @@ export class LocalListSync {
         // The station's list is not the one we think: the next reconnect or reconcile sends it Full.
         await this.deps.db.updateTable('charge_stations').set({ local_list_synced_version: null }).where('id', '=', station.stationId).execute();
       }
-      return false;
+      return answer.status;
     }
     const patch = JSON.stringify(Object.fromEntries(entries));
     await this.deps.db
@@ -215,7 +231,7 @@ export class LocalListSync {
       })
       .where('id', '=', station.stationId)
       .execute();
-    return true;
+    return answer.status;
   }
 
   private async stationRow(stationId: string) {

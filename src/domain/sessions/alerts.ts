@@ -107,14 +107,17 @@ export async function recordAlerts(db: Db, alerts: readonly NewAlert[], at: Date
           last_seen_at: eb.ref('excluded.last_seen_at'),
           message: eb.ref('excluded.message'),
           details: eb.ref('excluded.details'),
-          transaction_id: eb.fn.coalesce('excluded.transaction_id', 'alerts.transaction_id'),
+          // the repeat's transaction; one beyond int32 (null in the column, kept in the details) too
+          transaction_id: sql<number | null>`case when excluded.details ? 'transactionId' and excluded.transaction_id is null
+            then null else coalesce(excluded.transaction_id, alerts.transaction_id) end`,
         })),
       )
       .returning(['id', 'kind', 'station_id', 'session_id', 'transaction_id', 'message', sql<boolean>`(xmax = 0)`.as('inserted')])
       .execute();
-    const byId = new Map(values.map((v, i) => [v.id, [...rows.values()][i]!.alert]));
+    // the details as stored (an id beyond int32 is in them)
+    const detailsOf = new Map(values.map((v) => [v.id, JSON.parse(v.details) as Record<string, unknown>]));
     const created = written.filter((r) => r.inserted);
-    await emitEvents(ex, created.map((r) => alertCreated({ ...r, details: byId.get(r.id)?.details ?? {} })), at);
+    await emitEvents(ex, created.map((r) => alertCreated({ ...r, details: detailsOf.get(r.id) ?? {} })), at);
   };
   await (db.isTransaction ? write(db) : db.transaction().execute(write));
 }
