@@ -80,6 +80,7 @@ const schema = z
     ),
     CLUSTER_LEASE_S: seconds(2).max(300, 'must be at most 300').default(10),
     MAX_STATION_POWER_KW: whole(0, 100_000, 'must be 0 (no check) or more').default(400),
+    OCPP_MAX_START_AGE_H: whole(1, 24 * 365).default(72),
     TIME_BILLING_SILENCE_CAP_S: seconds(60).default(900),
     OCPP_MAX_BAD_MESSAGES: whole(0, undefined, 'must be 0 (never) or more').default(20),
     OCPP_MAX_CONNECTIONS: whole(1).default(10_000),
@@ -165,6 +166,8 @@ export interface Config {
   readonly authFailuresPerIdentity: number;
   /** the most power a station without its own maximum delivers (W); null = readings not checked */
   readonly maxStationPowerW: number | null;
+  /** a StartTransaction stamped earlier than this before it arrives is billed from then (OCPP_MAX_START_AGE_H) */
+  readonly maxStartAgeMs: number;
   /** TIME accrues for a gone station's sessions only this long after its last sign of life */
   readonly timeBillingSilenceCapS: number;
   /** sockets open on the OCPP port (handshaking or connected); more are refused with 503 */
@@ -281,6 +284,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authFailuresPerSource: e.AUTH_FAILURES_PER_SOURCE,
     authFailuresPerIdentity: e.AUTH_FAILURES_PER_IDENTITY,
     maxStationPowerW: e.MAX_STATION_POWER_KW === 0 ? null : e.MAX_STATION_POWER_KW * 1000,
+    maxStartAgeMs: e.OCPP_MAX_START_AGE_H * 3_600_000,
     timeBillingSilenceCapS: e.TIME_BILLING_SILENCE_CAP_S,
     ocppMaxConnections: e.OCPP_MAX_CONNECTIONS,
     ocppHandshakeTimeoutS: e.OCPP_HANDSHAKE_TIMEOUT_S,

@@ -184,6 +184,7 @@ export function buildContext(
       sweepIntervalMs: config.billingSweepIntervalS * 1000,
       ...(config.localListSync ? { onBalancesMoved: (moved: readonly WalletMove[]) => localList?.balancesMoved(moved) } : {}),
       defaultMaxPowerW: config.maxStationPowerW,
+      maxStartAgeMs: config.maxStartAgeMs,
       timeSilenceCapMs: config.timeBillingSilenceCapS * 1000,
       predictive: {
         ...config.predictiveStop,

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors } from 'fastify-type-provider-zod';
 import type { Logger } from '../logger.ts';
+import { storable, toStorable } from '../shared/storable.ts';
 import { isDatabaseUnavailable } from '../db/errors.ts';
 import {
   AppError,
@@ -34,6 +35,31 @@ function statusFor(err: AppError): number {
   if (err instanceof UnavailableError) return 503;
   if (err instanceof StationTimeoutError) return 504;
   return 500;
+}
+
+/**
+ * The first text in a request that PostgreSQL cannot keep (a NUL, half of a surrogate pair), as
+ * `{in, field}`: keys and values of the body, the query and the path parameters. Such text is
+ * refused before validation as a 400 naming its field, like any other bad value (reaching the
+ * database it could only be refused without a name).
+ */
+export function unstorableField(req: Pick<FastifyRequest, 'body' | 'query' | 'params'>): { in: string; field: string } | undefined {
+  const walk = (v: unknown, path: string, depth: number): string | undefined => {
+    if (typeof v === 'string') return storable(v) ? undefined : path;
+    if (!v || typeof v !== 'object' || depth > 64) return undefined;
+    for (const [k, x] of Object.entries(v)) {
+      const at = Array.isArray(v) ? `${path}${path ? '.' : ''}${k}` : `${path}${path ? '.' : ''}${storable(k) ? k : toStorable(k)}`;
+      if (!storable(k)) return at;
+      const found = walk(x, at, depth + 1);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  };
+  for (const where of ['params', 'query', 'body'] as const) {
+    const field = walk(req[where], '', 0);
+    if (field !== undefined) return { in: where === 'params' ? 'params' : where === 'query' ? 'querystring' : 'body', field };
+  }
+  return undefined;
 }
 
 /** Maps every error to `{error: {code, message, details}}` with the right status. */

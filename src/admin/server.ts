@@ -11,7 +11,7 @@ import {
 import type { AddressInfo } from 'node:net';
 import type { AppContext } from '../context.ts';
 import type { Principal } from '../domain/apikeys/api-keys.ts';
-import { errorBody, makeErrorHandler } from './errors.ts';
+import { errorBody, makeErrorHandler, unstorableField } from './errors.ts';
 import { enforceTenancy, Tenant } from './tenancy.ts';
 import { FailureThrottle } from '../shared/throttle.ts';
 import { chargeStationRoutes } from './routes/chargestations.ts';
@@ -68,6 +68,14 @@ export async function createAdminServer(deps: AppContext): Promise<AdminServer> 
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(makeErrorHandler(log));
+  app.addHook('preValidation', async (req, reply) => {
+    const bad = unstorableField(req);
+    if (!bad) return;
+    const message = 'must not contain a NUL character or half of a surrogate pair';
+    return reply
+      .status(400)
+      .send(errorBody('validation_error', `${bad.in}${bad.field ? '.' + bad.field : ''}: ${message}`, [{ ...bad, message }]));
+  });
   app.setNotFoundHandler((req, reply) =>
     reply.status(404).send(errorBody('not_found', `no route ${req.method} ${req.url.split('?')[0]}`)),
   );

@@ -139,3 +139,26 @@ describe('REST fuzzing', () => {
     expect(health.status).toBe(200);
   }, 120_000); // 1,200 requests over every route: more routes, more time on a loaded machine
 });
+
+describe('text the database cannot keep', () => {
+  it('a NUL or half a surrogate pair anywhere in a request is a 400 naming its field, and nothing is created', async () => {
+    const users = async () => (await gw.api('GET', '/v1/users?limit=200')).body.data.length as number;
+    const before = await users();
+    const cases: [string, string, unknown, string][] = [
+      ['POST', '/v1/users', { firstname: 'A\u0000B', lastname: 'C', email: 'nul@example.com' }, 'body.firstname'],
+      ['POST', '/v1/users', { firstname: 'A', lastname: 'x\ud800', email: 'half@example.com' }, 'body.lastname'],
+      ['POST', '/v1/organizations', { name: 'o\u0000' }, 'body.name'],
+      ['POST', '/v1/rates', { currency: 'USD', price_components: [{ type: 'ENERGY', price: 1 }], description: 'r\u0000' }, 'body.description'],
+      ['POST', '/v1/users', { firstname: 'A', lastname: 'B', email: 'k@example.com', ['k\u0000']: 1 }, 'body.k\ufffd'],
+      ['GET', '/v1/chargestations?q=a%00b', undefined, 'querystring.q'],
+      ['GET', `/v1/users/${ids[2]}%00`, undefined, 'params.id'],
+    ];
+    for (const [method, path, body, field] of cases) {
+      const res = await gw.api(method, path, body);
+      expect(res.status, `${method} ${path}`).toBe(400);
+      expect(res.body.error, `${method} ${path}`).toMatchObject({ code: 'validation_error', details: [{ field: field.replace(/^\w+\./, ''), in: field.split('.')[0] }] });
+      expect(res.body.error.message, `${method} ${path}`).toContain(field);
+    }
+    expect(await users()).toBe(before);
+  });
+});

@@ -119,6 +119,37 @@ describe('energy on a transaction the gateway considers ended', () => {
   });
 });
 
+describe('a StopTransaction after the operator closed its session', () => {
+  it('reports the energy past what was settled in an alert, and bills nothing more; its replay adds nothing', async () => {
+    const { charger, user, wallet, token } = await setup({ price_components: [{ type: 'ENERGY', price: 100 }], balance: 1_000 });
+    const { transactionId } = await charger.start(token.physicalId, 1_000);
+    await charger.meter(transactionId, 2_000); // 1 kWh: 100 c
+    const s = await sessionByTx(transactionId);
+    const closed = await gw.api('POST', `/v1/sessions/${s._id}/close`, { meter_stop: 2_000 });
+    expect(closed.status).toBe(200);
+    expect(await balanceOf(user._id)).toBe(900);
+
+    await charger.stop(transactionId, 4_000); // the station's own stop, 2 kWh later
+    const [alert] = await eventually(async () => {
+      const found = await alertsOf('energy_after_stop', transactionId);
+      return found.length ? found : undefined;
+    });
+    expect(alert).toMatchObject({ count: 1, details: { reported_wh: 4_000, settled_wh: 2_000, meter_stop: 4_000 } });
+    expect(await balanceOf(user._id)).toBe(900);
+    expect(await sessionByTx(transactionId)).toMatchObject({ status: 'completed', cost: { debited: 100 } });
+
+    // a stop carrying nothing past the settlement raises nothing
+    const other = await setup({ price_components: [{ type: 'ENERGY', price: 100 }], balance: 1_000 });
+    const second = await other.charger.start(other.token.physicalId, 0);
+    await other.charger.meter(second.transactionId, 500);
+    await other.charger.stop(second.transactionId, 500);
+    await other.charger.stop(second.transactionId, 500); // replayed
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await alertsOf('energy_after_stop', second.transactionId)).toEqual([]);
+    await assertLedgerConsistent(gw.app.db, [wallet._id, other.wallet._id]);
+  });
+});
+
 describe('every settlement happens once', () => {
   it('a refused session with a TIME rate is settled by its first StopTransaction only', async () => {
     // 3,600 c/hour of TIME; the balance is below the minimum, so the start is refused (but billed if it charges).
@@ -153,6 +184,61 @@ describe('charger clocks and vanished stations', () => {
     await charger.stop(transactionId, 100, 'Local', { timestamp: start.toISOString() });
     expect(10_000 - (await balanceOf(user._id))).toBe(billed);
     expect((await sessionByTx(transactionId)).status).toBe('completed');
+  });
+
+  it('a start stamped in 2000 (a clock reset) is billed from OCPP_MAX_START_AGE_H (72 h) before it arrived, with an alert', async () => {
+    // 1 c/h of TIME: 72 h is 72 c, 26 years would be ~229,000 c
+    const { charger, user, wallet, token } = await setup({ price_components: [{ type: 'TIME', price: 1 }, { type: 'ENERGY', price: 50 }], balance: 1_000 });
+    const arrived = Date.now();
+    const { transactionId, idTagInfo } = await charger.start(token.physicalId, 0, 1, '2000-01-01T00:00:00Z');
+    expect(idTagInfo.status).toBe('Accepted');
+    const s = await sessionByTx(transactionId);
+    const startedAt = Date.parse(s.started_at);
+    expect(startedAt).toBeGreaterThanOrEqual(arrived - 72 * 3_600_000 - 1_000);
+    expect(startedAt).toBeLessThanOrEqual(Date.now() - 72 * 3_600_000 + 1_000);
+    const [alert] = await eventually(async () => {
+      const found = await alertsOf('start_time_adjusted', transactionId);
+      return found.length ? found : undefined;
+    });
+    expect(alert).toMatchObject({ details: { reported: '2000-01-01T00:00:00.000Z', reason: 'too_old' } });
+
+    // 30 MWh is more than 400 kW deliver in 72 h (28.8 MWh) and a minute: held, not billed (counted
+    // from 2000, any register would have passed the power check)
+    await charger.meter(transactionId, 30_000_000);
+    await charger.waitForStop(transactionId);
+    expect(await sessionByTx(transactionId)).toMatchObject({ status: 'held', termination: 'meter_implausible' });
+    expect(1_000 - (await balanceOf(user._id))).toBeLessThanOrEqual(73); // 72 h of 1 c/h, rounded up at most once
+    await assertLedgerConsistent(gw.app.db, [wallet._id]);
+    // a replay of the same StartTransaction (the station's own timestamp) is the same transaction
+    expect((await charger.start(token.physicalId, 0, 1, '2000-01-01T00:00:00Z')).transactionId).toBe(transactionId);
+  });
+
+  it('a status stamped in the future does not outrank the reports after it', async () => {
+    const { charger, station } = await setup();
+    const status = (s: string, timestamp?: string) =>
+      charger.client.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: s, ...(timestamp ? { timestamp } : {}) });
+    const connector = async () => (await gw.api('GET', `/v1/chargestations/${station._id}`)).body.connectors.find((c: any) => c.connector_id === 1);
+    await status('Charging', '2099-01-01T00:00:00Z');
+    expect(Date.parse((await connector()).status_at)).toBeLessThanOrEqual(Date.now());
+    await status('Available', new Date().toISOString());
+    expect((await connector()).status).toBe('Available');
+    await status('Faulted', '2099-01-01T00:00:00Z');
+    await status('Available'); // no timestamp: as of its arrival, the newest
+    expect((await connector()).status).toBe('Available');
+  });
+
+  it('a start stamped in the future is billed from its arrival, and a connector reporting Available later ends it', async () => {
+    const { charger, user, token } = await setup({ price_components: [{ type: 'TIME', price: 360_000 }], balance: 100_000 }); // 100 c/s
+    const { transactionId } = await charger.start(token.physicalId, 0, 1, '2099-01-01T00:00:00Z');
+    const s = await sessionByTx(transactionId);
+    expect(Date.parse(s.started_at)).toBeLessThanOrEqual(Date.now());
+    await eventually(async () => (await alertsOf('start_time_adjusted', transactionId)).length === 1);
+    await new Promise((r) => setTimeout(r, 1_100));
+    await charger.meter(transactionId, 10);
+    expect(100_000 - (await balanceOf(user._id))).toBeGreaterThanOrEqual(100); // TIME is not free
+    // the connector reports Available now: the transaction the gateway thinks runs there ends
+    await charger.client.call('StatusNotification', { connectorId: 1, errorCode: 'NoError', status: 'Available', timestamp: new Date().toISOString() });
+    await eventually(async () => (await sessionByTx(transactionId)).status === 'completed', 5_000);
   });
 });
 

@@ -74,6 +74,7 @@ describe('loadConfig', () => {
         OCPP_MAX_REFUSED_CALLS: '0',
         OCPP_MAX_CONNECTOR_ID: '4',
         OCPP_REFUSED_STARTS_PER_MINUTE: '0',
+        OCPP_MAX_START_AGE_H: '24',
       }),
     ).toMatchObject({
       ocppMaxConnections: 500,
@@ -82,6 +83,7 @@ describe('loadConfig', () => {
       ocppMaxRefusedCalls: 0,
       ocppMaxConnectorId: 4,
       ocppRefusedStartsPerMinute: 0,
+      maxStartAgeMs: 24 * 3_600_000,
     });
   });
 
@@ -111,6 +113,7 @@ describe('loadConfig', () => {
     [{ OCPP_MAX_REFUSED_CALLS: '1.5' }, 'OCPP_MAX_REFUSED_CALLS'],
     [{ OCPP_MAX_CONNECTOR_ID: '0' }, 'OCPP_MAX_CONNECTOR_ID'],
     [{ OCPP_REFUSED_STARTS_PER_MINUTE: 'many' }, 'OCPP_REFUSED_STARTS_PER_MINUTE'],
+    [{ OCPP_MAX_START_AGE_H: '0' }, 'OCPP_MAX_START_AGE_H'],
   ])('%j is refused with a message naming %s', (env, variable) => {
     const found = problems(env);
     expect(found.map((p) => p.variable)).toContain(variable);

@@ -55,7 +55,7 @@ export function alertRoutes(deps: AppContext): FastifyPluginAsyncZod {
           'Kinds: unknown_transaction, transaction_station_mismatch, meter_backwards, meter_values_without_session (a transactionId ' +
           'the gateway does not know; clock-aligned readings without one are normal and raise nothing), remote_stop_failed, ' +
           'meter_implausible, meter_stop_below_reading, energy_after_stop, start_after_stop, transaction_replaced, ' +
-          'transaction_ended_by_status, security_event (a station reported a security event that is not routine). Repeats of an open alert (same kind, station and session) are counted in it (`count`, ' +
+          'transaction_ended_by_status, security_event (a station reported a security event that is not routine), start_time_adjusted (a StartTransaction stamped after it arrived, or longer before it than OCPP_MAX_START_AGE_H: billed from the time the gateway believes). Repeats of an open alert (same kind, station and session) are counted in it (`count`, ' +
           '`last_seen_at`), not listed again. ' +
           '`open=true` lists only those not acknowledged yet.',
         querystring: listQuery.extend({

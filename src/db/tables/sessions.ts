@@ -36,7 +36,10 @@ export interface SessionsTable {
   meter_last: number;
   meter_stop: number | null;
   power_w: number | null;
+  /** the start billing counts from: the station's, unless its clock cannot be right (station_start_timestamp) */
   start_timestamp: ColumnType<Date, Date, Date>;
+  /** the start as the station reported it (a replay of its StartTransaction is matched on it) */
+  station_start_timestamp: ColumnType<Date, Date, Date>;
   /** time up to which TIME cost has been computed */
   billed_until: ColumnType<Date, Date, Date>;
   stop_timestamp: NullableTimestamp;

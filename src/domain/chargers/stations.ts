@@ -136,10 +136,11 @@ export interface StatusReport {
 
 /**
  * Stores a connector's status. A report older than the one stored (a queued status a station
- * sends late) does not overwrite the newer one.
+ * sends late) does not overwrite the newer one. A report is never dated after it arrived, and a
+ * stored one dated in the future (by a station clock ahead of ours) is overwritten by any report.
  */
 export async function recordStatus(db: Db, stationId: string, report: StatusReport, now: Date) {
-  const statusAt = report.timestamp ?? now;
+  const statusAt = report.timestamp && report.timestamp.getTime() < now.getTime() ? report.timestamp : now;
   await db
     .insertInto('connectors')
     .values({
@@ -169,6 +170,7 @@ export async function recordStatus(db: Db, stationId: string, report: StatusRepo
           eb.or([
             eb('connectors.status_at', 'is', null),
             eb('connectors.status_at', '<=', eb.ref('excluded.status_at')),
+            eb('connectors.status_at', '>', eb.ref('excluded.updated_at')),
           ]),
         ),
     )

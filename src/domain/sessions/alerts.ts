@@ -20,7 +20,8 @@ export type AlertKind =
   | 'start_after_stop'
   | 'transaction_replaced'
   | 'transaction_ended_by_status'
-  | 'security_event';
+  | 'security_event'
+  | 'start_time_adjusted';
 
 export interface NewAlert {
   kind: AlertKind;

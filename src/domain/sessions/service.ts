@@ -23,6 +23,7 @@ import { MeterBatcher, type MeterSubmission } from './meter-batcher.ts';
 import { SettlementBatcher } from './settlements.ts';
 import { PredictiveStops, type PredictiveStopOptions } from './predictive-stop.ts';
 import {
+  DEFAULT_MAX_START_AGE_MS,
   startTransaction,
   stopTransaction,
   sweepTimeCost,
@@ -41,6 +42,8 @@ export interface SessionServiceOptions {
   remoteStartTimeoutMs?: number;
   /** the most power (W) a station without its own maximum delivers; null = readings not checked */
   defaultMaxPowerW?: number | null;
+  /** how long before its arrival a StartTransaction may say it started (default 72 h) */
+  maxStartAgeMs?: number;
   /** TIME accrues for a silent, disconnected station's sessions only this long after its last sign of life */
   timeSilenceCapMs?: number;
   /** how long a StopTransaction may still come after a connector's status ended its session, before an alert */
@@ -144,6 +147,7 @@ export class SessionService {
     this.predictor?.started(station.identity, input.timestamp, clock.now());
     const result = await startTransaction(db, clock, station, input, {
       defaultMaxPowerW: this.options.defaultMaxPowerW === undefined ? DEFAULT_MAX_POWER_W : this.options.defaultMaxPowerW,
+      maxStartAgeMs: this.options.maxStartAgeMs ?? DEFAULT_MAX_START_AGE_MS,
     });
     if (result.replayOfEnded) {
       // Not a new session: the station is told (Invalid) and sent a stop, and the operator an alert.

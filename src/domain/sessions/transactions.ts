@@ -8,7 +8,7 @@ import { newId } from '../../shared/ids.ts';
 import { isInt32 } from '../../shared/storable.ts';
 import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter-values.ts';
 import { resolveRate } from '../billing/rates.ts';
-import { recordAlert } from './alerts.ts';
+import { recordAlert, sessionAlert } from './alerts.ts';
 import { settleAlone, type Settle } from './settlements.ts';
 import { endOpenOnConnector, endSession, endSessionAsRead, isSettled, type Ended, type SessionEnding } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
@@ -46,6 +46,29 @@ export interface StartResult {
 export interface StartOptions {
   /** the power (W) a station without its own maximum is believed to deliver at most; null = no check */
   defaultMaxPowerW: number | null;
+  /** how long before its arrival a start may be (an offline start); earlier is a clock gone wrong */
+  maxStartAgeMs?: number;
+}
+
+/** OCPP_MAX_START_AGE_H's default: an offline start up to three days old is billed from then. */
+export const DEFAULT_MAX_START_AGE_MS = 72 * 3_600_000;
+/** A station clock ahead of the gateway's by less than this is drift, not worth an alert. */
+const CLOCK_DRIFT_MS = 5 * 60_000;
+
+/**
+ * The start billing counts from: the station's, within what its clock can mean. Not after the
+ * StartTransaction arrived (TIME that has not passed is not free either), and not more than
+ * `maxAgeMs` before it arrived (a clock reset to 2000 would bill decades of TIME and let any
+ * register pass the power check). `adjusted`: the station's time was replaced by more than
+ * clock drift. (Not bounded by the station's registration: a station registered minutes ago may
+ * deliver a start it queued while it could not reach the gateway.)
+ */
+export function believedStart(reported: Date, bounds: { now: Date; maxAgeMs: number }): { start: Date; adjusted: 'ahead' | 'too_old' | undefined } {
+  const now = bounds.now.getTime();
+  const t = reported.getTime();
+  if (t > now) return { start: new Date(now), adjusted: t - now > CLOCK_DRIFT_MS ? 'ahead' : undefined };
+  if (t < now - bounds.maxAgeMs) return { start: new Date(now - bounds.maxAgeMs), adjusted: 'too_old' };
+  return { start: reported, adjusted: undefined };
 }
 
 /**
@@ -85,7 +108,7 @@ export async function startTransaction(
       .where('station_id', '=', station.stationId)
       .where('connector_id', '=', input.connectorId)
       .where('id_tag', '=', input.idTag)
-      .where('start_timestamp', '=', input.timestamp)
+      .where('station_start_timestamp', '=', input.timestamp)
       .where('meter_start', '=', input.meterStart)
       .executeTakeFirst();
 
@@ -104,16 +127,19 @@ export async function startTransaction(
   );
   const accepted = decision.status === 'Accepted';
   const snapshot = await snapshotFor(db, station, input.connectorId, decision);
-  // The start time is the station's: an offline start hours ago is billed from then. A clock
-  // running ahead of ours is not allowed to bill time that has not passed.
-  const start = input.timestamp.getTime() > now.getTime() ? now : input.timestamp;
+  // The start time is the station's: an offline start hours ago is billed from then, within what
+  // its clock can mean (believedStart).
+  const { start, adjusted } = believedStart(input.timestamp, {
+    now,
+    maxAgeMs: options.maxStartAgeMs ?? DEFAULT_MAX_START_AGE_MS,
+  });
 
   return db.transaction().execute(async (tx) => {
     // A new transaction on a connector ends the one the gateway still had open there (its
     // StopTransaction was lost): settled on what it reported; a late StopTransaction may still settle it.
     const replaced = await endOpenOnConnector(
       tx,
-      { stationId: station.stationId, connectorId: input.connectorId, startedBefore: input.timestamp },
+      { stationId: station.stationId, connectorId: input.connectorId, startedBefore: start },
       'new_transaction',
       now,
     );
@@ -132,7 +158,8 @@ export async function startTransaction(
         refusal_reason: decision.reason ?? null,
         meter_start: input.meterStart,
         meter_last: input.meterStart,
-        start_timestamp: input.timestamp,
+        start_timestamp: start,
+        station_start_timestamp: input.timestamp,
         billed_until: start,
         rate_id: snapshot?.rate_id ?? null,
         rate_snapshot: snapshot ? JSON.stringify(snapshot) : null,
@@ -150,6 +177,23 @@ export async function startTransaction(
     if (!inserted) {
       // A concurrent replay won the insert.
       return replayOf((await findExisting(tx))!);
+    }
+    if (adjusted) {
+      await recordAlert(
+        tx,
+        {
+          kind: 'start_time_adjusted',
+          stationId: station.stationId,
+          sessionId: inserted.id,
+          transactionId: inserted.transaction_id,
+          message:
+            `StartTransaction stamped ${input.timestamp.toISOString()}, ` +
+            (adjusted === 'ahead' ? 'after it arrived' : 'longer before it arrived than OCPP_MAX_START_AGE_H') +
+            `: the session is billed from ${start.toISOString()}; check the station's clock`,
+          details: { reported: input.timestamp.toISOString(), billed_from: start.toISOString(), reason: adjusted },
+        },
+        now,
+      );
     }
     let walletAtZero: string | undefined;
     if (accepted) {
@@ -239,14 +283,31 @@ export async function stopTransaction(
     log.warn({ transactionId: input.transactionId }, 'StopTransaction for an unknown transaction');
     return { settled: false };
   }
-  // Every settlement happens once: a session settled before is a replay.
-  if (isSettled(session)) return { session, settled: false };
-
   // The highest register the stop carries: meterStop, or a later transactionData sample.
   let register = input.meterStop;
   if (input.transactionData?.length) {
     const last = latestEnergy(extractReadings(input.transactionData));
     if (last && last.wh > register && last.timestamp.getTime() <= input.timestamp.getTime()) register = last.wh;
+  }
+  // Every settlement happens once: a session settled before is a replay, or the station's own
+  // stop of a session the gateway ended without it (an operator's close, its connector's status).
+  // Energy it reports past what was settled is not billed, and never silently: the operator is told.
+  if (isSettled(session)) {
+    if (register > session.meter_last) {
+      await recordAlert(
+        db,
+        sessionAlert(
+          session,
+          'energy_after_stop',
+          `StopTransaction reports register ${register} Wh on transaction ${session.transaction_id}, which had ended at ${session.meter_last} Wh ` +
+            `(by ${session.closed_by ? 'an operator' : (session.ended_by ?? 'the gateway')}): not billed`,
+          { reported_wh: register, settled_wh: session.meter_last, meter_stop: input.meterStop },
+        ),
+        now,
+      );
+      log.warn({ transactionId: session.transaction_id, register, settledWh: session.meter_last }, 'StopTransaction reports energy after its session ended');
+    }
+    return { session, settled: false };
   }
   const end: SessionEnding = {
     endedBy: 'station',

@@ -54,6 +54,10 @@ export const heartbeat: Handler<'Heartbeat'> = async (ctx) => {
 };
 
 export const statusNotification: Handler<'StatusNotification'> = async (ctx, req) => {
+  // A station clock ahead of ours does not date a status in the future: it would outrank every
+  // later report (a connector stuck in Charging, refusing remote starts) until that time came.
+  const now = ctx.deps.clock.now();
+  const timestamp = req.timestamp ? new Date(Math.min(Date.parse(req.timestamp), now.getTime())) : undefined;
   await recordStatus(
     ctx.deps.db,
     ctx.station.stationId,
@@ -64,14 +68,14 @@ export const statusNotification: Handler<'StatusNotification'> = async (ctx, req
       info: req.info,
       vendorId: req.vendorId,
       vendorErrorCode: req.vendorErrorCode,
-      timestamp: req.timestamp ? new Date(req.timestamp) : undefined,
+      timestamp,
     },
-    ctx.deps.clock.now(),
+    now,
   );
   ctx.deps.events.publish(stationChanged(ctx.station.stationId));
   await ctx.deps.sessions.connectorStatus(
     { stationId: ctx.station.stationId, identity: ctx.station.identity },
-    { connectorId: req.connectorId, status: req.status, timestamp: req.timestamp ? new Date(req.timestamp) : undefined },
+    { connectorId: req.connectorId, status: req.status, timestamp },
   );
   return {};
 };
