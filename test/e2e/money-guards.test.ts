@@ -191,7 +191,7 @@ describe('charger clocks and vanished stations', () => {
     const { charger, user, wallet, token } = await setup({ price_components: [{ type: 'TIME', price: 1 }, { type: 'ENERGY', price: 50 }], balance: 1_000 });
     const arrived = Date.now();
     const { transactionId, idTagInfo } = await charger.start(token.physicalId, 0, 1, '2000-01-01T00:00:00Z');
-    expect(idTagInfo.status).toBe('Accepted');
+    expect(idTagInfo).toMatchObject({ status: 'Accepted', parentIdTag: expect.any(String) });
     const s = await sessionByTx(transactionId);
     const startedAt = Date.parse(s.started_at);
     expect(startedAt).toBeGreaterThanOrEqual(arrived - 72 * 3_600_000 - 1_000);
@@ -209,8 +209,12 @@ describe('charger clocks and vanished stations', () => {
     expect(await sessionByTx(transactionId)).toMatchObject({ status: 'held', termination: 'meter_implausible' });
     expect(1_000 - (await balanceOf(user._id))).toBeLessThanOrEqual(73); // 72 h of 1 c/h, rounded up at most once
     await assertLedgerConsistent(gw.app.db, [wallet._id]);
-    // a replay of the same StartTransaction (the station's own timestamp) is the same transaction
-    expect((await charger.start(token.physicalId, 0, 1, '2000-01-01T00:00:00Z')).transactionId).toBe(transactionId);
+    // a replay of the same StartTransaction (the station's own timestamp) is the same transaction,
+    // answered with the same idTagInfo (its group and expiry included)
+    const replay = await charger.start(token.physicalId, 0, 1, '2000-01-01T00:00:00Z');
+    expect(replay.transactionId).toBe(transactionId);
+    expect(Object.keys(replay.idTagInfo).sort()).toEqual(Object.keys(idTagInfo).sort());
+    expect(replay.idTagInfo).toMatchObject({ status: 'Accepted', parentIdTag: (idTagInfo as { parentIdTag?: string }).parentIdTag });
   });
 
   it('a status stamped in the future does not outrank the reports after it', async () => {

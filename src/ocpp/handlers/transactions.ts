@@ -14,9 +14,14 @@ export const startTransaction: Handler<'StartTransaction'> = async (ctx, req) =>
       timestamp: new Date(req.timestamp),
     },
   );
-  // The start's own status (a replay answers what the first start was answered).
-  const idTagInfo: IdTagInfo = result.decision
-    ? { ...idTagInfoOf(result.decision, ctx.deps.clock.now(), ctx.deps.config.authExpiryS), status: result.status as IdTagInfo['status'] }
+  // The start's own status (a replay answers what the first start was answered), with the idTag's
+  // expiry and group as they stand now: a replay answered without them would leave the station's
+  // authorization cache different from the first answer's.
+  const decision =
+    result.decision ??
+    (result.status === 'Accepted' ? await ctx.deps.sessions.idTagStatus({ stationId: ctx.station.stationId, identity: ctx.station.identity }, req.idTag) : undefined);
+  const idTagInfo: IdTagInfo = decision
+    ? { ...idTagInfoOf(decision, ctx.deps.clock.now(), ctx.deps.config.authExpiryS), status: result.status as IdTagInfo['status'] }
     : { status: result.status as IdTagInfo['status'] };
   if (result.created) {
     ctx.log.info(
