@@ -20,7 +20,7 @@ export function isOpen(status: string): boolean {
 export const BILLING_COLUMNS = [
   'id', 'transaction_id', 'station_id', 'connector_id', 'wallet_id', 'status', 'meter_start', 'meter_last',
   'start_timestamp', 'billed_until', 'cost', 'debited', 'rate_snapshot', 'max_power_w', 'last_reading_at',
-  'stop_timestamp', 'ended_by',
+  'stop_timestamp', 'ended_by', 'station_start_timestamp',
 ] as const;
 export type BillingRow = Pick<Session, (typeof BILLING_COLUMNS)[number]>;
 

@@ -377,7 +377,10 @@ function planBatch(
     const registersWh: number[] = [];
     for (const r of list) {
       if (r.wh !== undefined) registersWh.push(r.wh);
-      if (r.at && (latest === undefined || r.at.getTime() > latest)) latest = r.at.getTime();
+      // A reading stamped before its session's start (a station clock reset, its start billed
+      // from arrival) is taken as of its arrival: TIME and the power check count from the start.
+      const atMs = r.at && (r.at.getTime() < row.start_timestamp.getTime() ? r.receivedMs : r.at.getTime());
+      if (atMs !== undefined && (latest === undefined || atMs > latest)) latest = atMs;
       if (r.powerW !== undefined) powerW = r.powerW;
     }
     const readingAt = latest === undefined ? undefined : new Date(latest);

@@ -341,7 +341,8 @@ export class PredictiveStops implements MeterObserver {
   // ---- the prediction -----------------------------------------------------------------------
 
   private adopt(row: BillingRow, identity: string, station: StationState, remote = false): Track {
-    const startMs = row.start_timestamp.getTime();
+    // the station's own stamp of the start: its readings are on the same clock
+    const startMs = row.station_start_timestamp.getTime();
     const track: Track = {
       sessionId: row.id,
       transactionId: row.transaction_id,
@@ -661,7 +662,7 @@ export class PredictiveStops implements MeterObserver {
             'w.balance',
             's.id', 's.transaction_id', 's.station_id', 's.connector_id', 's.wallet_id', 's.status', 's.meter_start', 's.meter_last',
             's.start_timestamp', 's.billed_until', 's.cost', 's.debited', 's.rate_snapshot', 's.max_power_w', 's.last_reading_at',
-            's.stop_timestamp', 's.ended_by', 's.power_w', 's.updated_at', 'c.ocpp_id',
+            's.stop_timestamp', 's.ended_by', 's.station_start_timestamp', 's.power_w', 's.updated_at', 'c.ocpp_id',
           ])
           .where('w.id', '=', w.id)
           .execute();

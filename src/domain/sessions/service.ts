@@ -181,6 +181,7 @@ export class SessionService {
       setImmediate(() => void this.stopper.stopMarked(target));
     }
     if (result.created) this.deps.events?.publish(sessionChanged(result.session));
+    if (result.startAdjusted) this.deps.events?.publish(alertRaised({ stationId: station.stationId, kind: 'start_time_adjusted' }));
     if (result.replaced) await this.ended(result.replaced, 'transaction_replaced', 'a new StartTransaction on its connector');
     this.walletsAtZero([result.walletAtZero]);
     return result;
@@ -279,6 +280,9 @@ export class SessionService {
     this.deps.events?.publish(
       result.session ? sessionChanged(result.session) : alertRaised({ stationId: station.stationId, kind: 'unknown_transaction' }),
     );
+    if (result.energyAfterStop) {
+      this.deps.events?.publish(alertRaised({ stationId: station.stationId, sessionId: result.session?.id, kind: 'energy_after_stop' }));
+    }
     this.walletsAtZero([result.walletAtZero]);
     return result;
   }

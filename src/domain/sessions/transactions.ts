@@ -41,6 +41,8 @@ export interface StartResult {
   replayOfEnded?: boolean;
   /** sessions still open on the connector that this start ended */
   replaced?: Session[];
+  /** the station's start time was replaced (start_time_adjusted alert) */
+  startAdjusted?: boolean;
 }
 
 export interface StartOptions {
@@ -56,18 +58,19 @@ export const DEFAULT_MAX_START_AGE_MS = 72 * 3_600_000;
 const CLOCK_DRIFT_MS = 5 * 60_000;
 
 /**
- * The start billing counts from: the station's, within what its clock can mean. Not after the
- * StartTransaction arrived (TIME that has not passed is not free either), and not more than
- * `maxAgeMs` before it arrived (a clock reset to 2000 would bill decades of TIME and let any
- * register pass the power check). `adjusted`: the station's time was replaced by more than
- * clock drift. (Not bounded by the station's registration: a station registered minutes ago may
+ * The start billing counts from: the station's, within what its clock can mean. One after the
+ * StartTransaction arrived is its arrival (TIME that has not passed is not free either); one more
+ * than `maxAgeMs` before it is a clock gone wrong (reset to 2000, say: decades of TIME, and any
+ * register would pass the power check), not an offline start, and is its arrival too, the
+ * nearest the gateway knows. `adjusted`: the station's time was replaced by more than clock
+ * drift. Readings and a stop stamped before the start so believed count as of their arrival. (Not bounded by the station's registration: a station registered minutes ago may
  * deliver a start it queued while it could not reach the gateway.)
  */
 export function believedStart(reported: Date, bounds: { now: Date; maxAgeMs: number }): { start: Date; adjusted: 'ahead' | 'too_old' | undefined } {
   const now = bounds.now.getTime();
   const t = reported.getTime();
   if (t > now) return { start: new Date(now), adjusted: t - now > CLOCK_DRIFT_MS ? 'ahead' : undefined };
-  if (t < now - bounds.maxAgeMs) return { start: new Date(now - bounds.maxAgeMs), adjusted: 'too_old' };
+  if (t < now - bounds.maxAgeMs) return { start: new Date(now), adjusted: 'too_old' };
   return { start: reported, adjusted: undefined };
 }
 
@@ -182,15 +185,15 @@ export async function startTransaction(
       await recordAlert(
         tx,
         {
+          // one open alert per station (a clock gone wrong concerns every session), the latest session named
           kind: 'start_time_adjusted',
           stationId: station.stationId,
-          sessionId: inserted.id,
           transactionId: inserted.transaction_id,
           message:
             `StartTransaction stamped ${input.timestamp.toISOString()}, ` +
             (adjusted === 'ahead' ? 'after it arrived' : 'longer before it arrived than OCPP_MAX_START_AGE_H') +
             `: the session is billed from ${start.toISOString()}; check the station's clock`,
-          details: { reported: input.timestamp.toISOString(), billed_from: start.toISOString(), reason: adjusted },
+          details: { session: inserted.id, reported: input.timestamp.toISOString(), billed_from: start.toISOString(), reason: adjusted },
         },
         now,
       );
@@ -209,8 +212,33 @@ export async function startTransaction(
       decision,
       ...(walletAtZero ? { walletAtZero } : {}),
       ...(replaced.length ? { replaced: replaced.map((r) => r.session) } : {}),
+      ...(adjusted ? { startAdjusted: true } : {}),
     };
   });
+}
+
+/**
+ * A StopTransaction for a session already settled: energy past the settlement (an operator's
+ * close, or a second stop with more) is alerted, never billed. A replay, and a held session
+ * (settled by hand), raise nothing.
+ */
+async function alertEnergyAfterStop(db: Db, log: Logger, s: Session, register: number, meterStop: number, now: Date): Promise<boolean> {
+  if (s.status === 'held') return false;
+  const settledWh = Math.max(s.meter_last, s.meter_stop ?? 0);
+  if (register <= settledWh) return false;
+  await recordAlert(
+    db,
+    sessionAlert(
+      s,
+      'energy_after_stop',
+      `StopTransaction reports register ${register} Wh on transaction ${s.transaction_id}, which had ended at ${settledWh} Wh ` +
+        `(by ${s.closed_by ? 'an operator' : (s.ended_by ?? 'the gateway')}): not billed`,
+      { reported_wh: register, settled_wh: settledWh, meter_stop: meterStop },
+    ),
+    now,
+  );
+  log.warn({ transactionId: s.transaction_id, register, settledWh }, 'StopTransaction reports energy after its session ended');
+  return true;
 }
 
 function clampToNow(t: Date, now: Date): Date {
@@ -231,6 +259,8 @@ export interface StopResult {
   /** false when this StopTransaction was a replay of one already settled */
   settled: boolean;
   walletAtZero?: string;
+  /** it reported energy past its session's settlement (energy_after_stop alert) */
+  energyAfterStop?: boolean;
 }
 
 /** OCPP stop reasons in our snake_case `termination`, unless the gateway already set one. */
@@ -290,30 +320,20 @@ export async function stopTransaction(
     if (last && last.wh > register && last.timestamp.getTime() <= input.timestamp.getTime()) register = last.wh;
   }
   // Every settlement happens once: a session settled before is a replay, or the station's own
-  // stop of a session the gateway ended without it (an operator's close, its connector's status).
-  // Energy it reports past what was settled is not billed, and never silently: the operator is told.
-  if (isSettled(session)) {
-    if (register > session.meter_last) {
-      await recordAlert(
-        db,
-        sessionAlert(
-          session,
-          'energy_after_stop',
-          `StopTransaction reports register ${register} Wh on transaction ${session.transaction_id}, which had ended at ${session.meter_last} Wh ` +
-            `(by ${session.closed_by ? 'an operator' : (session.ended_by ?? 'the gateway')}): not billed`,
-          { reported_wh: register, settled_wh: session.meter_last, meter_stop: input.meterStop },
-        ),
-        now,
-      );
-      log.warn({ transactionId: session.transaction_id, register, settledWh: session.meter_last }, 'StopTransaction reports energy after its session ended');
-    }
-    return { session, settled: false };
-  }
+  // stop of a session the gateway ended without it (an operator's close). Energy it reports past
+  // what was settled is not billed, and never silently: the operator is told (lateStop).
+  const lateStop = async (settled: Session): Promise<StopResult> => {
+    const alerted = await alertEnergyAfterStop(db, log, settled, register, input.meterStop, now);
+    return { session: settled, settled: false, ...(alerted ? { energyAfterStop: true } : {}) };
+  };
+  if (isSettled(session)) return lateStop(session);
   const end: SessionEnding = {
     endedBy: 'station',
     registerWh: register,
     meterStop: input.meterStop,
-    at: clampToNow(input.timestamp, now),
+    // A stop stamped before the session's start (a clock reset, its start billed from arrival)
+    // is taken as of its arrival.
+    at: input.timestamp.getTime() < session.start_timestamp.getTime() ? now : clampToNow(input.timestamp, now),
     stopReason: input.reason ?? 'Local',
     termination: terminationFor(input.reason),
   };
@@ -324,14 +344,16 @@ export async function stopTransaction(
   let result: Ended | undefined;
   let row: Session | undefined = session;
   for (let attempt = 0; !result; attempt++) {
-    if (!row || isSettled(row)) return { session, settled: false };
+    if (!row) return { session, settled: false };
+    if (isSettled(row)) return lateStop(row);
     const ended = attempt < AS_READ_ATTEMPTS ? await retryOnDeadlock(() => endSessionAsRead(settle, row!, end, now)) : 'lock';
     if (ended === 'lock') {
-      result = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
+      const outcome = await retryOnDeadlock(() => db.transaction().execute(async (tx) => {
         const locked = await lockSession(tx, session.id);
-        return isSettled(locked) ? undefined : endSession(tx, locked, end, now);
+        return isSettled(locked) ? ({ settled: true, session: locked } as const) : ({ settled: false, ended: await endSession(tx, locked, end, now) } as const);
       }));
-      if (!result) return { session, settled: false };
+      if (outcome.settled) return lateStop(outcome.session);
+      result = outcome.ended;
     } else if (ended === 'changed') {
       row = await db.selectFrom('sessions').selectAll().where('id', '=', session.id).executeTakeFirst();
     } else {

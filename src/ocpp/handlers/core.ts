@@ -56,8 +56,12 @@ export const heartbeat: Handler<'Heartbeat'> = async (ctx) => {
 export const statusNotification: Handler<'StatusNotification'> = async (ctx, req) => {
   // A station clock ahead of ours does not date a status in the future: it would outrank every
   // later report (a connector stuck in Charging, refusing remote starts) until that time came.
+  // One further back than OCPP_MAX_START_AGE_H is a clock gone wrong too (reset to 2000, say),
+  // as for a StartTransaction: both are taken as of their arrival.
   const now = ctx.deps.clock.now();
-  const timestamp = req.timestamp ? new Date(Math.min(Date.parse(req.timestamp), now.getTime())) : undefined;
+  const stamped = req.timestamp ? Date.parse(req.timestamp) : undefined;
+  const timestamp =
+    stamped === undefined ? undefined : new Date(stamped > now.getTime() || stamped < now.getTime() - ctx.deps.config.maxStartAgeMs ? now.getTime() : stamped);
   await recordStatus(
     ctx.deps.db,
     ctx.station.stationId,
