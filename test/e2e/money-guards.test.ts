@@ -225,6 +225,29 @@ describe('charger clocks and vanished stations', () => {
     expect(await alertsOf('meter_implausible', transactionId)).toEqual([]);
   });
 
+  it('an offline start delivered late, with a reading stamped just before it, is billed for its own duration', async () => {
+    const { charger, user, token } = await setup({ price_components: [{ type: 'TIME', price: 3_600 }], balance: 100_000 }); // 1 c/s
+    const start = Date.now() - 1_800_000; // started 30 min ago, offline
+    const { transactionId } = await charger.start(token.physicalId, 0, 1, new Date(start).toISOString());
+    expect(Date.parse((await sessionByTx(transactionId)).started_at)).toBe(start); // within OCPP_MAX_START_AGE_H: the station's time
+    // a Transaction.Begin sample stamped half a second before the start (whole seconds against milliseconds)
+    await charger.meter(transactionId, 10, { timestamp: new Date(start - 500).toISOString() });
+    await charger.stop(transactionId, 20, 'Local', { timestamp: new Date(start + 600_000).toISOString() }); // 10 min later
+    const paid = 100_000 - (await balanceOf(user._id));
+    expect(paid).toBeGreaterThanOrEqual(600);
+    expect(paid).toBeLessThanOrEqual(601); // 10 min of TIME, not the 30 min until its delivery
+  });
+
+  it('a queued Available stamped days before a newer start does not end that session', async () => {
+    const { charger, token } = await setup();
+    const { transactionId } = await charger.start(token.physicalId, 0, 1, new Date(Date.now() - 10 * 3_600_000).toISOString()); // 10 h ago
+    await charger.client.call('StatusNotification', {
+      connectorId: 1, errorCode: 'NoError', status: 'Available', timestamp: new Date(Date.now() - 80 * 3_600_000).toISOString(), // 80 h ago
+    });
+    await new Promise((r) => setTimeout(r, 200));
+    expect((await sessionByTx(transactionId)).status).toBe('active');
+  });
+
   it('a status stamped in the future does not outrank the reports after it', async () => {
     const { charger, station } = await setup();
     const status = (s: string, timestamp?: string) =>

@@ -39,6 +39,26 @@ const ENDABLE = ['active', 'stopping', 'stop_failed', 'held', 'rejected'] as con
  * by a new transaction was settled on what had been reported; its own StopTransaction, if it
  * arrives late, may still settle it once with the real final register.
  */
+/**
+ * How far the gateway moved a session's start from the station's stamp of it (believedStart: 0
+ * unless the station's clock could not be right). A time the station stamps on that session's
+ * messages is moved by as much: its clock is the one the start was stamped on.
+ */
+export function clockShiftMs(s: Pick<Session, 'start_timestamp' | 'station_start_timestamp'>): number {
+  return s.start_timestamp.getTime() - s.station_start_timestamp.getTime();
+}
+
+/**
+ * A time a station stamped on a session's message, in the gateway's time: the later of the stamp
+ * and the stamp moved as the session's start was (clockShiftMs), never after its arrival. A
+ * clock reset to 2000 has every stamp moved forward with the start; a start that alone was
+ * stamped wrong (2099) leaves the others as they are, so TIME is neither counted from decades
+ * ago nor made free.
+ */
+export function onGatewayClock(s: Pick<Session, 'start_timestamp' | 'station_start_timestamp'>, stampedMs: number, arrivedMs: number): Date {
+  return new Date(Math.min(arrivedMs, Math.max(stampedMs, stampedMs + clockShiftMs(s))));
+}
+
 export function isSettled(s: Pick<Session, 'stop_timestamp' | 'ended_by' | 'status'>): boolean {
   if (s.stop_timestamp === null) return false;
   return s.ended_by !== 'connector_status' && s.ended_by !== 'new_transaction';
@@ -187,7 +207,14 @@ export async function endSessionAsRead(settle: Settle, row: Session, end: Sessio
  */
 export async function endOpenOnConnector(
   tx: Tx,
-  where: { stationId: string; connectorId: number; startedBefore: Date; exceptSessionId?: string },
+  where: {
+    stationId: string;
+    connectorId: number;
+    startedBefore: Date;
+    exceptSessionId?: string;
+    /** `startedBefore` is a station's stamp: compared with its own stamp of each start (clockShift) */
+    onStationClock?: boolean;
+  },
   endedBy: 'connector_status' | 'new_transaction',
   now: Date,
 ): Promise<{ session: Session; ended: Ended }[]> {
@@ -198,14 +225,19 @@ export async function endOpenOnConnector(
     .where('connector_id', '=', where.connectorId)
     .where('status', 'in', [...ENDABLE])
     .where('stop_timestamp', 'is', null)
-    .where('start_timestamp', '<', where.startedBefore);
+    .where((eb) =>
+      where.onStationClock
+        ? // after the start on the station's clock, or (one bad stamp of the start) on the gateway's
+          eb.or([eb('station_start_timestamp', '<', where.startedBefore), eb('start_timestamp', '<', new Date(Math.min(where.startedBefore.getTime(), now.getTime())))])
+        : eb('start_timestamp', '<', where.startedBefore),
+    );
   if (where.exceptSessionId) q = q.where('id', '<>', where.exceptSessionId);
   // All of them locked first, in id order, before any wallet is touched: sessions before wallets,
   // as every writer takes them; then ended in one statement, which locks their wallets in id order
   // (ending them one by one would lock the wallets in session order: two such endings on two
   // connectors could each hold the wallet the other waits for).
   const open = (await q.orderBy('id').forNoKeyUpdate().execute()).filter((locked) => locked.stop_timestamp === null);
-  const at = where.startedBefore.getTime() > now.getTime() ? now : where.startedBefore;
+  const atOf = (s: Session) => (where.onStationClock ? onGatewayClock(s, where.startedBefore.getTime(), now.getTime()) : new Date(Math.min(now.getTime(), where.startedBefore.getTime())));
   const ended = await endSessions(
     tx,
     open.map((locked) => ({
@@ -214,7 +246,7 @@ export async function endOpenOnConnector(
         endedBy,
         registerWh: locked.meter_last,
         meterStop: locked.meter_last,
-        at,
+        at: atOf(locked),
         stopReason: endedBy === 'connector_status' ? 'ConnectorAvailable' : 'NewTransaction',
         termination: endedBy === 'connector_status' ? 'ended_by_connector_status' : 'replaced_by_new_transaction',
       },

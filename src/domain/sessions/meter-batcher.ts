@@ -10,7 +10,7 @@ import { extractReadings, latestEnergy, type MeterValue } from '../billing/meter
 import { implausibleAlert, recordAlerts, sessionAlert, type NewAlert } from './alerts.ts';
 import { billAndMark, isOpen, planBilling, type BilledAndMarked, type BillingRow, type BillingWrite } from './billing.ts';
 import { BillingRowCache, billingRowsByTransaction, openBillingRowsOnStations } from './session-rows.ts';
-import { isSettled } from './endings.ts';
+import { clockShiftMs, isSettled, onGatewayClock } from './endings.ts';
 import type { StopRelay, StopTarget } from './stop-marks.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationRef } from './transactions.ts';
@@ -377,9 +377,9 @@ function planBatch(
     const registersWh: number[] = [];
     for (const r of list) {
       if (r.wh !== undefined) registersWh.push(r.wh);
-      // A reading stamped before its session's start (a station clock reset, its start billed
-      // from arrival) is taken as of its arrival: TIME and the power check count from the start.
-      const atMs = r.at && (r.at.getTime() < row.start_timestamp.getTime() ? r.receivedMs : r.at.getTime());
+      // On a session whose start the gateway moved (a station clock it could not believe), the
+      // reading's stamp is read on the gateway's clock as the start's was (onGatewayClock).
+      const atMs = r.at && (clockShiftMs(row) && r.stationMs !== undefined ? onGatewayClock(row, r.stationMs, r.receivedMs).getTime() : r.at.getTime());
       if (atMs !== undefined && (latest === undefined || atMs > latest)) latest = atMs;
       if (r.powerW !== undefined) powerW = r.powerW;
     }

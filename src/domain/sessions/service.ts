@@ -204,7 +204,15 @@ export class SessionService {
     else return;
     const ended = await this.deps.db
       .transaction()
-      .execute((tx) => endOpenOnConnector(tx, { stationId: station.stationId, connectorId: report.connectorId, startedBefore: after }, 'connector_status', now));
+      .execute((tx) =>
+        endOpenOnConnector(
+          tx,
+          // a stamped status is on the station's clock, as its stamp of the start is
+          { stationId: station.stationId, connectorId: report.connectorId, startedBefore: after, onStationClock: report.timestamp !== undefined },
+          'connector_status',
+          now,
+        ),
+      );
     if (!ended.length) return;
     for (const e of ended) {
       this.meter.forget(e.session.transaction_id);

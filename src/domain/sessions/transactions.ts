@@ -10,7 +10,7 @@ import { latestEnergy, extractReadings, type MeterValue } from '../billing/meter
 import { resolveRate } from '../billing/rates.ts';
 import { recordAlert, sessionAlert } from './alerts.ts';
 import { settleAlone, type Settle } from './settlements.ts';
-import { endOpenOnConnector, endSession, endSessionAsRead, isSettled, type Ended, type SessionEnding } from './endings.ts';
+import { endOpenOnConnector, endSession, endSessionAsRead, isSettled, onGatewayClock, type Ended, type SessionEnding } from './endings.ts';
 import { decideAuthorization, type AuthorizationDecision } from './authorization.ts';
 import { billLocked, isOpen, lockSession, OPEN_STATUSES } from './billing.ts';
 import { emitEvent } from '../events/outbox.ts';
@@ -331,9 +331,8 @@ export async function stopTransaction(
     endedBy: 'station',
     registerWh: register,
     meterStop: input.meterStop,
-    // A stop stamped before the session's start (a clock reset, its start billed from arrival)
-    // is taken as of its arrival.
-    at: input.timestamp.getTime() < session.start_timestamp.getTime() ? now : clampToNow(input.timestamp, now),
+    // On a session whose start the gateway moved, the stop's stamp is read as the start's was.
+    at: onGatewayClock(session, input.timestamp.getTime(), now.getTime()),
     stopReason: input.reason ?? 'Local',
     termination: terminationFor(input.reason),
   };

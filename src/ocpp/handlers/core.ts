@@ -56,12 +56,10 @@ export const heartbeat: Handler<'Heartbeat'> = async (ctx) => {
 export const statusNotification: Handler<'StatusNotification'> = async (ctx, req) => {
   // A station clock ahead of ours does not date a status in the future: it would outrank every
   // later report (a connector stuck in Charging, refusing remote starts) until that time came.
-  // One further back than OCPP_MAX_START_AGE_H is a clock gone wrong too (reset to 2000, say),
-  // as for a StartTransaction: both are taken as of their arrival.
+  // (One in the past is kept as stamped: a queued report arriving late must not outrank newer ones.)
   const now = ctx.deps.clock.now();
   const stamped = req.timestamp ? Date.parse(req.timestamp) : undefined;
-  const timestamp =
-    stamped === undefined ? undefined : new Date(stamped > now.getTime() || stamped < now.getTime() - ctx.deps.config.maxStartAgeMs ? now.getTime() : stamped);
+  const timestamp = stamped === undefined ? undefined : new Date(Math.min(stamped, now.getTime()));
   await recordStatus(
     ctx.deps.db,
     ctx.station.stationId,
@@ -79,7 +77,8 @@ export const statusNotification: Handler<'StatusNotification'> = async (ctx, req
   ctx.deps.events.publish(stationChanged(ctx.station.stationId));
   await ctx.deps.sessions.connectorStatus(
     { stationId: ctx.station.stationId, identity: ctx.station.identity },
-    { connectorId: req.connectorId, status: req.status, timestamp },
+    // the station's own stamp: compared with its own stamp of the session's start
+    { connectorId: req.connectorId, status: req.status, timestamp: req.timestamp ? new Date(req.timestamp) : undefined },
   );
   return {};
 };
