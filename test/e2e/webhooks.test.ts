@@ -285,6 +285,13 @@ describe('webhooks: the API', () => {
     expect(gw.logs.join('\n')).not.toMatch(/whsec_/);
 
     expect((await gw.api('POST', '/v1/webhooks', { url: 'ftp://example.com', events: ['*'] })).status).toBe(400);
+    // no receiver lives at a link-local address (a cloud's instance metadata): a request forgery, refused
+    for (const target of ['http://169.254.169.254/latest/meta-data/', 'http://[fe80::1]/x', 'http://0.0.0.0:8080/v1/users']) {
+      const refused = await asA('POST', '/v1/webhooks', { url: target, events: ['*'] });
+      expect(refused.status, target).toBe(400);
+      expect(refused.body.error.details[0].field, target).toBe('url');
+    }
+    expect((await asA('PATCH', `/v1/webhooks/${mine.body._id}`, { url: 'http://169.254.169.254/' })).status).toBe(400);
     expect((await gw.api('POST', '/v1/webhooks', { url: 'https://example.com', events: ['wallet.nope'] })).status).toBe(400);
     expect((await asA('DELETE', `/v1/webhooks/${mine.body._id}`)).status).toBe(204);
     expect((await asA('GET', `/v1/webhooks/${mine.body._id}`)).status).toBe(404);

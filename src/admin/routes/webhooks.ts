@@ -14,11 +14,13 @@ import {
   type DeliveryView,
 } from '../../domain/events/webhooks.ts';
 import { commonErrors, idParams, iso, isoDate, listQuery, objectId, pageOf } from '../schemas.ts';
+import { forbiddenLiteral } from '../../shared/webhook-address.ts';
 
 const url = z
   .url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' })
   .max(2000)
-  .describe('where events are POSTed');
+  .refine((u) => !forbiddenLiteral(u), 'must not be a link-local, unspecified or multicast address (no webhook receiver has one)')
+  .describe('where events are POSTed (not to link-local addresses such as 169.254.169.254)');
 const events = z
   .array(z.enum(['*', ...EVENT_TYPES]))
   .min(1)

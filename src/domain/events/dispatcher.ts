@@ -7,6 +7,7 @@ import type { GatewayMetrics } from '../../shared/metrics.ts';
 import { newId } from '../../shared/ids.ts';
 import { emitEvents } from './outbox.ts';
 import { alertCreated } from './payloads.ts';
+import { refusedDestination } from '../../shared/webhook-address.ts';
 
 export interface DispatcherOptions {
   /** how often the outbox and the due deliveries are looked at */
@@ -217,6 +218,9 @@ export class WebhookDispatcher {
   }
 
   private async send(c: Claimed): Promise<AttemptOutcome> {
+    // A name pointed at a link-local address after the endpoint was created is not called.
+    const refused = await refusedDestination(c.url);
+    if (refused) return { ok: false, statusCode: null, error: refused, kind: 'network_error' };
     const body = JSON.stringify({ type: c.type, timestamp: c.created_at.toISOString(), data: c.data });
     const now = new Date();
     let signature: string;
