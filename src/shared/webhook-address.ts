@@ -20,15 +20,18 @@ export function forbiddenAddress(address: string): boolean {
   return false;
 }
 
-/** The URL's host, unbracketed (an IPv6 literal comes as `[::1]`). */
-function hostOf(url: string): string {
-  return new URL(url).hostname.replace(/^\[|\]$/g, '');
+/** The URL's host, unbracketed (an IPv6 literal comes as `[::1]`); undefined if it is no URL. */
+function hostOf(url: string): string | undefined {
+  return URL.canParse(url) ? new URL(url).hostname.replace(/^\[|\]$/g, '') : undefined;
 }
 
-/** A literal address in the URL that no receiver has (checked when an endpoint is created). */
+/**
+ * A literal address in the URL that no receiver has (checked when an endpoint is created). Text
+ * that is no URL is not this check's to refuse (the schema's URL check does, beside it).
+ */
 export function forbiddenLiteral(url: string): boolean {
   const host = hostOf(url);
-  return isIP(host) !== 0 && forbiddenAddress(host);
+  return host !== undefined && isIP(host) !== 0 && forbiddenAddress(host);
 }
 
 /**
@@ -37,6 +40,7 @@ export function forbiddenLiteral(url: string): boolean {
  */
 export async function refusedDestination(url: string): Promise<string | undefined> {
   const host = hostOf(url);
+  if (host === undefined) return undefined;
   const addresses = isIP(host) ? [host] : (await lookup(host, { all: true }).catch(() => [])).map((a) => a.address);
   const bad = addresses.find(forbiddenAddress);
   return bad ? `${host} resolves to ${bad}, a link-local, unspecified or multicast address no webhook receiver has` : undefined;

@@ -292,6 +292,9 @@ describe('webhooks: the API', () => {
       expect(refused.body.error.details[0].field, target).toBe('url');
     }
     expect((await asA('PATCH', `/v1/webhooks/${mine.body._id}`, { url: 'http://169.254.169.254/' })).status).toBe(400);
+    // text that is no URL is a 400 too, never a 500 (the REST fuzzer found one)
+    expect((await asA('PATCH', `/v1/webhooks/${mine.body._id}`, { url: 'hasOwnPr' })).status).toBe(400);
+    expect((await asA('POST', '/v1/webhooks', { url: 'rs%~k7)7', events: ['*'] })).status).toBe(400);
     expect((await gw.api('POST', '/v1/webhooks', { url: 'https://example.com', events: ['wallet.nope'] })).status).toBe(400);
     expect((await asA('DELETE', `/v1/webhooks/${mine.body._id}`)).status).toBe(204);
     expect((await asA('GET', `/v1/webhooks/${mine.body._id}`)).status).toBe(404);

@@ -21,3 +21,12 @@ describe('webhook destinations no receiver has', () => {
     expect(await refusedDestination('http://127.0.0.1:3000/hook')).toBeUndefined();
   });
 });
+
+describe('text that is no URL', () => {
+  it('is not refused by these checks, and does not throw (the schema refuses it as a URL)', async () => {
+    for (const t of ['hasOwnPr', 'rs%~k7)7', '', 'http://']) {
+      expect(forbiddenLiteral(t), t).toBe(false);
+      expect(await refusedDestination(t), t).toBeUndefined();
+    }
+  });
+});
