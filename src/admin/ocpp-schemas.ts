@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { INT32_MAX, INT32_MIN } from '../shared/storable.ts';
 
 /** Admin-API schemas of OCPP 1.6 structures an operator sends through to stations (OCPP's own field names). */
 
@@ -7,7 +8,7 @@ import { z } from 'zod';
  * transaction ids, list versions): larger is a 400 naming the field, not a station call whose
  * answer cannot be recorded.
  */
-export const int32 = () => z.number().int().min(-2_147_483_648).max(2_147_483_647);
+export const int32 = () => z.number().int().min(INT32_MIN).max(INT32_MAX);
 
 /** connectorId 0 is the station as a whole where OCPP allows it. */
 export const connector = z.number().int().min(0).max(100);

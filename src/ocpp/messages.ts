@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { scanDecimal } from '../shared/decimal.ts';
+import { INT32_MAX, INT32_MIN, isInt32 } from '../shared/storable.ts';
 
 /**
  * Typed request/response pairs for OCPP 1.6J. ocpp-rpc's strict mode has already checked every
@@ -28,7 +29,7 @@ export const dateTime = z
  * and a larger one reaching a statement shared with other stations' messages would fail them all.
  */
 const int32 = (name: string) =>
-  z.number().int().min(-2_147_483_648, `${name} must be at least -2147483648`).max(2_147_483_647, `${name} must be at most 2147483647`);
+  z.number().int().min(INT32_MIN, `${name} must be at least ${INT32_MIN}`).max(INT32_MAX, `${name} must be at most ${INT32_MAX}`);
 const connectorId = int32('connectorId').min(0, 'connectorId must not be negative');
 /**
  * A transactionId a station reports (MeterValues, StopTransaction): any integer JSON can carry
@@ -91,7 +92,7 @@ export const inbound = {
       .number()
       .int()
       .optional()
-      .transform((v) => (v !== undefined && v >= -2_147_483_648 && v <= 2_147_483_647 ? v : undefined)),
+      .transform((v) => (v !== undefined && isInt32(v) ? v : undefined)),
     timestamp: dateTime,
   }),
   MeterValues: z.object({

@@ -12,8 +12,12 @@
  * kept in an alert's details rather than in its integer column.
  */
 export function isInt32(n: number): boolean {
-  return Number.isInteger(n) && n >= -2_147_483_648 && n <= 2_147_483_647;
+  return Number.isInteger(n) && n >= INT32_MIN && n <= INT32_MAX;
 }
+
+/** PostgreSQL `integer`'s range. */
+export const INT32_MIN = -2_147_483_648;
+export const INT32_MAX = 2_147_483_647;
 
 /** A NUL, or half of a surrogate pair without its other half. */
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;

@@ -7,9 +7,9 @@ import { walletGroupTag } from '../sessions/authorization.ts';
 import type { StationCommands } from '../operations/commands.ts';
 import type { WalletMove } from '../wallets/ledger.ts';
 import type { StationPort } from './station-port.ts';
-import { isInt32 } from '../../shared/storable.ts';
+import { INT32_MAX, isInt32 } from '../../shared/storable.ts';
 
-const MAX_LIST_VERSION = 2_147_483_647;
+const MAX_LIST_VERSION = INT32_MAX;
 
 /**
  * The first version of `updates` consecutive SendLocalLists after `version`: one more, or 1 when

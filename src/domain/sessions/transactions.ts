@@ -63,8 +63,9 @@ const CLOCK_DRIFT_MS = 5 * 60_000;
  * than `maxAgeMs` before it is a clock gone wrong (reset to 2000, say: decades of TIME, and any
  * register would pass the power check), not an offline start, and is its arrival too, the
  * nearest the gateway knows. `adjusted`: the station's time was replaced by more than clock
- * drift. Readings and a stop stamped before the start so believed count as of their arrival. (Not bounded by the station's registration: a station registered minutes ago may
- * deliver a start it queued while it could not reach the gateway.)
+ * drift. The session's other stamps are read on the same corrected clock (onGatewayClock). Not
+ * bounded by the station's registration: a station registered minutes ago may deliver a start it
+ * queued while it could not reach the gateway.
  */
 export function believedStart(reported: Date, bounds: { now: Date; maxAgeMs: number }): { start: Date; adjusted: 'ahead' | 'too_old' | undefined } {
   const now = bounds.now.getTime();
